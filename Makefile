@@ -1,0 +1,43 @@
+# oakid-gate: the two commands a new machine needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install peers lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make demo: the dev-idp and a protected example app on 127.0.0.1
+demo: $(STAMP)
+	$(VENV)/bin/oakid-gate demo
+
+## make peers: the independently written test peers (oidc-provider, redis, chromium, nginx)
+peers:
+	bash scripts/install-peers.sh
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check oakid_gate tests benchmarks examples
+	$(VENV)/bin/ruff format --check oakid_gate
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+## make test: installs everything the tests need, then runs lint, mypy and the whole suite
+test: $(STAMP) peers lint typecheck
+	$(PY) -m pytest
+
+unit: $(STAMP)
+	$(PY) -m pytest -m "not e2e"
+
+bench: $(STAMP)
+	$(PY) benchmarks/hot_path.py
+
+clean:
+	rm -rf $(VENV) tests/peers/node/node_modules

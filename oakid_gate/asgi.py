@@ -1,0 +1,163 @@
+"""``OakIDMiddleware``: the gate as ASGI middleware (Starlette, FastAPI, any ASGI app).
+
+::
+
+    app = OakIDMiddleware(app, client_id="oak_...", client_secret="...", secret="...")
+    # or: app.add_middleware(OakIDMiddleware, client_id=..., ...)
+
+The app receives ``scope["user"]`` (an :class:`~oakid_gate.user.OakIDUser`, so
+``request.user`` works), ``scope["auth"]`` (Starlette ``AuthCredentials`` with
+``"authenticated"`` and the granted scopes) and ``scope["oakid"]`` (a
+:class:`~oakid_gate.user.SessionView` with a fresh access token). Lifespan
+events pass straight through; WebSocket connections need a session too.
+
+This module only translates: every decision is made in :mod:`oakid_gate.gate`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+import httpx
+from starlette.authentication import AuthCredentials, UnauthenticatedUser
+from starlette.requests import cookie_parser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .effects import BodyTooLarge, run_async
+from .gate import GATE_HEADERS, Forward, Gate, GateRequest, Reply
+from .proxies import TrustedProxies
+from .settings import Settings
+from .stores import SessionStore, open_store
+
+__all__ = ["OakIDMiddleware"]
+
+log = logging.getLogger("oakid_gate")
+
+_GATE_HEADERS_BYTES = frozenset(h.encode() for h in GATE_HEADERS)
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class OakIDMiddleware:
+    """Require an OpenID Connect sign-in for every request to ``app``."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings | None = None,
+        *,
+        store: SessionStore | None = None,
+        http: httpx.AsyncClient | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.app = app
+        self.settings = settings if settings is not None else Settings.load(**kwargs)
+        self.gate = Gate(self.settings)
+        self.store = (
+            store
+            if store is not None
+            else open_store(
+                self.settings.session_store, tuple(s.reveal() for s in self.settings.secret)
+            )
+        )
+        self.http = (
+            http
+            if http is not None
+            else httpx.AsyncClient(
+                timeout=self.settings.http_timeout, follow_redirects=False, trust_env=False
+            )
+        )
+        self._proxies = TrustedProxies(self.settings.trusted_proxies)
+        self._anonymous = UnauthenticatedUser()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        req = self._request(scope)
+
+        async def read_body(limit: int) -> bytes:
+            body = bytearray()
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if len(body) > limit:
+                    raise BodyTooLarge("the form is too large")
+                if not message.get("more_body", False):
+                    return bytes(body)
+
+        try:
+            outcome = await run_async(
+                self.gate.handle(req, time.time(), _token),
+                http=self.http,
+                store=self.store,
+                read_body=read_body,
+            )
+        except Exception:
+            log.exception("oakid-gate: unexpected error")
+            outcome = Reply(
+                500,
+                (("content-type", "text/plain; charset=utf-8"),),
+                b"The sign-in gate hit an unexpected error. Try again later.",
+            )
+        if isinstance(outcome, Forward):
+            session = outcome.session
+            if session is None:
+                scope["user"] = self._anonymous
+                scope["auth"] = AuthCredentials()
+            else:
+                scope["user"] = session.user
+                scope["auth"] = AuthCredentials(["authenticated", *session.scopes])
+                scope["oakid"] = session.view
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            # Refuse before accepting: the server answers 403.
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await _send_reply(outcome, send, head=req.method == "HEAD")
+
+    def _request(self, scope: Scope) -> GateRequest:
+        headers: dict[str, str] = {}
+        cookie_parts: list[str] = []
+        for name, value in scope["headers"]:
+            if name in _GATE_HEADERS_BYTES:
+                text = value.decode("latin-1")
+                if name == b"cookie":
+                    cookie_parts.append(text)
+                else:
+                    key = name.decode("latin-1")
+                    headers[key] = headers[key] + ", " + text if key in headers else text
+        client = scope.get("client")
+        client_host = client[0] if client else None
+        scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+        if self._proxies and self._proxies.trusts(client_host):
+            scheme, host = self._proxies.forwarded(scheme, headers)
+            if host is not None:
+                headers["host"] = host
+        return GateRequest(
+            method=scope.get("method", "GET"),
+            scheme=scheme,
+            path=scope["path"],
+            query_string=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+            cookies=cookie_parser("; ".join(cookie_parts)) if cookie_parts else {},
+            client=client_host,
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        await self.store.aclose()
+
+
+async def _send_reply(reply: Reply, send: Send, *, head: bool) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
+    headers.append((b"content-length", str(len(reply.body)).encode()))
+    start: Message = {"type": "http.response.start", "status": reply.status, "headers": headers}
+    await send(start)
+    await send({"type": "http.response.body", "body": b"" if head else reply.body})

@@ -1,0 +1,154 @@
+"""The one error tree of oakid-gate.
+
+Every error carries an OAuth-style ``error`` code and an HTTP status hint, so the
+adapters turn any of them into a page or a JSON answer without guessing::
+
+    OakIDGateError                      server_error        500
+    ├── ConfigurationError              (start-up only: names the setting)
+    ├── ProviderError                   server_error        502
+    │   ├── ProviderUnavailable         temporarily_unavailable 503
+    │   ├── MetadataError               server_error        502
+    │   └── TokenEndpointError          <provider's code>   502
+    ├── AuthenticationError             invalid_request     400
+    │   ├── StateError                  invalid_request     400
+    │   ├── AuthorizationDenied         access_denied       403
+    │   ├── IDTokenError                invalid_token       401
+    │   └── UserInfoError               invalid_token       401
+    ├── AccessDenied                    access_denied       403
+    ├── ForbiddenRequest                invalid_request     403
+    └── StoreUnavailable                temporarily_unavailable 503
+
+Messages are written for the person who reads the error page: they say what is
+wrong and never hold a token, a code, a cookie or a secret.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDenied",
+    "AuthenticationError",
+    "AuthorizationDenied",
+    "ConfigurationError",
+    "ForbiddenRequest",
+    "IDTokenError",
+    "MetadataError",
+    "OakIDGateError",
+    "ProviderError",
+    "ProviderUnavailable",
+    "StateError",
+    "StoreUnavailable",
+    "TokenEndpointError",
+    "UserInfoError",
+    "oauth_error_code",
+]
+
+
+class OakIDGateError(Exception):
+    """Base class of every error raised by oakid-gate."""
+
+    error = "server_error"
+    status_hint = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigurationError(OakIDGateError, ValueError):
+    """A setting is missing or invalid; raised at start-up and names the setting."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"setting {setting!r}: {problem}")
+        self.setting = setting
+
+
+class ProviderError(OakIDGateError):
+    """The provider answered something we cannot use."""
+
+    status_hint = 502
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider could not be reached, timed out, or answered 5xx."""
+
+    error = "temporarily_unavailable"
+    status_hint = 503
+
+
+class MetadataError(ProviderError):
+    """The discovery document or the key set is invalid."""
+
+
+class TokenEndpointError(ProviderError):
+    """The token endpoint answered with an OAuth error (RFC 6749 section 5.2)."""
+
+    def __init__(self, error: str, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+class AuthenticationError(OakIDGateError):
+    """The sign-in could not be completed."""
+
+    error = "invalid_request"
+    status_hint = 400
+
+
+class StateError(AuthenticationError):
+    """The callback's ``state`` is missing, unknown, used, expired or from another browser."""
+
+
+class AuthorizationDenied(AuthenticationError):
+    """The provider answered the authorization request with an error."""
+
+    error = "access_denied"
+    status_hint = 403
+
+
+class IDTokenError(AuthenticationError):
+    """The ID token failed a check of OpenID Connect Core section 3.1.3.7."""
+
+    error = "invalid_token"
+    status_hint = 401
+
+
+class UserInfoError(AuthenticationError):
+    """The userinfo answer is unusable or names another subject."""
+
+    error = "invalid_token"
+    status_hint = 401
+
+
+class AccessDenied(OakIDGateError):
+    """Signed in, but not one of the allowed users."""
+
+    error = "access_denied"
+    status_hint = 403
+
+
+class ForbiddenRequest(OakIDGateError):
+    """A request that must not be honoured (for example a cross-site sign-out)."""
+
+    error = "invalid_request"
+    status_hint = 403
+
+
+class StoreUnavailable(OakIDGateError):
+    """The session store does not answer."""
+
+    error = "temporarily_unavailable"
+    status_hint = 503
+
+
+def oauth_error_code(value: object) -> str:
+    """A provider's ``error`` value if it has the shape of an OAuth error code, else ``"error"``.
+
+    Provider answers are untrusted: only ``[a-z_]`` codes are repeated on pages and in logs.
+    """
+    if (
+        isinstance(value, str)
+        and 0 < len(value) <= 64
+        and all("a" <= c <= "z" or c == "_" for c in value)
+    ):
+        return value
+    return "error"

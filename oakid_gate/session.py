@@ -1,0 +1,112 @@
+"""The records the gate keeps in its store: sessions and sign-ins under way.
+
+Plain values. A persistent store turns them into dicts (:meth:`Session.to_dict`)
+and encrypts them; the memory store keeps the objects themselves, so the
+signed-in hot path decodes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .user import OakIDUser, SessionView
+
+__all__ = ["PendingLogin", "Session", "hash_key"]
+
+
+def hash_key(value: str) -> str:
+    """The store key for a cookie value or a ``state``: a copy of the store yields neither."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A signed-in session. ``user`` and ``view`` are derived once, not stored."""
+
+    claims: Mapping[str, Any]
+    access_token: str
+    refresh_token: str | None
+    expires_at: float | None  # access token expiry
+    refresh_at: float | None  # when to refresh (expiry minus the margin)
+    scopes: tuple[str, ...]
+    created_at: float
+    last_seen: float
+    claims_at: float  # when userinfo was last read
+    version: int = 1
+    user_claim: str = "sub"
+    user: OakIDUser = field(init=False, compare=False, repr=False)
+    view: SessionView = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "user", OakIDUser(self.claims, self.user_claim))
+        object.__setattr__(
+            self,
+            "view",
+            SessionView(self.access_token, self.expires_at, self.claims, self.scopes),
+        )
+
+    def __repr__(self) -> str:
+        return f"Session(sub={self.claims.get('sub')!r}, version={self.version})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "claims": dict(self.claims),
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "expires_at": self.expires_at,
+            "refresh_at": self.refresh_at,
+            "scopes": list(self.scopes),
+            "created_at": self.created_at,
+            "last_seen": self.last_seen,
+            "claims_at": self.claims_at,
+            "version": self.version,
+            "user_claim": self.user_claim,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Session:
+        return cls(
+            claims=data["claims"],
+            access_token=data["access_token"],
+            refresh_token=data["refresh_token"],
+            expires_at=data["expires_at"],
+            refresh_at=data["refresh_at"],
+            scopes=tuple(data["scopes"]),
+            created_at=data["created_at"],
+            last_seen=data["last_seen"],
+            claims_at=data["claims_at"],
+            version=data["version"],
+            user_claim=data.get("user_claim", "sub"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PendingLogin:
+    """A sign-in under way, stored under the hash of its ``state``; used once."""
+
+    nonce: str
+    code_verifier: str
+    return_to: str
+    redirect_uri: str
+    binding_hash: str  # hash of the browser-binding cookie set at the start
+    expires_at: float
+
+    def __repr__(self) -> str:
+        return f"PendingLogin(return_to={self.return_to!r}, expires_at={self.expires_at!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nonce": self.nonce,
+            "code_verifier": self.code_verifier,
+            "return_to": self.return_to,
+            "redirect_uri": self.redirect_uri,
+            "binding_hash": self.binding_hash,
+            "expires_at": self.expires_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PendingLogin:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})

@@ -1,0 +1,98 @@
+"""``memory://``: a bounded in-process store (cachetools), for one process.
+
+Sessions and sign-ins under way sit in separate bounded caches, so a flood of
+unauthenticated requests starting sign-ins can never evict a signed-in
+session. Entries expire by their own time to live; the least recently used go
+first when a cache is full. Nothing survives a restart, and several worker
+processes cannot share it: use ``sqlite://`` or ``redis://`` for that.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from cachetools import TLRUCache
+
+from ..session import PendingLogin, Session
+from .base import SessionStore
+
+__all__ = ["MemoryStore"]
+
+V = TypeVar("V")
+
+
+class _Bounded(Generic[V]):
+    """A TLRU cache whose entries each carry their own time to live."""
+
+    def __init__(self, maxsize: int, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._cache: TLRUCache[str, tuple[V, float]] = TLRUCache(
+            maxsize=maxsize, ttu=lambda _k, v, now: now + v[1], timer=clock
+        )
+
+    def get(self, key: str) -> V | None:
+        item = self._cache.get(key)
+        return None if item is None else item[0]
+
+    def put(self, key: str, value: V, ttl: float) -> None:
+        self._cache[key] = (value, ttl)
+
+    def pop(self, key: str) -> V | None:
+        item = self._cache.pop(key, None)
+        return None if item is None else item[0]
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+
+class MemoryStore(SessionStore):
+    """Sessions in this process's memory, bounded and LRU."""
+
+    def __init__(
+        self,
+        max_sessions: int = 100_000,
+        max_logins: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sessions: _Bounded[Session] = _Bounded(max_sessions, clock)
+        self._logins: _Bounded[PendingLogin] = _Bounded(max_logins, clock)
+        self._locks: _Bounded[str] = _Bounded(max_sessions, clock)
+        self._mutex = threading.Lock()  # WSGI servers call from many threads
+
+    def get_session(self, key: str) -> Session | None:
+        with self._mutex:
+            return self._sessions.get(key)
+
+    def put_session(self, key: str, session: Session, ttl: float) -> None:
+        with self._mutex:
+            self._sessions.put(key, session, ttl)
+
+    def delete_session(self, key: str) -> None:
+        with self._mutex:
+            self._sessions.pop(key)
+
+    def put_login(self, key: str, login: PendingLogin, ttl: float) -> None:
+        with self._mutex:
+            self._logins.put(key, login, ttl)
+
+    def take_login(self, key: str) -> PendingLogin | None:
+        with self._mutex:
+            return self._logins.pop(key)
+
+    def acquire_lock(self, key: str, owner: str, ttl: float) -> bool:
+        with self._mutex:
+            if self._locks.get(key) is not None:
+                return False
+            self._locks.put(key, owner, ttl)
+            return True
+
+    def release_lock(self, key: str, owner: str) -> None:
+        with self._mutex:
+            if self._locks.get(key) == owner:
+                self._locks.pop(key)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
