@@ -181,6 +181,8 @@ class Gate:
         try:
             session = yield from self._current_session(req, now, random)
         except StoreUnavailable as exc:
+            if self.is_public(req.path):
+                return Forward(None)  # a public path does not need the store
             return self._error(req, exc, "The session store is not answering")
         except ProviderUnavailable as exc:
             return self._error(req, exc, "The identity provider is not answering")

@@ -1,0 +1,373 @@
+"""The gate's decisions, stepped effect by effect: no server, no store, no network."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+
+from oakid_gate.effects import Sleep, StoreCall
+from oakid_gate.gate import Forward, Gate, GateRequest, ProviderState, Reply
+from oakid_gate.metadata import parse_metadata
+from oakid_gate.session import Session, hash_key
+from oakid_gate.settings import Settings
+
+ISSUER = "https://id.oakwall.mom"
+NOW = 1_800_000_000.0
+SID = "session-id-from-the-cookie"
+KEY = hash_key(SID)
+
+DOC = {
+    "issuer": ISSUER,
+    "authorization_endpoint": f"{ISSUER}/oauth/authorize",
+    "token_endpoint": f"{ISSUER}/oauth/token",
+    "userinfo_endpoint": f"{ISSUER}/oauth/userinfo",
+    "revocation_endpoint": f"{ISSUER}/oauth/revoke",
+    "id_token_signing_alg_values_supported": ["HS256"],
+}
+
+
+def make_gate(**settings: Any) -> Gate:
+    s = Settings.load(
+        env={}, client_id="oak_c", client_secret="cs", secret="s" * 32,
+        **settings,
+    )
+    gate = Gate(s)
+    meta = parse_metadata(DOC, issuer=ISSUER, kind="openid")
+    gate.provider = ProviderState(meta, None, NOW, NOW)
+    return gate
+
+
+def request(path: str = "/app", *, method: str = "GET", cookie: bool = True, **headers: str) -> GateRequest:
+    return GateRequest(
+        method=method,
+        scheme="http",
+        path=path,
+        query_string="",
+        headers={"host": "app.test", **{k.replace("_", "-"): v for k, v in headers.items()}},
+        cookies={"oakid_session": SID} if cookie else {},
+    )
+
+
+def session(**changes: Any) -> Session:
+    base = Session(
+        claims={"sub": "u1", "email": "u1@example.test"},
+        access_token="AT1",
+        refresh_token="RT1",
+        expires_at=NOW + 3600,
+        refresh_at=NOW + 3570,
+        scopes=("openid",),
+        created_at=NOW - 10,
+        last_seen=NOW - 1,
+        claims_at=NOW - 10,
+    )
+    return replace(base, **changes)
+
+
+Handler = Callable[[Any], Any]
+
+
+def step(program: Any, handler: Handler) -> tuple[Any, list[Any]]:
+    """Run a program, answering each effect with ``handler``; return result and effects."""
+    effects: list[Any] = []
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            effect = program.send(value) if error is None else program.throw(error)
+        except StopIteration as stop:
+            return stop.value, effects
+        effects.append(effect)
+        value, error = None, None
+        try:
+            value = handler(effect)
+        except Exception as exc:
+            error = exc
+
+
+def store_only(sessions: dict[str, Session]) -> Handler:
+    def handler(effect: Any) -> Any:
+        assert isinstance(effect, StoreCall), effect
+        if effect.method == "get_session":
+            return sessions.get(effect.args[0])
+        if effect.method == "put_session":
+            sessions[effect.args[0]] = effect.args[1]
+            return None
+        if effect.method == "delete_session":
+            sessions.pop(effect.args[0], None)
+            return None
+        if effect.method in ("acquire_lock",):
+            return True
+        return None
+    return handler
+
+
+def tokens(n: int, expires_in: int = 3600) -> httpx.Response:
+    return httpx.Response(200, json={"access_token": f"AT{n}", "token_type": "Bearer",
+                                     "expires_in": expires_in, "refresh_token": f"RT{n}"})
+
+
+def test_hot_path_is_one_store_read() -> None:
+    """A signed-in request with a fresh token costs exactly one store read."""
+    gate = make_gate()
+    s = session()
+    outcome, effects = step(gate.handle(request(), NOW, lambda: "r"), store_only({KEY: s}))
+    assert effects == [StoreCall("get_session", (KEY,))]
+    assert isinstance(outcome, Forward) and outcome.session is s
+
+
+def test_store_key_is_a_hash_of_the_cookie() -> None:
+    """The store never sees the cookie value itself."""
+    assert KEY != SID and len(KEY) == 64 and SID not in KEY
+
+
+@pytest.mark.parametrize(
+    ("req", "status"),
+    [
+        pytest.param(request(cookie=False, accept="text/html"), 302, id="navigation-redirects"),
+        pytest.param(request(cookie=False, method="HEAD", accept="text/html"), 302, id="head-navigation"),
+        pytest.param(request(cookie=False, accept="application/json"), 401, id="api-401"),
+        pytest.param(request(cookie=False, accept="text/html", sec_fetch_mode="cors"), 401, id="fetch-401"),
+        pytest.param(request(cookie=False, accept="text/html", x_requested_with="XMLHttpRequest"), 401, id="xhr-401"),
+        pytest.param(request(cookie=False, method="POST", accept="text/html"), 401, id="post-401"),
+        pytest.param(request(cookie=False, accept="*/*", sec_fetch_mode="navigate"), 302, id="sec-fetch-navigate"),
+    ],
+)
+def test_requests_without_a_session(req: GateRequest, status: int) -> None:
+    """Browser navigations go to sign in; everything else gets 401 JSON, never a redirect."""
+    gate = make_gate()
+    logins: list[Any] = []
+
+    def handler(effect: Any) -> Any:
+        if effect.method == "put_login":
+            logins.append(effect.args[1])
+        return None
+
+    outcome, _ = step(gate.handle(req, NOW, lambda: "rnd"), handler)
+    assert isinstance(outcome, Reply) and outcome.status == status
+    headers = dict(outcome.headers)
+    if status == 401:
+        assert headers["www-authenticate"].startswith("Bearer")
+        assert b'"login_url"' in outcome.body and b'"unauthenticated"' in outcome.body
+        assert not logins
+    else:
+        assert headers["location"].startswith(f"{ISSUER}/oauth/authorize?")
+        assert "code_challenge_method=S256" in headers["location"]
+        assert len(logins) == 1 and logins[0].return_to == "/app"
+
+
+def test_login_start_is_fresh_each_time() -> None:
+    """Every sign-in gets its own state, nonce, verifier and binding cookie."""
+    gate = make_gate()
+    counter = iter(range(100))
+    stored: list[Any] = []
+    for _ in range(2):
+        outcome, effects = step(
+            gate.handle(request(cookie=False, accept="text/html"), NOW, lambda: f"r{next(counter)}"),
+            lambda e: stored.append(e) if e.method == "put_login" else None,
+        )
+    a, b = stored
+    assert a.args[0] != b.args[0]  # hash of state
+    assert a.args[1].nonce != b.args[1].nonce
+    assert a.args[1].code_verifier != b.args[1].code_verifier
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        pytest.param({"created_at": NOW - 12 * 3600 - 1}, "lifetime", id="absolute-timeout"),
+        pytest.param({"last_seen": NOW - 2 * 3600 - 1}, "idle", id="idle-timeout"),
+    ],
+)
+def test_session_timeouts(changes: dict[str, Any], why: str) -> None:
+    """A session past its lifetime or idle timeout is deleted and the user signs in again."""
+    gate = make_gate()
+    sessions = {KEY: session(**changes)}
+    outcome, _ = step(gate.handle(request(accept="application/json"), NOW, lambda: "r"), store_only(sessions))
+    assert isinstance(outcome, Reply) and outcome.status == 401
+    assert KEY not in sessions
+
+
+def provider_and_store(sessions: dict[str, Session], responses: list[Any]) -> Handler:
+    store = store_only(sessions)
+    sent: list[httpx.Request] = []
+
+    def handler(effect: Any) -> Any:
+        if isinstance(effect, httpx.Request):
+            sent.append(effect)
+            answer = responses.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+        return store(effect)
+
+    handler.sent = sent  # type: ignore[attr-defined]
+    return handler
+
+
+def test_refresh_rotates_and_persists() -> None:
+    """Near expiry, one refresh runs; the new refresh token is stored before use."""
+    gate = make_gate()
+    sessions = {KEY: session(refresh_at=NOW - 1)}
+    handler = provider_and_store(sessions, [tokens(2)])
+    outcome, effects = step(gate.handle(request(), NOW, lambda: "owner"), handler)
+    assert isinstance(outcome, Forward)
+    assert outcome.session is not None and outcome.session.access_token == "AT2"
+    assert sessions[KEY].refresh_token == "RT2" and sessions[KEY].version == 2
+    methods = [e.method if isinstance(e, StoreCall) else "http" for e in effects]
+    assert methods == ["get_session", "acquire_lock", "get_session", "http", "put_session", "release_lock"]
+    assert b"RT1" in handler.sent[0].content  # type: ignore[attr-defined]
+
+
+def test_refresh_waits_for_another_holder() -> None:
+    """When another process holds the lock, the request waits and uses its result."""
+    gate = make_gate()
+    old = session(refresh_at=NOW - 1)
+    newer = session(access_token="AT9", refresh_token="RT9", version=2, refresh_at=NOW + 3000)
+    reads = iter([old, newer])
+
+    def handler(effect: Any) -> Any:
+        if isinstance(effect, Sleep):
+            return NOW + 0.05
+        assert isinstance(effect, StoreCall), "no provider call may be made"
+        if effect.method == "acquire_lock":
+            return False
+        if effect.method == "get_session":
+            return next(reads)
+        return None
+
+    outcome, effects = step(gate.handle(request(), NOW, lambda: "owner"), handler)
+    assert isinstance(outcome, Forward) and outcome.session is newer
+    assert not any(isinstance(e, httpx.Request) for e in effects)
+
+
+def test_superseded_refresh_token_is_never_sent() -> None:
+    """Under the lock the session is read again; if it was refreshed meanwhile, nothing is sent."""
+    gate = make_gate()
+    stale = session(refresh_at=NOW - 1)
+    fresh = session(refresh_token="RT2", version=2, refresh_at=NOW + 3000)
+    reads = iter([stale, fresh])
+
+    def handler(effect: Any) -> Any:
+        assert not isinstance(effect, httpx.Request)
+        if effect.method == "get_session":
+            return next(reads)
+        return effect.method == "acquire_lock" or None
+
+    outcome, _ = step(gate.handle(request(), NOW, lambda: "owner"), handler)
+    assert isinstance(outcome, Forward) and outcome.session is fresh
+
+
+@pytest.mark.parametrize(
+    ("answer", "expires_at", "accept", "status"),
+    [
+        pytest.param(httpx.Response(400, json={"error": "invalid_grant"}), NOW + 10, "text/html", 302, id="invalid-grant-browser"),
+        pytest.param(httpx.Response(400, json={"error": "invalid_grant"}), NOW + 10, "application/json", 401, id="invalid-grant-api"),
+        pytest.param(httpx.Response(401, json={"error": "invalid_client"}), NOW + 10, "application/json", 401, id="invalid-client"),
+        pytest.param(httpx.Response(503), NOW + 10, "application/json", None, id="5xx-token-still-valid"),
+        pytest.param(httpx.Response(503), NOW - 1, "application/json", 503, id="5xx-token-expired"),
+        pytest.param(httpx.ConnectTimeout("t"), NOW - 1, "text/html", 503, id="timeout-token-expired"),
+    ],
+)
+def test_refresh_failures(answer: Any, expires_at: float, accept: str, status: int | None) -> None:
+    """invalid_grant ends the session; transient failures serve while the token lasts, else 503."""
+    from oakid_gate.effects import _as_gate_error
+
+    gate = make_gate()
+    sessions = {KEY: session(refresh_at=NOW - 1, expires_at=expires_at)}
+    if isinstance(answer, Exception):
+        answer = _as_gate_error(answer)
+    handler = provider_and_store(sessions, [answer])
+    outcome, _ = step(gate.handle(request(accept=accept), NOW, lambda: "r"), handler)
+    if status is None:
+        assert isinstance(outcome, Forward) and outcome.session is not None
+        assert outcome.session.access_token == "AT1"
+        assert KEY in sessions
+        return
+    assert isinstance(outcome, Reply) and outcome.status == status
+    if isinstance(answer, httpx.Response) and answer.status_code < 500:
+        assert KEY not in sessions
+    else:
+        assert KEY in sessions  # a transient failure never loses the session
+
+
+@pytest.mark.parametrize(
+    ("path", "public"),
+    [
+        pytest.param("/health", True, id="exact"),
+        pytest.param("/health/", False, id="exact-no-trailing"),
+        pytest.param("/healthz", False, id="exact-prefix-only"),
+        pytest.param("/static/", True, id="wildcard-dir"),
+        pytest.param("/static/app.js", True, id="wildcard-below"),
+        pytest.param("/static", False, id="wildcard-bare"),
+        pytest.param("/staticx/a", False, id="wildcard-sibling"),
+        pytest.param("/static/../admin", False, id="dotdot-out"),
+        pytest.param("/admin/../static/x", False, id="dotdot-in"),
+        pytest.param("/static//x", False, id="double-slash"),
+        pytest.param("/static/./x", False, id="dot-segment"),
+    ],
+)
+def test_public_paths(path: str, public: bool) -> None:
+    """public_paths match the normalized path exactly or below a '/*' entry; odd paths never."""
+    gate = make_gate(public_paths=["/health", "/static/*"])
+    assert gate.is_public(path) is public
+
+
+def test_public_path_passes_anonymously() -> None:
+    """A public path without a session reaches the app with no user."""
+    gate = make_gate(public_paths=["/health"])
+    outcome, _ = step(gate.handle(request("/health", cookie=False), NOW, lambda: "r"), store_only({}))
+    assert outcome == Forward(None)
+
+
+@pytest.mark.parametrize(
+    ("claims", "allowed"),
+    [
+        pytest.param({"sub": "a", "email": "ann@corp.test", "email_verified": True}, True, id="domain"),
+        pytest.param({"sub": "a", "email": "ANN@CORP.TEST"}, True, id="case"),
+        pytest.param({"sub": "a", "email": "bob@x.test"}, True, id="listed-email"),
+        pytest.param({"sub": "a", "email": "ann@corp.test", "email_verified": False}, False, id="unverified"),
+        pytest.param({"sub": "a", "email": "eve@evil.test"}, False, id="other"),
+        pytest.param({"sub": "a", "email": "eve@corp.test.evil.test"}, False, id="suffix-trick"),
+        pytest.param({"sub": "a"}, False, id="no-email"),
+    ],
+)
+def test_allow_lists(claims: dict[str, Any], allowed: bool) -> None:
+    """allowed_emails and allowed_domains admit verified emails that match exactly."""
+    gate = make_gate(allowed_domains=["corp.test"], allowed_emails=["bob@x.test"])
+    sessions = {KEY: session(claims=claims)}
+    outcome, _ = step(gate.handle(request(accept="application/json"), NOW, lambda: "r"), store_only(sessions))
+    assert isinstance(outcome, Forward) is allowed
+    if not allowed:
+        assert isinstance(outcome, Reply) and outcome.status == 403
+
+
+def test_store_down_is_503_not_anonymous() -> None:
+    """When the store fails, a protected request gets 503, never passes anonymously."""
+    from oakid_gate.errors import StoreUnavailable
+
+    gate = make_gate(public_paths=["/health"])
+
+    def handler(effect: Any) -> Any:
+        raise StoreUnavailable("down")
+
+    outcome, _ = step(gate.handle(request(accept="application/json"), NOW, lambda: "r"), handler)
+    assert isinstance(outcome, Reply) and outcome.status == 503
+    html, _ = step(gate.handle(request(accept="text/html"), NOW, lambda: "r"), handler)
+    assert isinstance(html, Reply) and html.status == 503 and b"session store" in html.body
+    public, _ = step(gate.handle(request("/health"), NOW, lambda: "r"), handler)
+    assert public == Forward(None)  # a public path does not need the store
+
+
+def test_https_cookie_is_host_prefixed() -> None:
+    """On https the session cookie is __Host- prefixed, Secure, HttpOnly, Path=/."""
+    gate = make_gate(base_url="https://tools.example.com")
+    req = replace(request(cookie=False), scheme="https")
+    assert gate.cookie_name(req) == "__Host-oakid_session"
+    cookie = gate._cookie(req, gate.cookie_name(req), "v", path="/", max_age=10)
+    for part in ("Secure", "HttpOnly", "Path=/", "SameSite=Lax"):
+        assert part in cookie
+    assert "Domain" not in cookie
