@@ -163,6 +163,8 @@ class Gate:
         self._restricted = bool(self._allowed_emails or self._allowed_domains)
         self._secrets = tuple(x.reveal().encode() for x in s.secret)
         self._scope = " ".join(s.scopes)
+        self._lifetime = float(s.session_lifetime)
+        self._touch_interval = min(60.0, s.idle_timeout / 10)
         self.provider: ProviderState | None = None
         self._provider_failed_at = float("-inf")
         secure_default = s.base_url.startswith("https:") if s.base_url else None
@@ -172,10 +174,28 @@ class Gate:
 
     def handle(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
         """Decide what to do with one request."""
-        path = req.path
-        if path == self.prefix or path.startswith(self._prefix_slash):
+        if self.is_gate_path(req.path):
             return self._endpoint(req, now, random)
         return self._protected(req, now, random)
+
+    def is_gate_path(self, path: str) -> bool:
+        return path == self.prefix or path.startswith(self._prefix_slash)
+
+    def admit(self, session: Session | None, now: float) -> bool:
+        """Whether a session just read from the store passes as it is: the hot path.
+
+        True means nothing more is needed (no refresh due, not expired, no idle
+        time to record, allowed). False means: run :meth:`handle`, which reads
+        the session again and does what is needed. Adapters call this first so
+        that a signed-in request costs one store read and no program.
+        """
+        return (
+            session is not None
+            and now < session.created_at + self._lifetime
+            and now < session.last_seen + self._touch_interval
+            and (session.refresh_at is None or now < session.refresh_at)
+            and (not self._restricted or self._allowed(session.claims))
+        )
 
     def _protected(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
         try:
@@ -220,6 +240,8 @@ class Gate:
         session: Session | None = yield StoreCall("get_session", (key,))
         if session is None:
             return None
+        if self.admit(session, now):
+            return session
         s = self.settings
         if (
             now >= session.created_at + s.session_lifetime
@@ -235,10 +257,6 @@ class Gate:
             session = replace(session, last_seen=now)
             yield StoreCall("put_session", (key, session, self._ttl(session, now)))
         return session
-
-    @property
-    def _touch_interval(self) -> float:
-        return min(60.0, self.settings.idle_timeout / 10)
 
     def _ttl(self, session: Session, now: float) -> float:
         end = min(
@@ -828,10 +846,7 @@ def _valid_host(host: str) -> bool:
 
 
 def _provider_error_message(params: Mapping[str, str]) -> str:
-    code = params.get("error", "")
-    code = (
-        code if code.isascii() and code.replace("_", "").isalnum() and len(code) < 64 else "error"
-    )
+    code = oauth_error_code(params.get("error"))
     if code == "access_denied":
         return "The sign-in was cancelled or refused at the identity provider."
     return f"The identity provider refused the sign-in ({code})."

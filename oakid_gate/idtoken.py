@@ -24,7 +24,13 @@ from joserfc.util import urlsafe_b64decode
 
 from .errors import IDTokenError
 
-__all__ = ["HMAC_ALGS", "IDTokenExpectations", "UnknownSigningKey", "token_alg", "validate_id_token"]
+__all__ = [
+    "HMAC_ALGS",
+    "IDTokenExpectations",
+    "UnknownSigningKey",
+    "token_alg",
+    "validate_id_token",
+]
 
 HMAC_ALGS = frozenset({"HS256"})
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from cachetools import TLRUCache
+from cachetools import LRUCache
 
 from ..session import PendingLogin, Session
 from .base import SessionStore
@@ -25,24 +25,37 @@ V = TypeVar("V")
 
 
 class _Bounded(Generic[V]):
-    """A TLRU cache whose entries each carry their own time to live."""
+    """A bounded LRU cache (cachetools) whose entries each carry their own expiry."""
 
     def __init__(self, maxsize: int, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self._cache: TLRUCache[str, tuple[V, float]] = TLRUCache(
-            maxsize=maxsize, ttu=lambda _k, v, now: now + v[1], timer=clock
-        )
+        self._cache: LRUCache[str, tuple[V, float]] = LRUCache(maxsize=maxsize)
 
     def get(self, key: str) -> V | None:
         item = self._cache.get(key)
-        return None if item is None else item[0]
+        if item is None:
+            return None
+        if item[1] <= self._clock():
+            del self._cache[key]
+            return None
+        return item[0]
 
     def put(self, key: str, value: V, ttl: float) -> None:
-        self._cache[key] = (value, ttl)
+        self._cache[key] = (value, self._clock() + ttl)
 
     def pop(self, key: str) -> V | None:
         item = self._cache.pop(key, None)
-        return None if item is None else item[0]
+        if item is None or item[1] <= self._clock():
+            return None
+        return item[0]
+
+    def sweep(self) -> int:
+        """Drop every expired entry; return how many went."""
+        now = self._clock()
+        expired = [k for k, (_, expires) in list(self._cache.items()) if expires <= now]
+        for key in expired:
+            self._cache.pop(key, None)
+        return len(expired)
 
     def __len__(self) -> int:
         return len(self._cache)
@@ -93,6 +106,11 @@ class MemoryStore(SessionStore):
         with self._mutex:
             if self._locks.get(key) == owner:
                 self._locks.pop(key)
+
+    def sweep(self) -> int:
+        """Drop expired entries (they are also dropped when met)."""
+        with self._mutex:
+            return self._sessions.sweep() + self._logins.sweep() + self._locks.sweep()
 
     def __len__(self) -> int:
         return len(self._sessions)
