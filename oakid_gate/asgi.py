@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .effects import BodyTooLarge, run_async
 from .gate import GATE_HEADERS, Forward, Gate, GateRequest, Reply
 from .proxies import TrustedProxies
-from .session import Session, hash_key
+from .session import Session
 from .settings import Settings
 from .stores import SessionStore, open_store
 
@@ -75,19 +75,12 @@ class OakIDMiddleware:
         )
         self._proxies = TrustedProxies(self.settings.trusted_proxies)
         self._anonymous = UnauthenticatedUser()
-        self._secure = self.settings.cookie_secure
-        if self._secure is None and self.settings.base_url:
-            self._secure = self.settings.base_url.startswith("https:")
-        self._cookie_names = {
-            False: self.settings.cookie_name,
-            True: "__Host-" + self.settings.cookie_name,
-        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        if not self._proxies and not self.gate.is_gate_path(scope["path"]):
+        if not self.gate.is_gate_path(scope["path"]):
             # The hot path: one store read, one pure decision, nothing else.
             session = await self._fast_session(scope)
             if session is not None:
@@ -144,18 +137,15 @@ class OakIDMiddleware:
         cookie = None
         for name, value in scope["headers"]:
             if name == b"cookie":
-                cookie = value
+                cookie = value.decode("latin-1")
                 break
-        if cookie is None:
-            return None
-        secure = (
-            self._secure if self._secure is not None else scope.get("scheme") in ("https", "wss")
+        key = self.gate.hot_key(
+            cookie, "https" if scope.get("scheme") in ("https", "wss") else "http"
         )
-        sid = cookie_parser(cookie.decode("latin-1")).get(self._cookie_names[secure])
-        if not sid:
+        if key is None:
             return None
         try:
-            session = await self.store.aget_session(hash_key(sid))
+            session = await self.store.aget_session(key)
         except Exception:
             return None  # the full path reports the store's failure
         return session if self.gate.admit(session, time.time()) else None

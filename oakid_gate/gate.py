@@ -17,6 +17,8 @@ Security decisions, in one place:
 - sign-ins: fresh ``state``, ``nonce`` and PKCE S256 verifier each, stored
   server side under the hash of ``state`` with the return target, taken once,
   bound to the browser that started them by a cookie of their own;
+- cookies are parsed by Starlette's ``cookie_parser`` and written with
+  :mod:`http.cookies`: nothing of cookie syntax is re-implemented here;
 - a new session id at every sign-in; the old session, if any, is deleted;
 - the ID token (:mod:`oakid_gate.idtoken`) and userinfo's ``sub`` are checked
   before a session exists;
@@ -41,6 +43,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc.jwk import KeySet
+from starlette.requests import cookie_parser
 
 from . import flows, pages
 from .effects import Program, ReadBody, Sleep, StoreCall
@@ -169,6 +172,8 @@ class Gate:
         self._provider_failed_at = float("-inf")
         secure_default = s.base_url.startswith("https:") if s.base_url else None
         self._secure_setting = s.cookie_secure if s.cookie_secure is not None else secure_default
+        self._cookie_names = {False: s.cookie_name, True: "__Host-" + s.cookie_name}
+        self._has_proxies = bool(s.trusted_proxies)
 
     # ------------------------------------------------------------ entry point
 
@@ -180,6 +185,18 @@ class Gate:
 
     def is_gate_path(self, path: str) -> bool:
         return path == self.prefix or path.startswith(self._prefix_slash)
+
+    def hot_key(self, cookie_header: str | None, scheme: str) -> str | None:
+        """The store key of the session cookie, for the hot path; ``None`` means take the full path.
+
+        With ``trusted_proxies`` the scheme depends on forwarded headers, so the
+        full path (which reads them) decides instead.
+        """
+        if not cookie_header or self._has_proxies:
+            return None
+        secure = self._secure_setting if self._secure_setting is not None else scheme == "https"
+        sid = cookie_parser(cookie_header).get(self._cookie_names[secure])
+        return hash_key(sid) if sid else None
 
     def admit(self, session: Session | None, now: float) -> bool:
         """Whether a session just read from the store passes as it is: the hot path.
@@ -776,7 +793,7 @@ class Gate:
         return req.scheme == "https"
 
     def cookie_name(self, req: GateRequest) -> str:
-        return ("__Host-" if self.is_secure(req) else "") + self.settings.cookie_name
+        return self._cookie_names[self.is_secure(req)]
 
     def _login_cookie_name(self, req: GateRequest, state: str) -> str:
         prefix = "__Secure-" if self.is_secure(req) else ""
