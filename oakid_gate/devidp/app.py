@@ -60,7 +60,9 @@ _PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
     "frame-ancestors 'none'",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer Chromium sends "Origin: null" on
+    # the sign-in form POST, which the login-CSRF check must refuse.
+    "Referrer-Policy": "same-origin",
 }
 _BASIC_CHALLENGE = 'Basic realm="oakid-gate dev-idp", charset="UTF-8"'
 

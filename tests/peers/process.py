@@ -1,0 +1,79 @@
+"""Start a peer process with its output in a log file, and stop it by its id.
+
+Every peer runs in a session (and process group) of its own, whose id is its
+process id, so that stopping it also stops anything it started, and a Ctrl-C
+in the terminal reaches pytest (which then stops the peers) rather than the
+peers directly. Started from the main thread, a peer also gets
+``PR_SET_PDEATHSIG`` (through util-linux ``setpriv``, which execs in place and
+so keeps the process id): if pytest is killed outright, the peer dies with it.
+The signal fires when the *thread* that started the peer ends, which is why
+peers started from other threads go without it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+__all__ = ["spawn", "terminate"]
+
+_live: set[subprocess.Popen[bytes]] = set()
+_SETPRIV = shutil.which("setpriv")
+
+
+def spawn(
+    args: Sequence[str],
+    *,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``args`` with stdout and stderr appended to ``log_path``."""
+    argv = list(args)
+    if _SETPRIV is not None and threading.current_thread() is threading.main_thread():
+        argv = [_SETPRIV, "--pdeathsig", "TERM", "--", *argv]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=None if env is None else dict(env),
+            cwd=cwd,
+            start_new_session=True,
+        )
+    _live.add(process)
+    return process
+
+
+def terminate(process: subprocess.Popen[bytes], *, timeout: float = 5.0) -> None:
+    """Stop ``process`` and its process group: SIGTERM, then SIGKILL after ``timeout``."""
+    try:
+        if process.poll() is None:
+            _signal_group(process, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(process, signal.SIGKILL)
+                process.wait(timeout)
+    finally:
+        _live.discard(process)
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+
+
+@atexit.register
+def _terminate_all() -> None:
+    # The fixtures stop their peers; this is the net under them.
+    for process in list(_live):
+        terminate(process, timeout=2.0)
