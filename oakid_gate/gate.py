@@ -168,6 +168,7 @@ class Gate:
         self._scope = " ".join(s.scopes)
         self._lifetime = float(s.session_lifetime)
         self._touch_interval = min(60.0, s.idle_timeout / 10)
+        self._claims_interval = float(s.claims_refresh_interval)
         self.provider: ProviderState | None = None
         self._provider_failed_at = float("-inf")
         secure_default = s.base_url.startswith("https:") if s.base_url else None
@@ -211,6 +212,7 @@ class Gate:
             and now < session.created_at + self._lifetime
             and now < session.last_seen + self._touch_interval
             and (session.refresh_at is None or now < session.refresh_at)
+            and now < session.claims_at + self._claims_interval
             and (not self._restricted or self._allowed(session.claims))
         )
 
@@ -266,7 +268,7 @@ class Gate:
         ):
             yield StoreCall("delete_session", (key,))
             return None
-        if session.refresh_at is not None and now >= session.refresh_at:
+        if self._due(session, now):
             session = yield from self._refresh(key, session, now, random)
             if session is None:
                 return None
@@ -297,9 +299,7 @@ class Gate:
             current: Session | None = yield StoreCall("get_session", (key,))
             if current is None:
                 return None
-            if current.version != seen.version or (
-                current.refresh_at is None or now < current.refresh_at
-            ):
+            if current.version != seen.version or not self._due(current, now):
                 return current
             if now >= deadline:
                 return self._stale_or_fail(current, now)
@@ -317,55 +317,65 @@ class Gate:
         session: Session | None = yield StoreCall("get_session", (key,))
         if session is None:
             return None
-        if session.refresh_at is None or now < session.refresh_at:
+        if not self._due(session, now):
             return session
-        if session.refresh_token is None:
-            if session.expires_at is not None and now >= session.expires_at:
+        new = session
+        if session.refresh_at is not None and now >= session.refresh_at:
+            if session.refresh_token is None:
+                # Nothing to refresh with: the session ends with its access token.
+                if session.expires_at is None or now >= session.expires_at:
+                    yield StoreCall("delete_session", (key,))
+                    return None
+                new = replace(new, refresh_at=session.expires_at)
+            else:
+                try:
+                    provider = yield from self._provider(now)
+                    tokens = yield from flows.refresh_tokens(
+                        provider.metadata,
+                        self._client(provider.metadata),
+                        refresh_token=session.refresh_token,
+                        scopes=" ".join(session.scopes) or self._scope,
+                    )
+                except TokenEndpointError as exc:
+                    log.info("refresh refused by the provider (%s); session ended", exc.error)
+                    yield StoreCall("delete_session", (key,))
+                    return None
+                except ProviderError:
+                    return self._stale_or_fail(session, now)
+                expires_at, refresh_at = self._expiry(tokens.expires_in, now)
+                new = replace(
+                    new,
+                    access_token=tokens.access_token,
+                    # Rotation: keep the new refresh token; the old only if none came.
+                    refresh_token=tokens.refresh_token or session.refresh_token,
+                    expires_at=expires_at,
+                    refresh_at=refresh_at,
+                    scopes=tuple(tokens.scope.split()) if tokens.scope else session.scopes,
+                )
+        if now >= new.claims_at + self._claims_interval:
+            try:
+                provider = yield from self._provider(now)
+                info = yield from flows.fetch_userinfo(provider.metadata, new.access_token)
+                if info:
+                    self._check_same_subject(new.claims, info)
+                    new = replace(new, claims={**new.claims, **info})
+            except UserInfoError as exc:
+                # The provider no longer honours the token, or names someone else.
+                log.info("userinfo re-read failed (%s); session ended", exc.message)
                 yield StoreCall("delete_session", (key,))
                 return None
-            return session
-        try:
-            provider = yield from self._provider(now)
-            tokens = yield from flows.refresh_tokens(
-                provider.metadata,
-                self._client(provider.metadata),
-                refresh_token=session.refresh_token,
-                scopes=" ".join(session.scopes) or self._scope,
-            )
-            claims = session.claims
-            claims_at = session.claims_at
-            if now - claims_at >= self.settings.claims_refresh_interval:
-                info = yield from flows.fetch_userinfo(provider.metadata, tokens.access_token)
-                if info:
-                    self._check_same_subject(claims, info)
-                    claims = {**claims, **info}
-                    claims_at = now
-        except TokenEndpointError as exc:
-            log.info("refresh refused by the provider (%s); session ended", exc.error)
-            yield StoreCall("delete_session", (key,))
-            return None
-        except UserInfoError as exc:
-            log.info("userinfo at refresh failed (%s); session ended", exc.message)
-            yield StoreCall("delete_session", (key,))
-            return None
-        except ProviderError:
-            return self._stale_or_fail(session, now)
-        expires_at, refresh_at = self._expiry(tokens.expires_in, now)
-        new = replace(
-            session,
-            claims=claims,
-            access_token=tokens.access_token,
-            # Rotation: keep the new refresh token; keep the old only if none came.
-            refresh_token=tokens.refresh_token or session.refresh_token,
-            expires_at=expires_at,
-            refresh_at=refresh_at,
-            scopes=tuple(tokens.scope.split()) if tokens.scope else session.scopes,
-            last_seen=now,
-            claims_at=claims_at,
-            version=session.version + 1,
-        )
+            except ProviderError as exc:
+                log.warning("userinfo re-read failed, claims kept: %s", exc.message)
+            new = replace(new, claims_at=now)  # next attempt after a full interval
+        new = replace(new, last_seen=now, version=session.version + 1)
         yield StoreCall("put_session", (key, new, self._ttl(new, now)))
         return new
+
+    def _due(self, session: Session, now: float) -> bool:
+        """Whether the session needs the provider: a refresh, or a re-read of userinfo."""
+        return (
+            session.refresh_at is not None and now >= session.refresh_at
+        ) or now >= session.claims_at + self._claims_interval
 
     def _stale_or_fail(self, session: Session, now: float) -> Session:
         """Serve with the current access token while it is valid, else fail (never anonymous)."""

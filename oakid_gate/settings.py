@@ -116,7 +116,7 @@ class Settings:
         metadata=_doc("refresh this many seconds before expiry (at most half the lifetime)"),
     )
     claims_refresh_interval: int = field(
-        default=600, metadata=_doc("seconds between re-reads of userinfo at refresh")
+        default=600, metadata=_doc("seconds between re-reads of userinfo")
     )
     http_timeout: float = field(
         default=10.0, metadata=_doc("seconds for each call to the provider")

@@ -371,3 +371,42 @@ def test_https_cookie_is_host_prefixed() -> None:
     for part in ("Secure", "HttpOnly", "Path=/", "SameSite=Lax"):
         assert part in cookie
     assert "Domain" not in cookie
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcome_status", "kept"),
+    [
+        pytest.param(httpx.Response(200, json={"sub": "u1", "email": "new@example.test"}), None, True, id="updated"),
+        pytest.param(httpx.Response(401), 401, False, id="token-refused"),
+        pytest.param(httpx.Response(200, json={"sub": "someone-else"}), 401, False, id="swapped-sub"),
+        pytest.param(httpx.Response(502), None, True, id="transient"),
+    ],
+)
+def test_claims_reread_on_interval(answer: httpx.Response, outcome_status: int | None, kept: bool) -> None:
+    """Stale claims are re-read from userinfo; a refused token or another sub ends the session."""
+    gate = make_gate(claims_refresh_interval=300)
+    sessions = {KEY: session(claims_at=NOW - 301)}
+    handler = provider_and_store(sessions, [answer])
+    outcome, effects = step(gate.handle(request(accept="application/json"), NOW, lambda: "r"), handler)
+    sent = handler.sent  # type: ignore[attr-defined]
+    assert len(sent) == 1 and sent[0].url.path == "/oauth/userinfo"
+    assert sent[0].headers["authorization"] == "Bearer AT1"  # no token refresh was due
+    if outcome_status is None:
+        assert isinstance(outcome, Forward) and outcome.session is not None
+        assert sessions[KEY].claims_at == NOW
+        expected = "new@example.test" if answer.status_code == 200 else "u1@example.test"
+        assert outcome.session.claims["email"] == expected
+    else:
+        assert isinstance(outcome, Reply) and outcome.status == outcome_status
+    assert (KEY in sessions) is kept
+
+
+def test_admit_is_false_when_anything_is_due() -> None:
+    """The hot path passes a session only when no refresh, re-read or touch is due."""
+    gate = make_gate(claims_refresh_interval=300)
+    assert gate.admit(session(), NOW)
+    assert not gate.admit(None, NOW)
+    assert not gate.admit(session(refresh_at=NOW), NOW)
+    assert not gate.admit(session(claims_at=NOW - 300), NOW)
+    assert not gate.admit(session(last_seen=NOW - 61), NOW)
+    assert not gate.admit(session(created_at=NOW - 12 * 3600), NOW)
