@@ -107,6 +107,7 @@ class OakIDMiddleware:
                 http=self.http,
                 store=self.store,
                 read_body=read_body,
+                timeout=self.settings.http_timeout,
             )
         except Exception:
             log.exception("oakid-gate: unexpected error")

@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
     idp = sub.add_parser("dev-idp", help="a local OakID-compatible provider for development")
     idp.add_argument("--host", default=os.environ.get("OAKID_HOST", "127.0.0.1"))
-    idp.add_argument("--port", type=int, default=int(os.environ.get("OAKID_PORT", "9000")))
+    idp.add_argument("--port", help="default: OAKID_PORT or 9000")
     idp.add_argument("--issuer", help="default: http://HOST:PORT")
     idp.add_argument("--client-id", default=os.environ.get("OAKID_CLIENT_ID", "oak_demo"))
     idp.add_argument("--client-secret", default=os.environ.get("OAKID_CLIENT_SECRET"))
@@ -83,17 +83,29 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="registered redirect URI (repeatable; default: any loopback http URI)",
     )
-    idp.add_argument("--access-token-ttl", type=int, default=3600)
+    idp.add_argument("--access-token-ttl", default="3600")
     idp.add_argument("--log-file", help="append a JSON line per event (no token values)")
 
     demo = sub.add_parser("demo", help="the dev-idp and a protected example app")
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=int(os.environ.get("OAKID_PORT", "8000")))
-    demo.add_argument("--idp-port", type=int, default=9000)
+    demo.add_argument("--port", help="default: OAKID_PORT or 8000")
+    demo.add_argument("--idp-port", default="9000")
 
     check = sub.add_parser("check", help="load the settings, fetch discovery and keys, report")
     _add_settings(check)
     return parser
+
+
+def _int_option(name: str, value: str | None, *, env_default: int) -> int:
+    """A whole-number option, from the flag, else ``OAKID_<NAME>``, else the default."""
+    raw = value if value is not None else os.environ.get(f"OAKID_{name.upper()}", str(env_default))
+    try:
+        number = int(raw)
+    except ValueError:
+        raise ConfigurationError(name, f"cannot read {raw!r} as a whole number") from None
+    if name.endswith("port") and not 0 < number < 65536:
+        raise ConfigurationError(name, "must be between 1 and 65535")
+    return number
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -181,21 +193,26 @@ def _serve(apps: list[tuple[Any, str, int]]) -> None:
 def _dev_idp(args: argparse.Namespace) -> int:
     from .devidp import DEMO_USERS, DevClient, DevIdPConfig, create_app
 
-    issuer = args.issuer or f"http://{args.host}:{args.port}"
+    port = _int_option("port", args.port, env_default=9000)
+    ttl = _int_option("access_token_ttl", args.access_token_ttl, env_default=3600)
+    issuer = args.issuer or f"http://{args.host}:{port}"
     secret = args.client_secret or secrets.token_urlsafe(32)
-    config = DevIdPConfig(
-        issuer=issuer,
-        clients=(DevClient(args.client_id, secret, tuple(args.redirect_uri)),),
-        access_token_ttl=args.access_token_ttl,
-        log_path=args.log_file,
-    )
+    try:
+        config = DevIdPConfig(
+            issuer=issuer,
+            clients=(DevClient(args.client_id, secret, tuple(args.redirect_uri)),),
+            access_token_ttl=ttl,
+            log_path=args.log_file,
+        )
+    except ValueError as exc:
+        raise ConfigurationError("dev-idp", str(exc)) from None
     print(f"dev-idp issuer: {issuer}")
     print(f"client_id: {args.client_id}")
     if not args.client_secret:
         print(f"client_secret: {secret}  (generated; pass --client-secret to fix it)")
     print("users: " + ", ".join(f"{u.username}/{u.password}" for u in DEMO_USERS))
     sys.stdout.flush()
-    _serve([(create_app(config), args.host, args.port)])
+    _serve([(create_app(config), args.host, port)])
     return 0
 
 
@@ -207,7 +224,9 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import demo_app
     from .devidp import DEMO_USERS, DevClient, DevIdPConfig, create_app
 
-    issuer = f"http://{args.host}:{args.idp_port}"
+    port = _int_option("port", args.port, env_default=8000)
+    idp_port = _int_option("idp_port", args.idp_port, env_default=9000)
+    issuer = f"http://{args.host}:{idp_port}"
     client_id, client_secret = "oak_demo", secrets.token_urlsafe(32)
     idp = create_app(DevIdPConfig(issuer=issuer, clients=(DevClient(client_id, client_secret),)))
     settings = Settings.load(
@@ -216,10 +235,10 @@ def _demo(args: argparse.Namespace) -> int:
         client_secret=client_secret,
         secret=secrets.token_urlsafe(32),
         host=args.host,
-        port=args.port,
+        port=port,
         public_paths=["/public"],
     )
-    url = f"http://{args.host}:{args.port}/"
+    url = f"http://{args.host}:{port}/"
     print("oakid-gate demo")
     print(f"  open:     {url}")
     print(f"  provider: {issuer} (the dev-idp)")
@@ -228,8 +247,8 @@ def _demo(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     _serve(
         [
-            (idp, args.host, args.idp_port),
-            (OakIDMiddleware(demo_app(), settings), args.host, args.port),
+            (idp, args.host, idp_port),
+            (OakIDMiddleware(demo_app(), settings), args.host, port),
         ]
     )
     return 0
@@ -249,7 +268,12 @@ def _check(args: argparse.Namespace) -> int:
     gate = Gate(settings)
     with httpx.Client(timeout=settings.http_timeout, trust_env=False) as http:
         try:
-            provider = run_sync(gate.load_provider(time.time()), http=http, store=store)
+            provider = run_sync(
+                gate.load_provider(time.time()),
+                http=http,
+                store=store,
+                timeout=settings.http_timeout,
+            )
         except OakIDGateError as exc:
             print(f"provider: FAILED: {exc.message}", file=sys.stderr)
             return 1

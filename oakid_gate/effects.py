@@ -73,8 +73,13 @@ def run_sync(
     store: SessionStore,
     clock: Callable[[], float] = time.time,
     read_body: Callable[[int], bytes] | None = None,
+    timeout: float = 10.0,
 ) -> T:
-    """Drive ``program`` with blocking I/O (WSGI, the CLI's checks)."""
+    """Drive ``program`` with blocking I/O (WSGI, the CLI's checks).
+
+    ``timeout`` bounds each provider request as a whole (connect, headers and
+    body), whatever the client's own per-read timeouts.
+    """
     value: Any = None
     error: BaseException | None = None
     while True:
@@ -87,7 +92,7 @@ def run_sync(
             if isinstance(effect, StoreCall):
                 value = getattr(store, effect.method)(*effect.args)
             elif isinstance(effect, httpx.Request):
-                value = _send_sync(http, effect)
+                value = _send_sync(http, effect, timeout)
             elif isinstance(effect, Sleep):
                 time.sleep(effect.seconds)
                 value = clock()
@@ -108,8 +113,9 @@ async def run_async(
     store: SessionStore,
     clock: Callable[[], float] = time.time,
     read_body: Callable[[int], Awaitable[bytes]] | None = None,
+    timeout: float = 10.0,
 ) -> T:
-    """Drive ``program`` on the event loop (ASGI)."""
+    """Drive ``program`` on the event loop (ASGI); ``timeout`` as in :func:`run_sync`."""
     value: Any = None
     error: BaseException | None = None
     while True:
@@ -122,7 +128,10 @@ async def run_async(
             if isinstance(effect, StoreCall):
                 value = await getattr(store, "a" + effect.method)(*effect.args)
             elif isinstance(effect, httpx.Request):
-                value = await _send_async(http, effect)
+                try:
+                    value = await asyncio.wait_for(_send_async(http, effect), timeout)
+                except asyncio.TimeoutError:
+                    raise _too_slow(effect) from None
             elif isinstance(effect, Sleep):
                 await asyncio.sleep(effect.seconds)
                 value = clock()
@@ -136,11 +145,15 @@ async def run_async(
             error = _store_failure(effect, exc)
 
 
-def _send_sync(http: httpx.Client, request: httpx.Request) -> httpx.Response:
+def _send_sync(http: httpx.Client, request: httpx.Request, timeout: float) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
     response = http.send(request, stream=True)
     try:
         body = bytearray()
         for chunk in response.iter_bytes():
+            if time.monotonic() > deadline:
+                raise _too_slow(request)
             body += chunk
             if len(body) > MAX_PROVIDER_BODY:
                 raise ProviderError("the provider's answer is too large")
@@ -160,6 +173,11 @@ async def _send_async(http: httpx.AsyncClient, request: httpx.Request) -> httpx.
     finally:
         await response.aclose()
     return _complete(response, bytes(body))
+
+
+def _too_slow(request: httpx.Request) -> ProviderUnavailable:
+    log.warning("provider request timed out: %s", request.url.host)
+    return ProviderUnavailable("the identity provider did not answer in time")
 
 
 def _complete(response: httpx.Response, body: bytes) -> httpx.Response:

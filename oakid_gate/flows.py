@@ -51,6 +51,8 @@ T = TypeVar("T")
 Flow = Generator[httpx.Request, httpx.Response, T]
 
 JSON_HEADERS = {"Accept": "application/json"}
+#: the longest access token lifetime taken as it is (ten years); more is an error
+MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +247,9 @@ def _token_response(response: httpx.Response) -> TokenResponse:
     if isinstance(expires_in, str) and expires_in.isdigit():
         expires_in = int(expires_in)
     if expires_in is not None and (
-        not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in < 0
+        not isinstance(expires_in, int)
+        or isinstance(expires_in, bool)
+        or not 0 <= expires_in <= MAX_EXPIRES_IN
     ):
         raise ProviderError("the token endpoint answered an invalid expires_in")
     return TokenResponse(

@@ -563,8 +563,15 @@ class Gate:
             raise UserInfoError("The provider's userinfo names another user than the ID token.")
 
     def _allowed(self, claims: Mapping[str, Any]) -> bool:
+        """The allow-lists: an email that matches, and is verified when the provider says.
+
+        A provider that sends ``email_verified`` must send true (or ``"true"``,
+        as some do); one that never sends it is taken at its word.
+        """
         email = claims.get("email")
-        if not isinstance(email, str) or claims.get("email_verified") is False:
+        if not isinstance(email, str):
+            return False
+        if "email_verified" in claims and claims["email_verified"] not in (True, "true"):
             return False
         email = email.lower()
         if email in self._allowed_emails:

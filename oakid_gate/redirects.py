@@ -4,8 +4,10 @@ Browsers are generous with what they take as another host: ``//evil``,
 ``/\\evil``, ``/\tevil``, ``https:evil``, percent-encoded variants of each.
 Rather than predict every reading, :func:`safe_return_to` accepts a narrow
 shape (an absolute path made of printable ASCII, no backslash, not starting
-with two slashes even after one more round of percent-decoding) and answers
-``"/"`` for anything else. The gate then sends the browser to the site's own
+with two slashes) and checks it again after each of up to three rounds of
+percent-decoding (still a path, still not two slashes, no backslash, no
+control character; encoded spaces and non-ASCII letters are fine there), and
+answers ``"/"`` for anything else. The gate then sends the browser to the site's own
 origin followed by that path, so even an odd path cannot leave the site.
 """
 
@@ -27,12 +29,19 @@ def safe_return_to(target: str | None, default: str = "/") -> str:
     decoded = target
     for _ in range(3):  # look through up to three layers of percent-encoding
         decoded = unquote(decoded)
-        if not _plain(decoded):
+        if not _path_like(decoded):
             return default
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
         return default
     return target
+
+
+def _path_like(value: str) -> bool:
+    """A decoded layer: still one absolute path, with no control characters."""
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return False
+    return not any(ord(c) < 32 or ord(c) == 127 for c in value)
 
 
 def _plain(value: str) -> bool:

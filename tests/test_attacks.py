@@ -1,0 +1,988 @@
+"""Attacks on the sign-in, in process: every one must fail closed.
+
+A hostile provider double (:mod:`support.hostile_idp`) sits behind the gate's
+``http=`` client; a browser is an ``httpx.AsyncClient`` on the gate with a
+cookie jar, stepped by hand. Failing closed means: a 4xx/5xx answer (an HTML
+page with a message for a browser), no session cookie, a protected page that
+sends the browser to sign in again, and no token, code, secret or cookie value
+in the log or in any page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import re
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urljoin, urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from starlette.types import Receive, Scope, Send
+from support.hostile_idp import USERS, Faults, HostileIdP
+
+import oakid_gate.asgi
+from oakid_gate import OakIDMiddleware
+from oakid_gate.redirects import safe_return_to
+
+ISSUER = "http://127.0.0.1:9"
+AUTHORIZE = ISSUER + "/authorize?"
+SITE = "http://testserver"
+PREFIX = "/oauth2"
+COOKIE = "oakid_session"
+HTML = "text/html,application/xhtml+xml"
+ES_RS = ("ES256", "RS256")
+WITH_HS = ("ES256", "RS256", "HS256")
+CLIENT_ID = "gate-client"
+CORPORA = Path("/work/shared/corpora")
+PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
+# ---------------------------------------------------------------- the site
+
+
+async def protected_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """The app behind the gate: says who is signed in and where."""
+    body = f"app: {scope['user'].display_name} at {scope['path']}".encode()
+    headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Clock:
+    """The gate's ``time.time``, which a test may move forward."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+class Browser:
+    """One browser: a cookie jar on the gate, every answer kept."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=site.gate),
+            base_url=SITE,
+            headers={"accept": HTML},
+            follow_redirects=False,
+        )
+        self.responses: list[httpx.Response] = []
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        response = await self.http.request(method, url, **kwargs)
+        self.responses.append(response)
+        return response
+
+    async def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("GET", url, **kwargs)
+
+    async def start(self, url: str = "/private") -> str:
+        """Navigate to ``url`` and return where the gate sends the browser to sign in."""
+        response = await self.get(url)
+        assert response.status_code == 302, response.text
+        assert response.headers["location"].startswith(AUTHORIZE)
+        return response.headers["location"]
+
+    async def sign_in(self, url: str = "/private", user: str = "alice") -> httpx.Response:
+        """The whole sign-in; returns the gate's answer to the callback."""
+        callback = await self.site.idp.authorize(await self.start(url), user=user)
+        return await self.get(callback)
+
+    async def attempt(self, url: str = "/private") -> httpx.Response:
+        """Try to sign in; returns the first answer that is not a step of the flow."""
+        response = await self.get(url)
+        location = response.headers.get("location", "")
+        if response.status_code != 302 or not location.startswith(AUTHORIZE):
+            return response
+        return await self.get(await self.site.idp.authorize(location))
+
+    def session_cookie(self) -> str | None:
+        return next((c.value for c in self.http.cookies.jar if c.name == COOKIE), None)
+
+    def cookie_values(self) -> list[str]:
+        values = [c.value or "" for c in self.http.cookies.jar]
+        for response in self.responses:
+            for header in response.headers.get_list("set-cookie"):
+                values.append(header.partition("=")[2].partition(";")[0].strip('"'))
+        return [v for v in values if v]
+
+
+class Site:
+    """A gate in front of :func:`protected_app`, its provider double and browsers."""
+
+    def __init__(self, idp: HostileIdP, clock: Clock, **settings: Any) -> None:
+        self.idp = idp
+        self.clock = clock
+        options: dict[str, Any] = {
+            "issuer": idp.issuer,
+            "client_id": idp.client_id,
+            "client_secret": idp.client_secret,
+            "secret": "s" * 32,
+            "http": idp.http_client(),
+            **settings,
+        }
+        self.gate = OakIDMiddleware(protected_app, **options)
+        self.browsers: list[Browser] = []
+
+    def browser(self) -> Browser:
+        browser = Browser(self)
+        self.browsers.append(browser)
+        return browser
+
+    async def aclose(self) -> None:
+        for browser in self.browsers:
+            await browser.http.aclose()
+        await self.gate.aclose()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(oakid_gate.asgi, "time", clock)
+    return clock
+
+
+@pytest.fixture(autouse=True)
+def _debug_log(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="oakid_gate")
+
+
+@pytest.fixture
+async def make_site(clock: Clock) -> AsyncIterator[Callable[..., Site]]:
+    sites: list[Site] = []
+
+    def make(idp: HostileIdP | None = None, **settings: Any) -> Site:
+        sites.append(Site(idp or HostileIdP(ISSUER), clock, **settings))
+        return sites[-1]
+
+    yield make
+    for site in sites:
+        await site.aclose()
+
+
+@pytest.fixture
+def site(make_site: Callable[..., Site]) -> Site:
+    return make_site()
+
+
+# ---------------------------------------------------------------- checks
+
+
+def sets_session(response: httpx.Response) -> bool:
+    for header in response.headers.get_list("set-cookie"):
+        name, _, rest = header.partition("=")
+        if name.strip() == COOKIE and rest.partition(";")[0].strip('"'):
+            return True
+    return False
+
+
+def assert_error_page(response: httpx.Response, status: int) -> None:
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["content-type"].startswith("text/html")
+    assert re.search(r"<h1>[^<]+</h1><p>[^<]{10,}</p>", response.text), response.text
+    assert "Traceback" not in response.text
+    assert "location" not in response.headers
+    assert not sets_session(response)
+
+
+async def assert_signed_out(site: Site, browser: Browser) -> None:
+    """No session in ``browser``; once the provider behaves, a page asks for a sign-in."""
+    assert browser.session_cookie() is None
+    assert (await browser.get(PREFIX + "/auth")).status_code == 401
+    site.idp.faults = Faults()
+    site.clock.advance(2)  # past the gate's one-second memory of a failed discovery
+    response = await browser.get("/private")
+    assert response.status_code == 302
+    assert response.headers["location"].startswith(AUTHORIZE)
+
+
+def assert_nothing_leaked(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    """No secret handed out in this test is in the log or in a page the gate served."""
+    values = site.idp.secrets() + [v for b in site.browsers for v in b.cookie_values()]
+    pages = [caplog.text] + [r.text for b in site.browsers for r in b.responses]
+    leaked = [v for v in values if len(v) >= 16 and any(v in page for page in pages)]
+    assert not leaked, leaked
+
+
+async def assert_fails_closed(
+    site: Site,
+    browser: Browser,
+    response: httpx.Response,
+    status: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert_error_page(response, status)
+    await assert_signed_out(site, browser)
+    assert_nothing_leaked(site, caplog)
+
+
+def assert_signed_in(response: httpx.Response, path: str = "/private") -> None:
+    assert response.status_code == 302, response.text
+    assert response.headers["location"] == SITE + path
+    assert sets_session(response)
+
+
+def browser_destination(location: str, base: str = SITE + "/") -> tuple[str, str]:
+    """(scheme, host) a browser navigates to for ``location`` on ``base``.
+
+    The WHATWG URL rules that open redirects rely on: leading and trailing C0
+    controls and spaces are stripped, tabs and newlines anywhere removed, a
+    backslash is a slash in http(s), and any number of slashes starts an
+    authority (``////evil`` is ``evil``).
+    """
+    url = location.strip("".join(chr(c) for c in range(0x21)))
+    url = re.sub(r"[\t\n\r]", "", url).replace("\\", "/")
+    base_scheme = urlsplit(base).scheme
+    match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):(.*)", url, re.DOTALL)
+    if match:
+        scheme, rest = match.group(1).lower(), match.group(2)
+        if scheme != base_scheme:
+            special = scheme in ("http", "https", "ws", "wss", "ftp", "file")
+            return scheme, _authority(rest) if special else ""
+        if rest.startswith("//"):
+            return scheme, _authority(rest)
+        url = rest  # "http:path" on an http page is a relative reference
+    if url.startswith("//"):
+        return base_scheme, _authority(url)
+    parts = urlsplit(urljoin(base, url))
+    return parts.scheme, parts.netloc.lower()
+
+
+def _authority(rest: str) -> str:
+    host = re.split(r"[/?#]", rest.lstrip("/"), maxsplit=1)[0]
+    return host.rpartition("@")[2].lower()
+
+
+def assert_on_site(location: str) -> None:
+    assert all(0x20 < ord(c) < 0x7F for c in location), repr(location)
+    assert browser_destination(location) == ("http", "testserver"), repr(location)
+    assert urlsplit(urljoin(SITE + "/", location)).netloc == "testserver", repr(location)
+
+
+# ---------------------------------------------------------------- ID token
+
+
+ID_TOKEN_ATTACKS = [
+    pytest.param(Faults(claims={"iss": "https://evil.example"}), ES_RS, id="iss-another-issuer"),
+    pytest.param(Faults(claims={"iss": ISSUER + "/"}), ES_RS, id="iss-trailing-slash"),
+    pytest.param(Faults(claims={"aud": "another-client"}), ES_RS, id="aud-another-client"),
+    pytest.param(
+        Faults(claims={"aud": [CLIENT_ID, "another-client"]}), ES_RS, id="aud-several-no-azp"
+    ),
+    pytest.param(
+        Faults(claims={"aud": [CLIENT_ID, "another-client"], "azp": "another-client"}),
+        ES_RS,
+        id="aud-several-azp-another-client",
+    ),
+    pytest.param(Faults(claims={"azp": "another-client"}), ES_RS, id="azp-another-client"),
+    pytest.param(Faults(claims={"nonce": "not-the-nonce"}), ES_RS, id="nonce-wrong"),
+    pytest.param(Faults(drop_claims=("nonce",)), ES_RS, id="nonce-missing"),
+    pytest.param(Faults(exp_offset=-3600, iat_offset=-3700), ES_RS, id="exp-expired"),
+    pytest.param(Faults(drop_claims=("exp",)), ES_RS, id="exp-missing"),
+    pytest.param(Faults(iat_offset=3600, exp_offset=7200), ES_RS, id="iat-in-the-future"),
+    pytest.param(Faults(drop_claims=("sub",)), ES_RS, id="sub-missing"),
+    pytest.param(Faults(signing="bad_signature"), ES_RS, id="signature-bad"),
+    pytest.param(Faults(signing="none"), ES_RS, id="alg-none"),
+    pytest.param(Faults(signing="NoNe"), ES_RS, id="alg-none-mixed-case"),
+    pytest.param(Faults(signing="none"), ("none", "ES256"), id="alg-none-advertised"),
+    pytest.param(Faults(signing="hs256_rsa_pem"), ES_RS, id="alg-confusion-pem-hs-not-listed"),
+    pytest.param(Faults(signing="hs256_rsa_pem"), WITH_HS, id="alg-confusion-pem"),
+    pytest.param(Faults(signing="hs256_rsa_jwk"), WITH_HS, id="alg-confusion-jwk"),
+    pytest.param(Faults(signing="hs256_wrong_secret"), WITH_HS, id="hs256-wrong-secret"),
+    pytest.param(Faults(signing="HS256"), ES_RS, id="hs256-not-listed"),
+    pytest.param(Faults(signing="RS256"), ("ES256",), id="rs256-when-only-es256"),
+    pytest.param(Faults(signing="rs256_names_ec_key"), ES_RS, id="rs256-names-the-ec-key"),
+    pytest.param(Faults(signing="attacker_kid"), ES_RS, id="kid-unknown"),
+    pytest.param(Faults(signing="rotated"), ES_RS, id="kid-not-yet-published"),
+    pytest.param(Faults(signing="header_jwk"), ES_RS, id="header-jwk-attacker-key"),
+    pytest.param(Faults(signing="header_jku"), ES_RS, id="header-jku-attacker-keys"),
+    pytest.param(Faults(signing="jwe_shape"), ES_RS, id="not-a-jws"),
+    pytest.param(Faults(omit_id_token=True), ES_RS, id="id-token-missing"),
+]
+
+
+@pytest.mark.parametrize(("faults", "algs"), ID_TOKEN_ATTACKS)
+async def test_id_token_attack_fails_closed(
+    site: Site, faults: Faults, algs: tuple[str, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ID token that fails any check of OIDC Core 3.1.3.7 ends on a 401 page with no session."""
+    site.idp.id_token_algs = algs
+    site.idp.faults = dataclasses.replace(faults)
+    browser = site.browser()
+    response = await browser.attempt()
+    assert site.idp.token_answers, "the attack never reached the token endpoint"
+    await assert_fails_closed(site, browser, response, 401, caplog)
+    assert site.idp.attacker_jwks_fetches == 0
+
+
+ID_TOKEN_HONEST = [
+    pytest.param(Faults(signing="ES256"), ES_RS, id="es256"),
+    pytest.param(Faults(signing="RS256"), ES_RS, id="rs256"),
+    pytest.param(Faults(signing="HS256"), WITH_HS, id="hs256-client-secret"),
+    pytest.param(
+        Faults(claims={"aud": [CLIENT_ID, "another-client"], "azp": CLIENT_ID}),
+        ES_RS,
+        id="aud-several-azp-us",
+    ),
+    pytest.param(Faults(iat_offset=30), ES_RS, id="iat-within-clock-skew"),
+]
+
+
+@pytest.mark.parametrize(("faults", "algs"), ID_TOKEN_HONEST)
+async def test_honest_id_token_signs_in(
+    site: Site, faults: Faults, algs: tuple[str, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The controls: the same double, honest, signs the browser in and back to its page."""
+    site.idp.id_token_algs = algs
+    site.idp.faults = dataclasses.replace(faults)
+    browser = site.browser()
+    assert_signed_in(await browser.sign_in())
+    page = await browser.get("/private")
+    assert (page.status_code, page.text) == (200, "app: Alice at /private")
+    assert_nothing_leaked(site, caplog)
+
+
+async def test_rotated_key_is_accepted_after_one_jwks_refetch(site: Site) -> None:
+    """A newly published signing key is fetched once the cached JWKS is older than the retry interval."""
+    assert_signed_in(await site.browser().sign_in())
+    fetches = site.idp.jwks_fetches
+    site.idp.rotate_key()
+    refused = await site.browser().attempt()  # the JWKS was fetched just now: no refetch yet
+    assert refused.status_code == 401
+    assert site.idp.jwks_fetches == fetches
+    site.clock.advance(11)
+    assert_signed_in(await site.browser().sign_in())
+    assert site.idp.jwks_fetches == fetches + 1
+
+
+async def test_unknown_kid_cannot_make_the_gate_hammer_the_jwks(site: Site) -> None:
+    """Tokens naming an unknown key cause at most one JWKS refetch per retry interval."""
+    site.idp.faults.signing = "attacker_kid"
+    for _ in range(5):
+        assert (await site.browser().attempt()).status_code == 401
+    assert site.idp.jwks_fetches == 1
+    site.clock.advance(11)
+    for _ in range(5):
+        assert (await site.browser().attempt()).status_code == 401
+    assert site.idp.jwks_fetches == 2
+
+
+# ---------------------------------------------------------------- the provider
+
+
+HUGE = b'{"access_token": "' + b"A" * (2 << 20) + b'", "token_type": "Bearer"}'
+
+PROVIDER_FAILURES = [
+    pytest.param(Faults(discovery_status=500), 503, id="discovery-500"),
+    pytest.param(Faults(discovery_issuer="https://evil.example"), 502, id="discovery-issuer"),
+    pytest.param(Faults(unreachable=True), 503, id="provider-unreachable"),
+    pytest.param(Faults(jwks_status=500), 503, id="jwks-500"),
+    pytest.param(Faults(token_status=500), 503, id="token-500"),
+    pytest.param(Faults(token_error="invalid_grant"), 502, id="token-invalid-grant"),
+    pytest.param(Faults(token_body=b"<html>Oops</html>"), 502, id="token-not-json"),
+    pytest.param(Faults(token_body=HUGE), 502, id="token-huge-body"),
+    pytest.param(Faults(token_extra={"token_type": "mac"}), 502, id="token-type-unknown"),
+    pytest.param(Faults(token_extra={"access_token": None}), 502, id="token-no-access-token"),
+    pytest.param(Faults(userinfo_sub="mallory-sub"), 401, id="userinfo-sub-swapped"),
+    pytest.param(Faults(userinfo_drop=("sub",)), 401, id="userinfo-sub-missing"),
+    pytest.param(Faults(userinfo_status=401), 401, id="userinfo-401"),
+    pytest.param(Faults(userinfo_status=500), 503, id="userinfo-500"),
+]
+
+
+@pytest.mark.parametrize(("faults", "status"), PROVIDER_FAILURES)
+async def test_provider_misbehaviour_fails_closed(
+    site: Site, faults: Faults, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A provider that fails or lies at any step leaves an error page and no session."""
+    site.idp.faults = dataclasses.replace(faults)
+    browser = site.browser()
+    response = await browser.attempt()
+    await assert_fails_closed(site, browser, response, status, caplog)
+
+
+AUTHORIZATION_RESPONSES = [
+    pytest.param(Faults(iss_param="missing"), True, 400, id="rfc9207-iss-missing"),
+    pytest.param(Faults(iss_param="wrong"), True, 400, id="rfc9207-iss-wrong"),
+    pytest.param(Faults(iss_param="wrong"), False, 400, id="rfc9207-iss-wrong-unadvertised"),
+    pytest.param(Faults(authorize_error="access_denied"), True, 403, id="error-access-denied"),
+    pytest.param(Faults(authorize_error="<script>x</script>"), True, 403, id="error-markup"),
+]
+
+
+@pytest.mark.parametrize(("faults", "iss_supported", "status"), AUTHORIZATION_RESPONSES)
+async def test_bad_authorization_response_fails_closed(
+    site: Site,
+    faults: Faults,
+    iss_supported: bool,
+    status: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A callback with a provider error or without the right RFC 9207 ``iss`` shows a page and signs no one in."""
+    site.idp.iss_parameter_supported = iss_supported
+    site.idp.faults = dataclasses.replace(faults)
+    browser = site.browser()
+    response = await browser.attempt()
+    assert "<script>" not in response.text
+    assert not site.idp.token_requests, "the code must not be redeemed"
+    await assert_fails_closed(site, browser, response, status, caplog)
+
+
+async def test_iss_may_be_absent_when_the_provider_does_not_announce_it(site: Site) -> None:
+    """The control for RFC 9207: without the metadata flag, a callback without ``iss`` signs in."""
+    site.idp.iss_parameter_supported = False
+    site.idp.faults.iss_param = "missing"
+    assert_signed_in(await site.browser().sign_in())
+
+
+async def test_provider_error_page_says_what_happened(site: Site) -> None:
+    """``error=access_denied`` from the provider shows a page saying the sign-in was refused."""
+    site.idp.faults.authorize_error = "access_denied"
+    response = await site.browser().attempt()
+    assert response.status_code == 403
+    assert "cancelled or refused" in response.text
+
+
+async def test_slow_token_endpoint_times_out(
+    make_site: Callable[..., Site], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A token endpoint slower than ``http_timeout`` (0.5 s) ends on a 503 page, not a hung request."""
+    site = make_site(http_timeout=0.5)
+    site.idp.faults.token_delay = 30
+    browser = site.browser()
+    callback = await site.idp.authorize(await browser.start())
+    try:
+        response = await asyncio.wait_for(browser.get(callback), 1.2)
+    except TimeoutError:
+        pytest.fail("the gate waited for the provider far past its http_timeout")
+    await assert_fails_closed(site, browser, response, 503, caplog)
+
+
+@contextlib.asynccontextmanager
+async def serve_on_loopback(make_app: Callable[[str], Any]) -> AsyncIterator[Any]:
+    """Serve ``make_app(origin)`` with uvicorn on a free 127.0.0.1 port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    app = make_app(f"http://127.0.0.1:{sock.getsockname()[1]}")
+    config = uvicorn.Config(
+        app, lifespan="off", log_level="warning", ws="none", timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        yield app
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def test_trickling_token_endpoint_times_out() -> None:
+    """A token endpoint that sends one byte every 0.2 s is cut off near ``http_timeout``, over a real socket."""
+    async with serve_on_loopback(HostileIdP) as idp:
+        idp.faults.token_trickle = 0.2
+        gate = OakIDMiddleware(
+            protected_app,
+            issuer=idp.issuer,
+            client_id=idp.client_id,
+            client_secret=idp.client_secret,
+            secret="s" * 32,
+            http_timeout=0.5,
+        )
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=gate), base_url=SITE, headers={"accept": HTML}
+        ) as browser:
+            start = await browser.get("/private")
+            assert start.status_code == 302, start.text  # discovery over the socket worked
+            callback = await idp.authorize(start.headers["location"])
+            try:
+                response = await asyncio.wait_for(browser.get(callback), 1.2)
+            except TimeoutError:
+                response = None
+        await gate.aclose()
+    assert len(idp.token_requests) == 1
+    assert response is not None, "the gate was still reading the token answer after 1.2 s"
+    assert response.status_code == 503
+
+
+ABSURD_NUMBERS = [
+    pytest.param(Faults(token_extra={"expires_in": 10**400}), 502, id="expires-in-10e400"),
+    pytest.param(Faults(claims={"iat": 10**400}), 401, id="iat-10e400"),
+]
+
+
+@pytest.mark.parametrize(("faults", "status"), ABSURD_NUMBERS)
+async def test_absurd_numbers_fail_with_a_page(
+    site: Site, faults: Faults, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Numbers too large for a float in the provider's answers end on a sign-in error page."""
+    site.idp.faults = dataclasses.replace(faults)
+    browser = site.browser()
+    response = await browser.attempt()
+    assert not any(r.exc_info for r in caplog.records), "a traceback was logged"
+    await assert_fails_closed(site, browser, response, status, caplog)
+
+
+# ---------------------------------------------------------------- state and code
+
+
+def _with_query(url: str, **changes: str | None) -> str:
+    parts = urlsplit(url)
+    query = {k: v for k, v in parse_qsl(parts.query)}
+    for name, value in changes.items():
+        if value is None:
+            query.pop(name, None)
+        else:
+            query[name] = value
+    return parts._replace(query=urlencode(query)).geturl()
+
+
+Scenario = Callable[[Site, Browser, Browser, str], Awaitable[httpx.Response]]
+
+
+async def _state_missing(site: Site, a: Browser, b: Browser, callback: str) -> httpx.Response:
+    return await a.get(_with_query(callback, state=None))
+
+
+async def _state_unknown(site: Site, a: Browser, b: Browser, callback: str) -> httpx.Response:
+    return await a.get(_with_query(callback, state=secrets.token_urlsafe(32)))
+
+
+async def _state_empty(site: Site, a: Browser, b: Browser, callback: str) -> httpx.Response:
+    return await a.get(_with_query(callback, state=""))
+
+
+async def _other_browser(site: Site, a: Browser, b: Browser, callback: str) -> httpx.Response:
+    return await b.get(callback)
+
+
+async def _expired(site: Site, a: Browser, b: Browser, callback: str) -> httpx.Response:
+    site.clock.advance(601)  # past login_timeout
+    return await a.get(callback)
+
+
+async def _code_missing(site: Site, a: Browser, b: Browser, callback: str) -> httpx.Response:
+    return await a.get(_with_query(callback, code=None))
+
+
+STATE_ATTACKS = [
+    pytest.param(_state_missing, 400, id="state-missing"),
+    pytest.param(_state_empty, 400, id="state-empty"),
+    pytest.param(_state_unknown, 400, id="state-unknown"),
+    pytest.param(_other_browser, 400, id="state-from-another-browser"),
+    pytest.param(_expired, 400, id="state-expired"),
+    pytest.param(_code_missing, 400, id="code-missing"),
+]
+
+
+@pytest.mark.parametrize(("scenario", "status"), STATE_ATTACKS)
+async def test_callback_tampering_fails_closed(
+    site: Site, scenario: Scenario, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A callback whose state is missing, unknown, expired or from another browser signs no one in."""
+    victim, attacker = site.browser(), site.browser()
+    callback = await site.idp.authorize(await victim.start())
+    response = await scenario(site, victim, attacker, callback)
+    assert not site.idp.token_requests, "the code must not be redeemed"
+    for browser in (victim, attacker):
+        await assert_fails_closed(site, browser, response, status, caplog)
+
+
+async def test_replayed_callback_fails_closed(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    """The same callback URL a second time, in the same or another browser, is refused."""
+    browser, other = site.browser(), site.browser()
+    callback = await site.idp.authorize(await browser.start())
+    assert_signed_in(await browser.get(callback))
+    session = browser.session_cookie()
+    again = await browser.get(callback)
+    assert_error_page(again, 400)
+    assert browser.session_cookie() == session
+    await assert_fails_closed(site, other, await other.get(callback), 400, caplog)
+    assert len(site.idp.token_requests) == 1
+
+
+async def test_injected_code_fails_closed(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    """An attacker's code slipped into the victim's callback fails PKCE and signs no one in."""
+    victim, attacker = site.browser(), site.browser()
+    attacker_callback = await site.idp.authorize(await attacker.start(), user="mallory")
+    victim_callback = await site.idp.authorize(await victim.start())
+    stolen_code = parse_qs(urlsplit(attacker_callback).query)["code"][0]
+    response = await victim.get(_with_query(victim_callback, code=stolen_code))
+    await assert_fails_closed(site, victim, response, 502, caplog)
+    assert not site.idp.token_answers
+
+
+async def test_parallel_tabs_each_sign_in(site: Site) -> None:
+    """Three sign-ins started in one browser all succeed when finished in reverse order."""
+    browser = site.browser()
+    paths = ["/tab-a", "/tab-b?x=1", "/tab-c"]
+    callbacks = [await site.idp.authorize(await browser.start(p)) for p in paths]
+    for path, callback in reversed(list(zip(paths, callbacks, strict=True))):
+        assert_signed_in(await browser.get(callback), path)
+    page = await browser.get("/private")
+    assert (page.status_code, page.text) == (200, "app: Alice at /private")
+
+
+@pytest.mark.parametrize(
+    "valid", [pytest.param(False, id="made-up"), pytest.param(True, id="attackers-own")]
+)
+async def test_planted_session_id_is_replaced_at_sign_in(site: Site, valid: bool) -> None:
+    """A session id planted in the victim's browser (fixation) is never the one the victim's sign-in uses."""
+    attacker = site.browser()
+    planted = "planted-" + secrets.token_urlsafe(32)
+    if valid:
+        assert_signed_in(await attacker.sign_in(user="mallory"))
+        planted = attacker.session_cookie() or ""
+    victim = site.browser()
+    victim.http.cookies.set(COOKIE, planted, domain="testserver.local", path="/")
+    response = await victim.sign_in(PREFIX + "/start?rd=/private")
+    assert_signed_in(response)
+    assert victim.session_cookie() not in (None, planted)
+    assert (await victim.get("/private")).text == "app: Alice at /private"
+    stale = site.browser()
+    stale.http.cookies.set(COOKIE, planted, domain="testserver.local", path="/")
+    assert (await stale.get(PREFIX + "/auth")).status_code == 401
+
+
+ALLOWLIST_REFUSALS = [
+    pytest.param({"email": "mallory@evil.example"}, id="email-outside-the-domain"),
+    pytest.param({"email_verified": False}, id="email-verified-false"),
+    pytest.param(
+        {"email_verified": "false"},
+        id="email-verified-string-false",
+    ),
+    pytest.param({"email": "alice@sub.example.org"}, id="email-in-a-subdomain"),
+]
+
+
+@pytest.mark.parametrize("claims", ALLOWLIST_REFUSALS)
+async def test_allowlist_refuses_other_or_unverified_emails(
+    make_site: Callable[..., Site], claims: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """With ``allowed_domains``, an email outside it or not verified gets a 403 page, and its tokens are revoked."""
+    site = make_site(allowed_domains="example.org")
+    site.idp.faults.claims = claims
+    site.idp.faults.userinfo_claims = claims
+    browser = site.browser()
+    response = await browser.attempt()
+    assert [hint for _, hint in site.idp.revocations] == ["refresh_token"]
+    await assert_fails_closed(site, browser, response, 403, caplog)
+
+
+# ---------------------------------------------------------------- return targets
+
+
+def _corpus(name: str) -> list[str]:
+    lines = (CORPORA / name).read_text(encoding="utf-8").split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+OAUTH2_PROXY = [unquote(line) for line in _corpus("oauth2-proxy-openredirects.txt")]
+MOD_AUTH_OPENIDC = _corpus("mod_auth_openidc-open-redirect-payloads.txt")
+CORPUS_TARGETS = [
+    pytest.param(OAUTH2_PROXY, id="oauth2-proxy"),
+    pytest.param(MOD_AUTH_OPENIDC, id="mod_auth_openidc"),
+]
+
+
+@pytest.mark.parametrize("targets", CORPUS_TARGETS)
+def test_safe_return_to_keeps_every_corpus_line_on_the_site(targets: list[str]) -> None:
+    """``safe_return_to`` of every corpus line is a path that keeps the browser on the site."""
+    assert len(targets) > 500
+    off_site = []
+    for target in targets:
+        path = safe_return_to(target)
+        try:
+            assert path.startswith("/")
+            assert_on_site(path)  # even as a relative reference on its own
+            assert_on_site(SITE + path)  # as the gate sends it
+        except AssertionError:
+            off_site.append((target, path))
+    assert not off_site, off_site[:20]
+
+
+JUDGED_LOCATIONS = [
+    pytest.param("/reports?x=1", ("http", "testserver"), id="path"),
+    pytest.param(SITE + "//evil.example", ("http", "testserver"), id="site-then-slashes"),
+    pytest.param("http:reports", ("http", "testserver"), id="same-scheme-relative"),
+    pytest.param("//evil.example", ("http", "evil.example"), id="scheme-relative"),
+    pytest.param("////evil.example/", ("http", "evil.example"), id="many-slashes"),
+    pytest.param("/\\evil.example", ("http", "evil.example"), id="slash-backslash"),
+    pytest.param("/\t/evil.example", ("http", "evil.example"), id="slash-tab-slash"),
+    pytest.param(" \n//evil.example", ("http", "evil.example"), id="leading-space-newline"),
+    pytest.param("https:evil.example", ("https", "evil.example"), id="other-scheme-no-slashes"),
+    pytest.param("http://testserver@evil.example", ("http", "evil.example"), id="userinfo"),
+    pytest.param("javascript:alert(1)", ("javascript", ""), id="javascript"),
+]
+
+
+@pytest.mark.parametrize(("location", "expected"), JUDGED_LOCATIONS)
+def test_browser_destination_judges_like_a_browser(
+    location: str, expected: tuple[str, str]
+) -> None:
+    """The test's own judge of a Location resolves the classic open-redirect shapes as browsers do."""
+    assert browser_destination(location) == expected
+
+
+SAME_SITE_TARGETS = [
+    pytest.param("/", "/", id="root"),
+    pytest.param("/reports", "/reports", id="path"),
+    pytest.param("/a/b?c=d&e=f", "/a/b?c=d&e=f", id="query"),
+    pytest.param("/search?q=a+b", "/search?q=a+b", id="query-plus"),
+    pytest.param("/search?q=a%20b", "/search?q=a%20b", id="encoded-space"),
+    pytest.param("/caf%C3%A9", "/caf%C3%A9", id="encoded-non-ascii"),
+    pytest.param("//evil.example", "/", id="scheme-relative"),
+    pytest.param("https://evil.example/", "/", id="absolute"),
+    pytest.param("/\\evil.example", "/", id="backslash"),
+    pytest.param("/\t/evil.example", "/", id="tab"),
+    pytest.param("/%0a/evil.example", "/", id="encoded-newline"),
+    pytest.param("/%252f%252fevil.example", "/", id="double-encoded-slashes"),
+    pytest.param("javascript:alert(1)", "/", id="javascript"),
+]
+
+
+@pytest.mark.parametrize(("target", "expected"), SAME_SITE_TARGETS)
+def test_safe_return_to_keeps_paths_and_drops_the_rest(target: str, expected: str) -> None:
+    """Plain paths survive ``safe_return_to`` unchanged; anything that could leave the site becomes ``/``."""
+    assert safe_return_to(target) == expected
+
+
+def _sample(lines: list[str], n: int) -> list[str]:
+    return lines[:: max(1, len(lines) // n)][:n]
+
+
+RD_SAMPLE = [
+    pytest.param(line, id=f"{name}-{i}")
+    for name, lines in (("oauth2-proxy", OAUTH2_PROXY), ("mod_auth_openidc", MOD_AUTH_OPENIDC))
+    for i, line in enumerate(_sample(lines, 15))
+]
+PATH_SAMPLE = [
+    pytest.param(line, id=f"{name}-{i}")
+    for name, lines in (("oauth2-proxy", OAUTH2_PROXY), ("mod_auth_openidc", MOD_AUTH_OPENIDC))
+    for i, line in enumerate(_sample([x for x in lines if x.startswith("/")], 15))
+]
+
+
+@pytest.mark.parametrize("target", RD_SAMPLE)
+async def test_sign_in_with_rd_from_the_corpora_returns_to_the_site(
+    site: Site, target: str
+) -> None:
+    """``/oauth2/start?rd=<corpus line>`` ends, after a complete sign-in, on the site's own origin."""
+    browser = site.browser()
+    response = await browser.sign_in(PREFIX + "/start?" + urlencode({"rd": target}))
+    assert response.status_code == 302 and sets_session(response)
+    assert_on_site(response.headers["location"])
+
+
+@pytest.mark.parametrize("target", PATH_SAMPLE)
+async def test_sign_in_at_a_corpus_path_returns_to_the_site(site: Site, target: str) -> None:
+    """A protected URL whose path is a corpus line comes back, after sign-in, to the site's own origin."""
+    browser = site.browser()
+    response = await browser.sign_in(SITE + quote(target, safe=PRINTABLE))
+    assert response.status_code == 302 and sets_session(response)
+    assert_on_site(response.headers["location"])
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        pytest.param("/reports/2024?sort=desc&q=a+b", id="plain"),
+        pytest.param("/search?q=a%20b", id="encoded-space"),
+        pytest.param("/caf%C3%A9/menu", id="encoded-non-ascii"),
+    ],
+)
+async def test_return_after_sign_in_keeps_the_page_and_query(site: Site, page: str) -> None:
+    """The control: the page the browser asked for, query included, is where it lands after signing in."""
+    assert_signed_in(await site.browser().sign_in(page), page)
+
+
+# ---------------------------------------------------------------- sign-out
+
+
+async def _signed_in(site: Site) -> Browser:
+    browser = site.browser()
+    assert_signed_in(await browser.sign_in())
+    return browser
+
+
+async def _assert_still_signed_in(browser: Browser) -> None:
+    assert (await browser.get(PREFIX + "/auth")).status_code == 202
+    assert (await browser.get("/private")).status_code == 200
+
+
+CROSS_SITE_SIGN_OUTS = [
+    pytest.param({"sec-fetch-site": "cross-site"}, id="sec-fetch-site-cross-site"),
+    pytest.param({"sec-fetch-site": "same-site"}, id="sec-fetch-site-same-site"),
+    pytest.param({"origin": "https://evil.example"}, id="origin-foreign"),
+    pytest.param({"origin": "http://testserver.evil.example"}, id="origin-lookalike"),
+    pytest.param({"origin": "https://testserver"}, id="origin-other-scheme"),
+    pytest.param({"origin": "null"}, id="origin-null-without-token"),
+    pytest.param({}, id="no-headers-without-token"),
+    pytest.param(
+        {"sec-fetch-site": "same-origin", "origin": "https://evil.example"}, id="mixed-signals"
+    ),
+]
+
+
+@pytest.mark.parametrize("headers", CROSS_SITE_SIGN_OUTS)
+async def test_cross_site_sign_out_is_refused(
+    site: Site, headers: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sign-out POST that is not provably from this site gets a 403 page and signs no one out."""
+    browser = await _signed_in(site)
+    response = await browser.request(
+        "POST", PREFIX + "/sign_out?rd=/", headers=headers, data={"csrf": "guess"}
+    )
+    assert_error_page(response, 403)
+    assert not site.idp.revocations
+    await _assert_still_signed_in(browser)
+    assert_nothing_leaked(site, caplog)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="plain"),
+        pytest.param({"sec-fetch-site": "cross-site"}, id="cross-site"),
+    ],
+)
+async def test_sign_out_get_only_shows_a_form(site: Site, headers: dict[str, str]) -> None:
+    """A GET of the sign-out endpoint shows a POST confirmation form and signs no one out."""
+    browser = await _signed_in(site)
+    response = await browser.get(PREFIX + "/sign_out", headers=headers)
+    assert response.status_code == 200
+    assert "<form method=post" in response.text and 'name=csrf value="' in response.text
+    assert response.headers.get("x-frame-options") == "DENY"
+    assert not site.idp.revocations
+    await _assert_still_signed_in(browser)
+
+
+async def _post_with_origin(browser: Browser, url: str) -> httpx.Response:
+    return await browser.request("POST", url, headers={"origin": SITE})
+
+
+async def _post_same_origin_fetch(browser: Browser, url: str) -> httpx.Response:
+    return await browser.request("POST", url, headers={"sec-fetch-site": "same-origin"})
+
+
+async def _post_the_form(browser: Browser, url: str) -> httpx.Response:
+    form = await browser.get(url)
+    token = re.search(r'name=csrf value="([0-9a-f]+)"', form.text)
+    assert token is not None
+    return await browser.request("POST", url, data={"csrf": token.group(1)})
+
+
+SAME_SITE_SIGN_OUTS = [
+    pytest.param(_post_with_origin, id="origin-this-site"),
+    pytest.param(_post_same_origin_fetch, id="sec-fetch-site-same-origin"),
+    pytest.param(_post_the_form, id="confirmation-form-token"),
+]
+
+
+@pytest.mark.parametrize("post", SAME_SITE_SIGN_OUTS)
+async def test_same_site_sign_out_revokes_and_ends_the_session(
+    site: Site,
+    post: Callable[[Browser, str], Awaitable[httpx.Response]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A sign-out from this site revokes the refresh token at the provider and the old cookie stops working."""
+    browser = await _signed_in(site)
+    old_cookie = browser.session_cookie()
+    assert old_cookie is not None
+    response = await post(browser, PREFIX + "/sign_out")
+    assert response.status_code == 200 and "signed out" in response.text
+    refresh_token = site.idp.token_answers[-1]["refresh_token"]
+    assert site.idp.revocations == [(refresh_token, "refresh_token")]
+    assert browser.session_cookie() is None
+    replay = site.browser()
+    replay.http.cookies.set(COOKIE, old_cookie, domain="testserver.local", path="/")
+    assert (await replay.get(PREFIX + "/auth")).status_code == 401
+    page = await replay.get("/private")
+    assert page.status_code == 302 and page.headers["location"].startswith(AUTHORIZE)
+    assert_nothing_leaked(site, caplog)
+
+
+SIGN_OUT_RD = [
+    pytest.param("/bye", SITE + "/bye", id="path"),
+    *(
+        pytest.param(target, None, id=f"corpus-{i}")
+        for i, target in enumerate(_sample(OAUTH2_PROXY, 6) + _sample(MOD_AUTH_OPENIDC, 6))
+    ),
+]
+
+
+@pytest.mark.parametrize(("rd", "expected"), SIGN_OUT_RD)
+async def test_sign_out_rd_stays_on_the_site(site: Site, rd: str, expected: str | None) -> None:
+    """The sign-out's ``rd`` leads only to a page of this site."""
+    browser = await _signed_in(site)
+    url = PREFIX + "/sign_out?" + urlencode({"rd": rd})
+    response = await browser.request("POST", url, headers={"origin": SITE})
+    if response.status_code == 200:  # an empty rd: the signed-out page
+        assert rd == "" and "signed out" in response.text
+        return
+    assert response.status_code == 303
+    assert_on_site(response.headers["location"])
+    if expected is not None:
+        assert response.headers["location"] == expected
+
+
+# ---------------------------------------------------------------- APIs and auth_request
+
+
+API_REQUESTS = [
+    pytest.param("GET", {"accept": "application/json"}, id="json"),
+    pytest.param("GET", {"accept": "*/*"}, id="any"),
+    pytest.param("GET", {"x-requested-with": "XMLHttpRequest"}, id="xhr"),
+    pytest.param("GET", {"sec-fetch-mode": "cors"}, id="fetch"),
+    pytest.param("POST", {}, id="post"),
+    pytest.param("DELETE", {"accept": "application/json"}, id="delete"),
+]
+
+
+@pytest.mark.parametrize(("method", "headers"), API_REQUESTS)
+async def test_api_request_without_session_gets_401_json(
+    site: Site, method: str, headers: dict[str, str]
+) -> None:
+    """A request that is not a browser navigation gets 401 JSON with a ``login_url``, never a redirect."""
+    browser = site.browser()
+    response = await browser.request(method, "/api/items?id=7", headers=headers)
+    assert response.status_code == 401
+    assert "location" not in response.headers
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    body = response.json()
+    assert body["error"] == "unauthenticated"
+    login = urlsplit(body["login_url"])
+    assert (login.scheme, login.netloc, login.path) == ("", "", PREFIX + "/start")
+    assert parse_qs(login.query)["rd"] == ["/api/items?id=7"]
+    assert not site.idp.authorize_requests and not sets_session(response)
+
+
+async def test_auth_request_endpoint_is_401_then_202_with_identity(site: Site) -> None:
+    """``/oauth2/auth`` answers 401 signed out and 202 with ``X-Auth-Request-*`` once signed in."""
+    browser = site.browser()
+    before = await browser.get(PREFIX + "/auth")
+    assert before.status_code == 401
+    assert "x-auth-request-user" not in before.headers
+    assert_signed_in(await browser.sign_in())
+    after = await browser.get(PREFIX + "/auth")
+    assert after.status_code == 202
+    assert after.headers["x-auth-request-user"] == USERS["alice"]["sub"]
+    assert after.headers["x-auth-request-email"] == USERS["alice"]["email"]
+    assert after.headers["x-auth-request-preferred-username"] == "alice"

@@ -1,0 +1,70 @@
+"""The ``oakid-gate`` command: ``check`` and start-up errors."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+from peers.gate import OAKID_GATE, GateProcess, start_dev_idp
+
+CLIENT_SECRET = secrets.token_urlsafe(32)
+
+
+@pytest.fixture(scope="module")
+def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GateProcess]:
+    process = start_dev_idp(
+        tmp_path_factory.mktemp("cli"), client_id="oak_cli", client_secret=CLIENT_SECRET
+    )
+    yield process
+    process.stop()
+
+
+def run(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OAKID_")}
+    env.update({f"OAKID_{k.upper()}": v for k, v in settings.items()})
+    return subprocess.run(
+        [OAKID_GATE, *args], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def test_check_reports_a_working_provider(idp: GateProcess) -> None:
+    """check loads the settings, fetches discovery and keys, and says all is well."""
+    result = run("check", issuer=idp.url, client_id="oak_cli", client_secret=CLIENT_SECRET,
+                 secret="s" * 32)
+    assert result.returncode == 0, result.stderr
+    assert "provider: ok" in result.stdout
+    assert f"{idp.url}/oauth/token" in result.stdout
+    assert "HS256" in result.stdout
+    assert CLIENT_SECRET not in result.stdout + result.stderr
+
+
+def test_check_names_a_wrong_issuer(idp: GateProcess) -> None:
+    """A discovery document for another issuer is reported, not accepted."""
+    result = run("check", issuer=idp.url + "/other", client_id="c", client_secret="x",
+                 secret="s" * 32)
+    assert result.returncode == 1
+    assert "provider: FAILED" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "settings", "setting"),
+    [
+        pytest.param(("check",), {"client_secret": "x", "secret": "s" * 32}, "client_id", id="missing"),
+        pytest.param(("check",), {"client_id": "c", "client_secret": "x", "secret": "short"}, "secret", id="short-secret"),
+        pytest.param(("run", "apps.claims_app:app"), {"client_id": "c", "client_secret": "x", "secret": "s" * 32, "port": "x"}, "port", id="bad-port"),
+        pytest.param(("run", "no_such_module:app"), {"client_id": "c", "client_secret": "x", "secret": "s" * 32}, "app", id="bad-app"),
+        pytest.param(("check", "--issuer", "http://example.com"), {"client_id": "c", "client_secret": "x", "secret": "s" * 32}, "issuer", id="http-issuer"),
+    ],
+)
+def test_startup_errors_name_the_setting(args: tuple[str, ...], settings: dict[str, str], setting: str) -> None:
+    """A bad setting stops the command with a message that names it, and no traceback."""
+    result = run(*args, **settings)
+    assert result.returncode == 2
+    assert f"'{setting}'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+pytestmark = pytest.mark.e2e
