@@ -42,7 +42,18 @@ HTML = "text/html,application/xhtml+xml"
 ES_RS = ("ES256", "RS256")
 WITH_HS = ("ES256", "RS256", "HS256")
 CLIENT_ID = "gate-client"
-CORPORA = Path("/work/shared/corpora")
+# ../shared beside the checkout (as CI lays it out), else this workplace's copy
+CORPORA = next(
+    (
+        path
+        for path in (
+            Path(__file__).resolve().parents[2] / "shared" / "corpora",
+            Path("/work/shared/corpora"),
+        )
+        if path.is_dir()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "corpora",
+)
 PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
