@@ -165,7 +165,7 @@ def test_login_start_is_fresh_each_time() -> None:
     counter = iter(range(100))
     stored: list[Any] = []
     for _ in range(2):
-        outcome, effects = step(
+        _outcome, _effects = step(
             gate.handle(request(cookie=False, accept="text/html"), NOW, lambda: f"r{next(counter)}"),
             lambda e: stored.append(e) if e.method == "put_login" else None,
         )
@@ -387,7 +387,7 @@ def test_claims_reread_on_interval(answer: httpx.Response, outcome_status: int |
     gate = make_gate(claims_refresh_interval=300)
     sessions = {KEY: session(claims_at=NOW - 301)}
     handler = provider_and_store(sessions, [answer])
-    outcome, effects = step(gate.handle(request(accept="application/json"), NOW, lambda: "r"), handler)
+    outcome, _effects = step(gate.handle(request(accept="application/json"), NOW, lambda: "r"), handler)
     sent = handler.sent  # type: ignore[attr-defined]
     assert len(sent) == 1 and sent[0].url.path == "/oauth/userinfo"
     assert sent[0].headers["authorization"] == "Bearer AT1"  # no token refresh was due
