@@ -3,6 +3,7 @@
 ::
 
     oakid-gate run module:app     serve a Python web app behind the gate
+    oakid-gate proxy --upstream URL   a reverse proxy to any HTTP service, behind the gate
     oakid-gate dev-idp            a local OakID-compatible provider
     oakid-gate demo               the dev-idp plus a protected example app
     oakid-gate check              load the settings, fetch discovery and keys, report
@@ -67,8 +68,28 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default=os.environ.get("OAKID_LOG_LEVEL", "info"))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="serve a Python ASGI app behind the gate")
+    run = sub.add_parser(
+        "run",
+        help="serve a Python web app (ASGI or WSGI, detected) behind the gate",
+        description="Serve module:attribute behind the gate: ASGI apps on uvicorn, "
+        "WSGI apps on gunicorn (threaded workers). See oakid_gate.serve.",
+    )
     run.add_argument("app", help="the app to serve, as module:attribute")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default 1); above 1 needs a shared session_store",
+    )
+    run.add_argument(
+        "--threads", type=int, default=8, help="WSGI: threads per worker process (default 8)"
+    )
+    run.add_argument(
+        "--interface",
+        choices=("auto", "asgi", "wsgi"),
+        default="auto",
+        help="what the app speaks (default: detected)",
+    )
     _add_settings(run)
 
     idp = sub.add_parser("dev-idp", help="a local OakID-compatible provider for development")
@@ -90,6 +111,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", help="default: OAKID_PORT or 8000")
     demo.add_argument("--idp-port", default="9000")
+
+    from .proxy import add_proxy_command
+
+    add_proxy_command(sub)
 
     check = sub.add_parser("check", help="load the settings, fetch discovery and keys, report")
     _add_settings(check)
@@ -120,6 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _dev_idp(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "proxy":
+            from .proxy import run_proxy
+
+            return run_proxy(args)
         if args.command == "check":
             return _check(args)
     except ConfigurationError as exc:
@@ -154,12 +183,17 @@ def load_app(target: str) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .asgi import OakIDMiddleware
+    from .serve import run_app
 
     settings = _settings_from(args)
-    app = load_app(args.app)
-    gate = OakIDMiddleware(app, settings)
-    _serve([(gate, settings.host, settings.port)])
+    run_app(
+        args.app,
+        settings,
+        workers=args.workers,
+        threads=args.threads,
+        interface=None if args.interface == "auto" else args.interface,
+        log_level=args.log_level.lower(),
+    )
     return 0
 
 

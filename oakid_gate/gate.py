@@ -73,6 +73,7 @@ from .metadata import ProviderMetadata
 from .redirects import safe_return_to
 from .session import PendingLogin, Session, hash_key
 from .settings import Settings
+from .user import identity_fields
 
 __all__ = ["Forward", "Gate", "GateRequest", "Reply"]
 
@@ -854,23 +855,11 @@ def _json_reply(
 
 
 def _auth_request_headers(session: Session) -> tuple[tuple[str, str], ...]:
-    """The identity headers of ``/oauth2/auth`` (nginx ``auth_request``)."""
-    user = session.user
-    out = [("x-auth-request-user", _header_safe(user.identity))]
-    if user.email:
-        out.append(("x-auth-request-email", _header_safe(user.email)))
-    username = user.claims.get("preferred_username")
-    if isinstance(username, str):
-        out.append(("x-auth-request-preferred-username", _header_safe(username)))
-    if user.groups:
-        out.append(("x-auth-request-groups", _header_safe(",".join(user.groups))))
-    return tuple(out)
-
-
-def _header_safe(value: str) -> str:
-    """Claims go into headers: no control characters, no non-Latin-1."""
-    cleaned = "".join(c for c in value if 32 <= ord(c) < 127 or 160 <= ord(c) < 256)
-    return cleaned
+    """The identity headers of ``/oauth2/auth`` (nginx ``auth_request``), UTF-8 values."""
+    return tuple(
+        ("x-auth-request-" + name, value.decode("latin-1"))  # the adapters write latin-1
+        for name, value in identity_fields(session.user)
+    )
 
 
 def _valid_host(host: str) -> bool:

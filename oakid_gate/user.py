@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["OakIDUser", "SessionView"]
+__all__ = ["OakIDUser", "SessionView", "header_value", "identity_fields"]
 
 
 class OakIDUser:
@@ -68,3 +68,26 @@ class SessionView:
 
     def __repr__(self) -> str:
         return f"SessionView(expires_at={self.expires_at!r}, scopes={self.scopes!r})"
+
+
+def header_value(text: str) -> bytes:
+    """A claim as a header value: no control or format characters, UTF-8 bytes.
+
+    CR and LF cannot split the header; non-Latin-1 characters are kept and sent
+    as UTF-8 (as oauth2-proxy does), so no identity is lost or mangled into
+    another one.
+    """
+    cleaned = "".join(c for c in text if c == " " or c.isprintable())
+    return cleaned.strip().encode("utf-8")
+
+
+def identity_fields(user: OakIDUser) -> list[tuple[str, bytes]]:
+    """The user's identity as (name suffix, header value) pairs: ``user``, ``email``,
+    ``preferred-username``, ``groups``; the proxy prefixes ``x-forwarded-`` and
+    ``/oauth2/auth`` prefixes ``x-auth-request-``. Empty values are left out."""
+    fields = [("user", user.identity), ("email", user.email or "")]
+    username = user.claims.get("preferred_username")
+    if isinstance(username, str):
+        fields.append(("preferred-username", username))
+    fields.append(("groups", ",".join(user.groups)))
+    return [(name, value) for name, text in fields if (value := header_value(text))]

@@ -15,6 +15,7 @@ MODULES = [
     "oakid_gate.flows",
     "oakid_gate.gate",
     "oakid_gate.idtoken",
+    "oakid_gate.proxy",
     "oakid_gate.metadata",
     "oakid_gate.redirects",
     "oakid_gate.settings",
