@@ -15,8 +15,10 @@ from .errors import (
     ProviderUnavailable,
     StoreUnavailable,
 )
+from .serve import protect
 from .settings import Settings
 from .user import OakIDUser, SessionView
+from .wsgi import OakIDWSGIMiddleware
 
 __all__ = [
     "AccessDenied",
@@ -25,12 +27,14 @@ __all__ = [
     "OakIDGateError",
     "OakIDMiddleware",
     "OakIDUser",
+    "OakIDWSGIMiddleware",
     "ProviderError",
     "ProviderUnavailable",
     "SessionView",
     "Settings",
     "StoreUnavailable",
     "__version__",
+    "protect",
 ]
 
 __version__ = "0.1.0"

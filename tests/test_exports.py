@@ -11,6 +11,9 @@ import oakid_gate
 MODULES = [
     "oakid_gate",
     "oakid_gate.asgi",
+    "oakid_gate.wsgi",
+    "oakid_gate.serve",
+    "oakid_gate.flask",
     "oakid_gate.errors",
     "oakid_gate.flows",
     "oakid_gate.gate",
@@ -35,5 +38,13 @@ def test_all_names_exist(name: str) -> None:
 
 def test_top_level_api() -> None:
     """The top-level package re-exports the middleware, settings, user and errors."""
-    for name in ("OakIDMiddleware", "Settings", "OakIDUser", "SessionView", "ConfigurationError"):
+    for name in (
+        "OakIDMiddleware",
+        "OakIDWSGIMiddleware",
+        "protect",
+        "Settings",
+        "OakIDUser",
+        "SessionView",
+        "ConfigurationError",
+    ):
         assert name in oakid_gate.__all__

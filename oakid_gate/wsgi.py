@@ -1,0 +1,271 @@
+"""``OakIDWSGIMiddleware``: the gate as WSGI middleware (Flask, Django, any WSGI app).
+
+::
+
+    app.wsgi_app = OakIDWSGIMiddleware(app.wsgi_app, client_id="oak_...", ...)  # Flask
+    application = OakIDWSGIMiddleware(get_wsgi_application())                 # Django
+
+Settings are keyword arguments or ``OAKID_*`` environment variables, checked
+here, at construction: a mistake names the setting before the first request.
+
+What the app receives in ``environ``, for a signed-in user:
+
+- ``REMOTE_USER``: the ``user_claim`` (``sub`` by default), where WSGI
+  frameworks already look (Flask's ``request.remote_user``, Django's
+  ``RemoteUserMiddleware``, ``request.META["REMOTE_USER"]``);
+- ``oakid.user``: the :class:`~oakid_gate.user.OakIDUser` (claims, email, name);
+- ``oakid``: the :class:`~oakid_gate.user.SessionView`, with a fresh access token.
+
+On a ``public_paths`` request without a session the app runs with no
+``REMOTE_USER`` and no ``oakid``, and ``oakid.user`` is an anonymous user
+whose ``is_authenticated`` is false.
+
+Security: the app must only ever see an identity that the gate put there.
+``REMOTE_USER`` (which a server such as Apache ``mod_wsgi``, or gunicorn's
+``forwarder_headers``, may have filled in), ``oakid.user`` and ``oakid`` are
+removed from every request before anything else happens, and so are the
+identity headers other gates use (``Remote-User``, ``X-Forwarded-User`` and
+its siblings, ``X-Auth-Request-*``): an app once deployed behind another gate
+may still trust them, and a client must not be able to send them.
+
+The gate's endpoints and ``public_paths`` match ``SCRIPT_NAME + PATH_INFO``,
+the same full path the ASGI middleware sees; an app mounted below a prefix
+sets ``prefix`` (and its redirect URI) to match.
+
+Threads and processes: one middleware serves every thread of a threaded
+server (``httpx.Client`` and the stores are thread-safe; the provider's
+metadata is swapped in as a whole). Under a pre-forking server each process
+has its own middleware; if the middleware was built before the fork, each
+child makes its own HTTP client at its first call to the provider, so no
+connection is ever shared between processes. Several processes need a shared
+``session_store`` (``sqlite://`` or ``redis://``); ``memory://`` sessions live
+in one process.
+
+This module only translates: every decision is made in :mod:`oakid_gate.gate`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from starlette.authentication import UnauthenticatedUser
+from starlette.requests import cookie_parser
+
+from .effects import BodyTooLarge, run_sync
+from .gate import GATE_HEADERS, Forward, Gate, GateRequest, Reply
+from .proxies import TrustedProxies
+from .session import Session
+from .settings import Settings
+from .stores import SessionStore, open_store
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["OakIDWSGIMiddleware"]
+
+log = logging.getLogger("oakid_gate")
+
+#: environ keys only the gate may set, and client headers that claim an identity
+_IDENTITY_KEYS = (
+    "REMOTE_USER",
+    "oakid.user",
+    "oakid",
+    "HTTP_REMOTE_USER",
+    "HTTP_X_REMOTE_USER",
+    "HTTP_X_FORWARDED_USER",
+    "HTTP_X_FORWARDED_EMAIL",
+    "HTTP_X_FORWARDED_PREFERRED_USERNAME",
+    "HTTP_X_FORWARDED_GROUPS",
+    "HTTP_X_FORWARDED_ACCESS_TOKEN",
+    "HTTP_X_AUTH_REQUEST_USER",
+    "HTTP_X_AUTH_REQUEST_EMAIL",
+    "HTTP_X_AUTH_REQUEST_PREFERRED_USERNAME",
+    "HTTP_X_AUTH_REQUEST_GROUPS",
+    "HTTP_X_AUTH_REQUEST_ACCESS_TOKEN",
+)
+
+#: (environ key, header name) for the headers the gate reads, the cookie aside
+_ENVIRON_HEADERS = tuple(
+    ("CONTENT_TYPE" if name == "content-type" else "HTTP_" + name.upper().replace("-", "_"), name)
+    for name in sorted(GATE_HEADERS)
+    if name != "cookie"
+)
+
+_UNEXPECTED = Reply(
+    500,
+    (("content-type", "text/plain; charset=utf-8"),),
+    b"The sign-in gate hit an unexpected error. Try again later.",
+)
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class OakIDWSGIMiddleware:
+    """Require an OpenID Connect sign-in for every request to the WSGI ``app``."""
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        settings: Settings | None = None,
+        *,
+        store: SessionStore | None = None,
+        http: httpx.Client | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.app = app
+        self.settings = settings if settings is not None else Settings.load(**kwargs)
+        self.gate = Gate(self.settings)
+        self.store = (
+            store
+            if store is not None
+            else open_store(
+                self.settings.session_store, tuple(s.reveal() for s in self.settings.secret)
+            )
+        )
+        self._own_http = http is None
+        self.http = http if http is not None else self._new_http()
+        self._pid = os.getpid()
+        self._proxies = TrustedProxies(self.settings.trusted_proxies)
+        self._anonymous = UnauthenticatedUser()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        for key in _IDENTITY_KEYS:
+            environ.pop(key, None)
+        path = _full_path(environ)
+        if not self.gate.is_gate_path(path):
+            # The hot path: one store read, one pure decision, nothing else.
+            session = self._fast_session(environ)
+            if session is not None:
+                return self._forward(environ, start_response, session)
+        method = environ.get("REQUEST_METHOD", "GET")
+        try:
+            req = self._request(environ, path)
+            outcome = run_sync(
+                self.gate.handle(req, time.time(), _token),
+                http=self._client(),
+                store=self.store,
+                read_body=_body_reader(environ),
+                timeout=self.settings.http_timeout,
+            )
+        except Exception:
+            log.exception("oakid-gate: unexpected error")
+            outcome = _UNEXPECTED
+        if isinstance(outcome, Forward):
+            return self._forward(environ, start_response, outcome.session)
+        return _send_reply(outcome, start_response, head=method == "HEAD")
+
+    def _forward(
+        self, environ: WSGIEnvironment, start_response: StartResponse, session: Session | None
+    ) -> Iterable[bytes]:
+        if session is None:
+            environ["oakid.user"] = self._anonymous
+        else:
+            environ["REMOTE_USER"] = session.user.identity
+            environ["oakid.user"] = session.user
+            environ["oakid"] = session.view
+        return self.app(environ, start_response)
+
+    def _fast_session(self, environ: WSGIEnvironment) -> Session | None:
+        """The signed-in session if it passes as it is, else ``None`` (take the full path)."""
+        key = self.gate.hot_key(
+            environ.get("HTTP_COOKIE"),
+            "https" if environ.get("wsgi.url_scheme") == "https" else "http",
+        )
+        if key is None:
+            return None
+        try:
+            session = self.store.get_session(key)
+        except Exception:
+            return None  # the full path reports the store's failure
+        return session if self.gate.admit(session, time.time()) else None
+
+    def _request(self, environ: WSGIEnvironment, path: str) -> GateRequest:
+        headers = {name: environ[key] for key, name in _ENVIRON_HEADERS if environ.get(key)}
+        cookie = environ.get("HTTP_COOKIE")
+        client_host = environ.get("REMOTE_ADDR") or None
+        scheme = "https" if environ.get("wsgi.url_scheme") == "https" else "http"
+        if self._proxies and self._proxies.trusts(client_host):
+            scheme, host = self._proxies.forwarded(scheme, headers)
+            if host is not None:
+                headers["host"] = host
+        return GateRequest(
+            method=environ.get("REQUEST_METHOD", "GET"),
+            scheme=scheme,
+            path=path,
+            query_string=environ.get("QUERY_STRING", ""),
+            headers=headers,
+            cookies=cookie_parser(cookie) if cookie else {},
+            client=client_host,
+        )
+
+    def _client(self) -> httpx.Client:
+        """The HTTP client of this process: a forked child never reuses its parent's pool."""
+        if self._own_http and os.getpid() != self._pid:
+            self.http, self._pid = self._new_http(), os.getpid()
+        return self.http
+
+    def _new_http(self) -> httpx.Client:
+        return httpx.Client(
+            timeout=self.settings.http_timeout, follow_redirects=False, trust_env=False
+        )
+
+    def close(self) -> None:
+        """Close the HTTP client and the session store."""
+        self.http.close()
+        self.store.close()
+
+
+def _full_path(environ: WSGIEnvironment) -> str:
+    """``SCRIPT_NAME + PATH_INFO`` as text: WSGI carries the bytes as Latin-1 (PEP 3333)."""
+    raw: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    if raw.isascii():
+        return raw
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        # Not UTF-8 bytes, or a server (or test transport) that decoded them already.
+        return raw
+
+
+def _body_reader(environ: WSGIEnvironment) -> Callable[[int], bytes]:
+    """Read the request body (the sign-out form), refusing more than ``limit`` bytes."""
+
+    def read_body(limit: int) -> bytes:
+        stream = environ.get("wsgi.input")
+        if stream is None:
+            return b""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            length = -1
+        if length < 0 and not environ.get("wsgi.input_terminated"):
+            return b""  # no length and no end marker: reading could block (PEP 3333)
+        if length > limit:
+            raise BodyTooLarge("the form is too large")
+        want = length if length >= 0 else limit + 1
+        body = bytearray()
+        while len(body) < want:
+            chunk = stream.read(min(8192, want - len(body)))
+            if not chunk:
+                break
+            body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge("the form is too large")
+        return bytes(body)
+
+    return read_body
+
+
+def _send_reply(reply: Reply, start_response: StartResponse, *, head: bool) -> list[bytes]:
+    headers = [*reply.headers, ("content-length", str(len(reply.body)))]
+    start_response(f"{reply.status} {HTTPStatus(reply.status).phrase}", headers)
+    return [b"" if head else reply.body]
