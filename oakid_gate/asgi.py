@@ -32,6 +32,7 @@ from .proxies import TrustedProxies
 from .session import Session
 from .settings import Settings
 from .stores import SessionStore, open_store
+from .user import has_identity_header, is_identity_header
 
 __all__ = ["OakIDMiddleware"]
 
@@ -80,6 +81,11 @@ class OakIDMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        headers = scope["headers"]
+        if has_identity_header(headers):
+            # Only the gate says who the user is: an app once deployed behind
+            # another gate may still trust these, and a client must not send them.
+            scope["headers"] = [(n, v) for n, v in headers if not is_identity_header(n)]
         if not self.gate.is_gate_path(scope["path"]):
             # The hot path: one store read, one pure decision, nothing else.
             session = await self._fast_session(scope)

@@ -75,7 +75,13 @@ from . import pages
 from .errors import ConfigurationError
 from .proxies import TrustedProxies
 from .settings import Settings
-from .user import OakIDUser, SessionView, header_value, identity_fields
+from .user import (
+    OakIDUser,
+    SessionView,
+    header_value,
+    identity_fields,
+    is_identity_header,
+)
 
 __all__ = [
     "ProxyApp",
@@ -104,17 +110,6 @@ HOP_BY_HOP = frozenset(
         b"trailer",
         b"transfer-encoding",
         b"upgrade",
-    }
-)
-
-#: the headers that tell the upstream who the user is (SPEC, "What the app receives")
-IDENTITY_HEADERS = frozenset(
-    {
-        b"x-forwarded-user",
-        b"x-forwarded-email",
-        b"x-forwarded-preferred-username",
-        b"x-forwarded-groups",
-        b"x-forwarded-access-token",
     }
 )
 
@@ -154,8 +149,7 @@ def normalized_name(name: bytes) -> bytes:
     return name.lower().replace(b"_", b"-")
 
 
-def _is_identity(norm: bytes) -> bool:
-    return norm in IDENTITY_HEADERS or norm.startswith(b"x-auth-request-")
+_is_identity = is_identity_header
 
 
 def identity_headers(

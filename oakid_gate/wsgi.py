@@ -64,6 +64,7 @@ from .proxies import TrustedProxies
 from .session import Session
 from .settings import Settings
 from .stores import SessionStore, open_store
+from .user import IDENTITY_HEADERS
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -77,18 +78,7 @@ _IDENTITY_KEYS = (
     "REMOTE_USER",
     "oakid.user",
     "oakid",
-    "HTTP_REMOTE_USER",
-    "HTTP_X_REMOTE_USER",
-    "HTTP_X_FORWARDED_USER",
-    "HTTP_X_FORWARDED_EMAIL",
-    "HTTP_X_FORWARDED_PREFERRED_USERNAME",
-    "HTTP_X_FORWARDED_GROUPS",
-    "HTTP_X_FORWARDED_ACCESS_TOKEN",
-    "HTTP_X_AUTH_REQUEST_USER",
-    "HTTP_X_AUTH_REQUEST_EMAIL",
-    "HTTP_X_AUTH_REQUEST_PREFERRED_USERNAME",
-    "HTTP_X_AUTH_REQUEST_GROUPS",
-    "HTTP_X_AUTH_REQUEST_ACCESS_TOKEN",
+    *("HTTP_" + name.decode().upper().replace("-", "_") for name in sorted(IDENTITY_HEADERS)),
 )
 
 #: (environ key, header name) for the headers the gate reads, the cookie aside

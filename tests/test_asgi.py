@@ -1,0 +1,78 @@
+"""The ASGI adapter itself: what reaches the app, and what never does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from oakid_gate import OakIDMiddleware
+
+FORGED = [
+    ("X-Forwarded-User", "mallory"),
+    ("x-forwarded-email", "mallory@evil.test"),
+    ("X_Forwarded_User", "mallory"),
+    ("x-forwarded_groups", "admins"),
+    ("Remote-User", "mallory"),
+    ("X-Auth-Request-User", "mallory"),
+    ("x-auth-request-anything", "mallory"),
+]
+
+
+async def echo(request: Request) -> JSONResponse:
+    return JSONResponse({"headers": [k.decode() for k, _ in request.scope["headers"]]})
+
+
+def gate(**settings: Any) -> OakIDMiddleware:
+    app = Starlette(routes=[Route("/health", echo)])
+    return OakIDMiddleware(
+        app, client_id="c", client_secret="cs", secret="s" * 32,
+        issuer="http://127.0.0.1:9", **settings,
+    )
+
+
+@pytest.mark.parametrize(("name", "value"), [pytest.param(n, v, id=n) for n, v in FORGED])
+async def test_forged_identity_headers_never_reach_the_app(name: str, value: str) -> None:
+    """Client-sent identity headers, in any spelling, are removed before the app runs."""
+    app = gate(public_paths=["/health"])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        response = await c.get("/health", headers={name: value, "X-Other": "kept"})
+    seen = [h.encode() for h in response.json()["headers"]]
+    assert b"x-other" in seen
+    forged = name.lower().replace("_", "-").encode()
+    assert forged not in {h.replace(b"_", b"-") for h in seen}
+
+
+async def test_lifespan_passes_through() -> None:
+    """Non-HTTP scopes go straight to the app."""
+    seen: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["type"])
+
+    await OakIDMiddleware(app, client_id="c", client_secret="cs", secret="s" * 32)(
+        {"type": "lifespan"}, None, None  # type: ignore[arg-type]
+    )
+    assert seen == ["lifespan"]
+
+
+async def test_websocket_without_session_is_refused() -> None:
+    """A WebSocket without a session is closed before it is accepted."""
+    sent: list[dict[str, Any]] = []
+    called: list[bool] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        called.append(True)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "path": "/ws", "headers": [], "scheme": "ws", "query_string": b""}
+    await gate()(scope, None, send)  # type: ignore[arg-type]
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+    assert not called
