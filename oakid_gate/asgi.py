@@ -27,7 +27,7 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .effects import BodyTooLarge, run_async
-from .gate import GATE_HEADERS, Forward, Gate, GateRequest, Reply
+from .gate import GATE_HEADERS, UNEXPECTED_ERROR, Forward, Gate, GateRequest, Reply
 from .proxies import TrustedProxies
 from .session import Session
 from .settings import Settings
@@ -117,11 +117,7 @@ class OakIDMiddleware:
             )
         except Exception:
             log.exception("oakid-gate: unexpected error")
-            outcome = Reply(
-                500,
-                (("content-type", "text/plain; charset=utf-8"),),
-                b"The sign-in gate hit an unexpected error. Try again later.",
-            )
+            outcome = UNEXPECTED_ERROR
         if isinstance(outcome, Forward):
             session = outcome.session
             if session is None:
@@ -171,10 +167,7 @@ class OakIDMiddleware:
         client = scope.get("client")
         client_host = client[0] if client else None
         scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
-        if self._proxies and self._proxies.trusts(client_host):
-            scheme, host = self._proxies.forwarded(scheme, headers)
-            if host is not None:
-                headers["host"] = host
+        scheme = self._proxies.apply(client_host, scheme, headers)
         return GateRequest(
             method=scope.get("method", "GET"),
             scheme=scheme,

@@ -75,7 +75,7 @@ from .session import PendingLogin, Session, hash_key
 from .settings import Settings
 from .user import identity_fields
 
-__all__ = ["Forward", "Gate", "GateRequest", "Reply"]
+__all__ = ["UNEXPECTED_ERROR", "Forward", "Gate", "GateRequest", "Reply"]
 
 log = logging.getLogger("oakid_gate")
 
@@ -139,6 +139,13 @@ class Reply:
 
 
 Outcome = Forward | Reply
+
+#: what an adapter answers when something unforeseen breaks: no detail, no trace
+UNEXPECTED_ERROR = Reply(
+    500,
+    (("content-type", "text/plain; charset=utf-8"), ("cache-control", "no-store")),
+    b"The sign-in gate hit an unexpected error. Try again later.",
+)
 Random = Callable[[], str]
 
 

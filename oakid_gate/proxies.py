@@ -32,6 +32,18 @@ class TrustedProxies:
             return False
         return any(address in net for net in self._networks)
 
+    def apply(self, peer: str | None, scheme: str, headers: dict[str, str]) -> str:
+        """The request's scheme; with a trusted peer, its forwarded scheme and host.
+
+        ``headers["host"]`` is replaced by the forwarded host when there is one.
+        """
+        if not self.trusts(peer):
+            return scheme
+        scheme, host = self.forwarded(scheme, headers)
+        if host is not None:
+            headers["host"] = host
+        return scheme
+
     @staticmethod
     def forwarded(scheme: str, headers: Mapping[str, str]) -> tuple[str, str | None]:
         """The scheme and host the nearest trusted proxy reports (its last value)."""

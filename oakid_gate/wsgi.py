@@ -59,7 +59,7 @@ from starlette.authentication import UnauthenticatedUser
 from starlette.requests import cookie_parser
 
 from .effects import BodyTooLarge, run_sync
-from .gate import GATE_HEADERS, Forward, Gate, GateRequest, Reply
+from .gate import GATE_HEADERS, UNEXPECTED_ERROR, Forward, Gate, GateRequest, Reply
 from .proxies import TrustedProxies
 from .session import Session
 from .settings import Settings
@@ -86,12 +86,6 @@ _ENVIRON_HEADERS = tuple(
     ("CONTENT_TYPE" if name == "content-type" else "HTTP_" + name.upper().replace("-", "_"), name)
     for name in sorted(GATE_HEADERS)
     if name != "cookie"
-)
-
-_UNEXPECTED = Reply(
-    500,
-    (("content-type", "text/plain; charset=utf-8"),),
-    b"The sign-in gate hit an unexpected error. Try again later.",
 )
 
 
@@ -148,7 +142,7 @@ class OakIDWSGIMiddleware:
             )
         except Exception:
             log.exception("oakid-gate: unexpected error")
-            outcome = _UNEXPECTED
+            outcome = UNEXPECTED_ERROR
         if isinstance(outcome, Forward):
             return self._forward(environ, start_response, outcome.session)
         return _send_reply(outcome, start_response, head=method == "HEAD")
@@ -183,10 +177,7 @@ class OakIDWSGIMiddleware:
         cookie = environ.get("HTTP_COOKIE")
         client_host = environ.get("REMOTE_ADDR") or None
         scheme = "https" if environ.get("wsgi.url_scheme") == "https" else "http"
-        if self._proxies and self._proxies.trusts(client_host):
-            scheme, host = self._proxies.forwarded(scheme, headers)
-            if host is not None:
-                headers["host"] = host
+        scheme = self._proxies.apply(client_host, scheme, headers)
         return GateRequest(
             method=environ.get("REQUEST_METHOD", "GET"),
             scheme=scheme,
