@@ -200,6 +200,8 @@ def _run(args: argparse.Namespace) -> int:
 def _serve(apps: list[tuple[Any, str, int]]) -> None:
     import uvicorn
 
+    from .logs import uvicorn_log_config
+
     servers = [
         uvicorn.Server(
             uvicorn.Config(
@@ -209,6 +211,7 @@ def _serve(apps: list[tuple[Any, str, int]]) -> None:
                 proxy_headers=False,  # the gate's own trusted_proxies decides
                 server_header=False,
                 log_level="info",
+                log_config=uvicorn_log_config(),
                 lifespan="auto",
             )
         )

@@ -228,6 +228,8 @@ def run_app(
         return
     import uvicorn
 
+    from .logs import uvicorn_log_config
+
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -235,6 +237,7 @@ def run_app(
         "server_header": False,
         "lifespan": "auto",
         "log_level": log_level,
+        "log_config": uvicorn_log_config(),  # no code or state in the access log
     }
     if workers == 1:
         uvicorn.run(OakIDMiddleware(app, settings), **options)

@@ -287,3 +287,16 @@ def test_browser_sign_in_and_out(
     page.goto(f"{setup.gate.url}/private")
     assert not page.url.startswith(f"{setup.gate.url}/private")  # sent to sign in again
     assert all(not u.startswith(setup.gate.url) for u in blocked_requests)
+
+
+def test_no_code_or_state_in_the_gate_log(setup: Setup) -> None:
+    """After sign-ins, the gate's log (uvicorn's access log included) holds no code or state."""
+    import re
+
+    with httpx.Client(base_url=setup.gate.url) as http:
+        assert setup.sign_in(http, f"{setup.gate.url}/private").status_code == 200
+        session = http.cookies.get("oakid_session") or ""
+    log = setup.gate.log()
+    assert "/oauth2/callback?" in log  # the access log is on, and redacted
+    assert not re.search(r"[?&](code|state)=(?!\[redacted\])", log)
+    assert session and session not in log
