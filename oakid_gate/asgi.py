@@ -27,7 +27,8 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .effects import BodyTooLarge, run_async
-from .gate import GATE_HEADERS, UNEXPECTED_ERROR, Forward, Gate, GateRequest, Reply
+from .errors import StoreUnavailable
+from .gate import GATE_HEADERS, UNEXPECTED_ERROR, Forward, Gate, GateRequest, Outcome, Reply
 from .proxies import TrustedProxies
 from .session import Session
 from .settings import Settings
@@ -88,11 +89,16 @@ class OakIDMiddleware:
             scope["headers"] = [(n, v) for n, v in headers if not is_identity_header(n)]
         if not self.gate.is_gate_path(scope["path"]):
             # The hot path: one store read, one pure decision, nothing else.
-            session = await self._fast_session(scope)
+            try:
+                session = await self._fast_session(scope)
+            except StoreUnavailable as exc:
+                # Answer now: the full path would wait for the store a second time.
+                await self._finish(
+                    self.gate.store_failed(self._request(scope), exc), scope, receive, send
+                )
+                return
             if session is not None:
-                scope["user"] = session.user
-                scope["auth"] = AuthCredentials(["authenticated", *session.scopes])
-                scope["oakid"] = session.view
+                self._inject(scope, session)
                 await self.app(scope, receive, send)
                 return
         req = self._request(scope)
@@ -118,22 +124,27 @@ class OakIDMiddleware:
         except Exception:
             log.exception("oakid-gate: unexpected error")
             outcome = UNEXPECTED_ERROR
+        await self._finish(outcome, scope, receive, send)
+
+    def _inject(self, scope: Scope, session: Session | None) -> None:
+        if session is None:
+            scope["user"] = self._anonymous
+            scope["auth"] = AuthCredentials()
+        else:
+            scope["user"] = session.user
+            scope["auth"] = AuthCredentials(["authenticated", *session.scopes])
+            scope["oakid"] = session.view
+
+    async def _finish(self, outcome: Outcome, scope: Scope, receive: Receive, send: Send) -> None:
+        """Call the app with the session, or send the gate's own reply."""
         if isinstance(outcome, Forward):
-            session = outcome.session
-            if session is None:
-                scope["user"] = self._anonymous
-                scope["auth"] = AuthCredentials()
-            else:
-                scope["user"] = session.user
-                scope["auth"] = AuthCredentials(["authenticated", *session.scopes])
-                scope["oakid"] = session.view
+            self._inject(scope, outcome.session)
             await self.app(scope, receive, send)
-            return
-        if scope["type"] == "websocket":
+        elif scope["type"] == "websocket":
             # Refuse before accepting: the server answers 403.
             await send({"type": "websocket.close", "code": 1008})
-            return
-        await _send_reply(outcome, send, head=req.method == "HEAD")
+        else:
+            await _send_reply(outcome, send, head=scope.get("method") == "HEAD")
 
     async def _fast_session(self, scope: Scope) -> Session | None:
         """The signed-in session if it passes as it is, else ``None`` (take the full path)."""
@@ -149,8 +160,11 @@ class OakIDMiddleware:
             return None
         try:
             session = await self.store.aget_session(key)
-        except Exception:
-            return None  # the full path reports the store's failure
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            log.warning("session store get_session failed: %s", type(exc).__name__)
+            raise StoreUnavailable("the session store is not answering") from None
         return session if self.gate.admit(session, time.time()) else None
 
     def _request(self, scope: Scope) -> GateRequest:

@@ -75,7 +75,7 @@ from .session import PendingLogin, Session, hash_key
 from .settings import Settings
 from .user import identity_fields
 
-__all__ = ["UNEXPECTED_ERROR", "Forward", "Gate", "GateRequest", "Reply"]
+__all__ = ["UNEXPECTED_ERROR", "Forward", "Gate", "GateRequest", "Outcome", "Reply"]
 
 log = logging.getLogger("oakid_gate")
 
@@ -228,9 +228,7 @@ class Gate:
         try:
             session = yield from self._current_session(req, now, random)
         except StoreUnavailable as exc:
-            if self.is_public(req.path):
-                return Forward(None)  # a public path does not need the store
-            return self._error(req, exc, "The session store is not answering")
+            return self.store_failed(req, exc)
         except ProviderUnavailable as exc:
             return self._error(req, exc, "The identity provider is not answering")
         if session is not None:
@@ -244,6 +242,12 @@ class Gate:
         if self._is_navigation(req):
             return (yield from self._begin_login(req, req.url_path, now, random))
         return self._unauthenticated(req)
+
+    def store_failed(self, req: GateRequest, exc: StoreUnavailable) -> Outcome:
+        """The answer when the store fails: a 503, never anonymous, except on public paths."""
+        if self.is_public(req.path):
+            return Forward(None)  # a public path does not need the store
+        return self._error(req, exc, "The session store is not answering")
 
     def is_public(self, path: str) -> bool:
         """``public_paths`` matching on the normalized path; odd paths are never public."""

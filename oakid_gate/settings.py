@@ -80,7 +80,11 @@ class Settings:
     )
     prefix: str = field(default="/oauth2", metadata=_doc("where the gate's endpoints live"))
     session_store: str = field(
-        default="memory://", metadata=_doc("memory://, sqlite:///path.db or redis://host:port/db")
+        default="memory://",
+        metadata=_doc(
+            "memory://, sqlite:///relative.db, sqlite:////absolute.db, "
+            "redis://host:port/db or rediss://host:port/db"
+        ),
     )
     public_paths: tuple[str, ...] = field(
         default=(), metadata=_doc("paths served without login: /health, /static/*")

@@ -59,7 +59,8 @@ from starlette.authentication import UnauthenticatedUser
 from starlette.requests import cookie_parser
 
 from .effects import BodyTooLarge, run_sync
-from .gate import GATE_HEADERS, UNEXPECTED_ERROR, Forward, Gate, GateRequest, Reply
+from .errors import StoreUnavailable
+from .gate import GATE_HEADERS, UNEXPECTED_ERROR, Forward, Gate, GateRequest, Outcome, Reply
 from .proxies import TrustedProxies
 from .session import Session
 from .settings import Settings
@@ -127,10 +128,14 @@ class OakIDWSGIMiddleware:
         path = _full_path(environ)
         if not self.gate.is_gate_path(path):
             # The hot path: one store read, one pure decision, nothing else.
-            session = self._fast_session(environ)
+            try:
+                session = self._fast_session(environ)
+            except StoreUnavailable as exc:
+                # Answer now: the full path would wait for the store a second time.
+                failed = self.gate.store_failed(self._request(environ, path), exc)
+                return self._finish(failed, environ, start_response)
             if session is not None:
                 return self._forward(environ, start_response, session)
-        method = environ.get("REQUEST_METHOD", "GET")
         try:
             req = self._request(environ, path)
             outcome = run_sync(
@@ -143,9 +148,15 @@ class OakIDWSGIMiddleware:
         except Exception:
             log.exception("oakid-gate: unexpected error")
             outcome = UNEXPECTED_ERROR
+        return self._finish(outcome, environ, start_response)
+
+    def _finish(
+        self, outcome: Outcome, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Call the app with the session, or send the gate's own reply."""
         if isinstance(outcome, Forward):
             return self._forward(environ, start_response, outcome.session)
-        return _send_reply(outcome, start_response, head=method == "HEAD")
+        return _send_reply(outcome, start_response, head=environ.get("REQUEST_METHOD") == "HEAD")
 
     def _forward(
         self, environ: WSGIEnvironment, start_response: StartResponse, session: Session | None
@@ -168,8 +179,11 @@ class OakIDWSGIMiddleware:
             return None
         try:
             session = self.store.get_session(key)
-        except Exception:
-            return None  # the full path reports the store's failure
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            log.warning("session store get_session failed: %s", type(exc).__name__)
+            raise StoreUnavailable("the session store is not answering") from None
         return session if self.gate.admit(session, time.time()) else None
 
     def _request(self, environ: WSGIEnvironment, path: str) -> GateRequest:

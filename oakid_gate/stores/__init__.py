@@ -1,21 +1,53 @@
-"""Session stores: ``memory://`` now; ``open_store`` picks one from a URL."""
+"""Session stores; :func:`open_store` picks one from the ``session_store`` URL.
+
+==============================  ==================================================
+``memory://``                   this process only, bounded LRU (the default)
+``sqlite:///relative/path.db``  one host, its worker processes share it, survives
+``sqlite:////absolute/path.db`` restarts (stdlib ``sqlite3``)
+``redis://host:port/db``        several hosts (``pip install 'oakid-gate[redis]'``)
+``rediss://host:port/db``       the same over TLS
+==============================  ==================================================
+
+The persistent stores seal every record with a key derived from ``secret``
+(:class:`SessionCodec`) and file it under the hash of the cookie's session id.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
 from .base import SessionStore
+from .codec import SessionCodec
 from .memory import MemoryStore
+from .redis import RedisStore
+from .sqlite import SQLiteStore
 
-__all__ = ["MemoryStore", "SessionStore", "open_store"]
+__all__ = [
+    "MemoryStore",
+    "RedisStore",
+    "SQLiteStore",
+    "SessionCodec",
+    "SessionStore",
+    "open_store",
+]
+
+SUPPORTED = (
+    "memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db, "
+    "redis://host:port/db or rediss://host:port/db"
+)
 
 
-def open_store(url: str, secrets: tuple[str, ...]) -> SessionStore:
-    """The store that ``session_store`` names; a bad URL names the setting."""
-    scheme = urlsplit(url).scheme
+def open_store(url: str, secrets: Sequence[str]) -> SessionStore:
+    """The store that ``session_store`` names; a bad URL is a ConfigurationError naming it."""
+    scheme = urlsplit(url).scheme if "://" in url else ""
     if scheme == "memory":
         return MemoryStore()
-    raise ConfigurationError(
-        "session_store", f"unsupported store {scheme + '://' if scheme else url!r}; use memory://"
-    )
+    if scheme == "sqlite":
+        return SQLiteStore.from_url(url, secrets)
+    if scheme in ("redis", "rediss"):
+        return RedisStore.from_url(url, secrets)
+    # Only the scheme is repeated: the rest of a URL may hold a password.
+    shown = f"unsupported store {scheme}://" if scheme else "not a store URL"
+    raise ConfigurationError("session_store", f"{shown}; use {SUPPORTED}")

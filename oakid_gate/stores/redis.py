@@ -1,0 +1,284 @@
+"""``redis://host:port/db`` and ``rediss://`` (TLS): a store that several hosts share.
+
+::
+
+    pip install 'oakid-gate[redis]'
+    session_store = "redis://127.0.0.1:6379/0"     # or rediss://:password@redis.internal:6380/0
+
+Keys, values and locks:
+
+- ``oakid:s:<hash>`` a session, ``oakid:l:<hash>`` a sign-in under way,
+  ``oakid:k:<hash>`` a refresh lock; ``<hash>`` is already the SHA-256 of the
+  cookie's session id or of ``state`` (:func:`oakid_gate.session.hash_key`).
+- Values are sealed with AES-256-GCM (:mod:`oakid_gate.stores.codec`); every
+  key has a time to live (``SET ... PX``), so redis expires what is stale.
+- A sign-in is taken with ``GETDEL`` (redis 6.2 or later): read and deleted
+  in one step, once.
+- A lock is ``SET NX PX`` (one holder, which a crash cannot keep forever) and
+  is released by a Lua script only when it still holds the releasing owner's
+  value, so a holder whose lock expired cannot release its successor's.
+
+Outages: connections and reads time out after 1 and 2 seconds, so a request
+learns fast that redis is down; it then answers 503 (through
+:class:`~oakid_gate.errors.StoreUnavailable`) rather than hang or pass
+anonymously. redis-py reconnects by itself at the next command once redis is
+back, and a pooled connection that broke meanwhile is replaced before use;
+nothing needs restarting.
+
+The synchronous methods (WSGI) use ``redis.Redis``, the asynchronous ones (ASGI)
+``redis.asyncio.Redis``; each client is created at its first use, and the
+asynchronous one once per event loop (in practice: once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import threading
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from ..errors import ConfigurationError, StoreUnavailable
+from ..session import PendingLogin, Session
+from .base import SessionStore
+from .codec import SessionCodec
+
+if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
+
+__all__ = ["RedisStore"]
+
+log = logging.getLogger("oakid_gate")
+
+SESSION_PREFIX = "oakid:s:"
+LOGIN_PREFIX = "oakid:l:"
+LOCK_PREFIX = "oakid:k:"
+
+#: delete the lock only if it still holds this owner's value
+RELEASE_LOCK = """\
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+    return redis.call("DEL", KEYS[1])
+end
+return 0
+"""
+
+_UNAVAILABLE = "the session store (redis) is not answering"
+_INSTALL = "redis:// and rediss:// need redis-py: pip install 'oakid-gate[redis]'"
+
+
+def _millis(ttl: float) -> int:
+    return max(1, math.ceil(ttl * 1000))
+
+
+def _require_redis() -> None:
+    try:
+        import redis.asyncio  # noqa: F401 - redis-py is installed
+    except ImportError:
+        raise ConfigurationError("session_store", _INSTALL) from None
+
+
+class RedisStore(SessionStore):
+    """Sessions, sign-ins under way and refresh locks in redis."""
+
+    shared = True
+
+    def __init__(
+        self,
+        url: str,
+        secrets: Sequence[str],
+        *,
+        socket_timeout: float = 2.0,
+        connect_timeout: float = 1.0,
+    ) -> None:
+        _require_redis()
+        import redis.connection
+
+        if not url.startswith(("redis://", "rediss://")):
+            raise ConfigurationError(
+                "session_store", "a redis URL starts with redis:// or rediss://"
+            )
+        try:
+            redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
+            db = urlsplit(url).path.strip("/")
+            if db and not db.isdigit():
+                raise ValueError("the path must be a database number, like /0")
+        except ValueError as exc:
+            # The message names the part, never the password.
+            raise ConfigurationError("session_store", f"invalid redis URL: {exc}") from None
+        self._url = url
+        self._codec = SessionCodec(secrets)
+        self._socket_timeout = socket_timeout
+        self._connect_timeout = connect_timeout
+        self._sync: redis.Redis | None = None
+        self._async: dict[asyncio.AbstractEventLoop, redis.asyncio.Redis] = {}
+        self._mutex = threading.Lock()
+        self._failures: tuple[type[BaseException], ...] = (
+            redis.RedisError,
+            OSError,
+            asyncio.TimeoutError,  # not an OSError before Python 3.11
+        )
+
+    @classmethod
+    def from_url(cls, url: str, secrets: Sequence[str]) -> RedisStore:
+        return cls(url, secrets)
+
+    def __repr__(self) -> str:
+        return "RedisStore(...)"  # the URL may hold a password
+
+    # ------------------------------------------------------------ clients
+
+    def _client(self) -> redis.Redis:
+        client = self._sync
+        if client is not None:
+            return client
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        with self._mutex:
+            if self._sync is None:
+                self._sync = redis.Redis.from_url(
+                    self._url,
+                    socket_timeout=self._socket_timeout,
+                    socket_connect_timeout=self._connect_timeout,
+                    # One immediate retry on a broken connection (redis just
+                    # restarted); a timeout is not retried: answer fast.
+                    retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+                )
+            return self._sync
+
+    def _aclient(self) -> redis.asyncio.Redis:
+        loop = asyncio.get_running_loop()
+        current = self._async.get(loop)
+        if current is not None:
+            return current
+        import redis
+        import redis.asyncio
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        # A client belongs to the loop it was made in; a new loop gets its own.
+        client = redis.asyncio.Redis.from_url(
+            self._url,
+            socket_timeout=self._socket_timeout,
+            socket_connect_timeout=self._connect_timeout,
+            retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+        )
+        self._async[loop] = client
+        return client
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """redis-py's failures (refused, timed out, reset, error replies) become StoreUnavailable."""
+        try:
+            yield
+        except self._failures as exc:
+            log.warning("session store: redis failed: %s", type(exc).__name__)
+            raise StoreUnavailable(_UNAVAILABLE) from exc
+
+    # ------------------------------------------------------------ synchronous
+
+    def get_session(self, key: str) -> Session | None:
+        with self._errors():
+            blob = self._client().get(SESSION_PREFIX + key)
+        return None if blob is None else self._codec.decode_session(key, _bytes(blob))
+
+    def put_session(self, key: str, session: Session, ttl: float) -> None:
+        blob = self._codec.encode_session(key, session)
+        with self._errors():
+            self._client().set(SESSION_PREFIX + key, blob, px=_millis(ttl))
+
+    def delete_session(self, key: str) -> None:
+        with self._errors():
+            self._client().delete(SESSION_PREFIX + key)
+
+    def put_login(self, key: str, login: PendingLogin, ttl: float) -> None:
+        blob = self._codec.encode_login(key, login)
+        with self._errors():
+            self._client().set(LOGIN_PREFIX + key, blob, px=_millis(ttl))
+
+    def take_login(self, key: str) -> PendingLogin | None:
+        with self._errors():
+            blob = self._client().getdel(LOGIN_PREFIX + key)
+        return None if blob is None else self._codec.decode_login(key, _bytes(blob))
+
+    def acquire_lock(self, key: str, owner: str, ttl: float) -> bool:
+        with self._errors():
+            return bool(self._client().set(LOCK_PREFIX + key, owner, nx=True, px=_millis(ttl)))
+
+    def release_lock(self, key: str, owner: str) -> None:
+        with self._errors():
+            self._client().eval(RELEASE_LOCK, 1, LOCK_PREFIX + key, owner)
+
+    def ping(self) -> None:
+        with self._errors():
+            self._client().ping()
+
+    def close(self) -> None:
+        with self._mutex:
+            client, self._sync = self._sync, None
+        if client is not None:
+            with contextlib.suppress(*self._failures):
+                client.close()
+        # An asynchronous client can only be closed on its own loop (aclose);
+        # here they are let go.
+        self._async.clear()
+
+    # ------------------------------------------------------------ asynchronous
+
+    async def aget_session(self, key: str) -> Session | None:
+        with self._errors():
+            blob = await self._aclient().get(SESSION_PREFIX + key)
+        return None if blob is None else self._codec.decode_session(key, _bytes(blob))
+
+    async def aput_session(self, key: str, session: Session, ttl: float) -> None:
+        blob = self._codec.encode_session(key, session)
+        with self._errors():
+            await self._aclient().set(SESSION_PREFIX + key, blob, px=_millis(ttl))
+
+    async def adelete_session(self, key: str) -> None:
+        with self._errors():
+            await self._aclient().delete(SESSION_PREFIX + key)
+
+    async def aput_login(self, key: str, login: PendingLogin, ttl: float) -> None:
+        blob = self._codec.encode_login(key, login)
+        with self._errors():
+            await self._aclient().set(LOGIN_PREFIX + key, blob, px=_millis(ttl))
+
+    async def atake_login(self, key: str) -> PendingLogin | None:
+        with self._errors():
+            blob = await self._aclient().getdel(LOGIN_PREFIX + key)
+        return None if blob is None else self._codec.decode_login(key, _bytes(blob))
+
+    async def aacquire_lock(self, key: str, owner: str, ttl: float) -> bool:
+        with self._errors():
+            got = await self._aclient().set(LOCK_PREFIX + key, owner, nx=True, px=_millis(ttl))
+        return bool(got)
+
+    async def arelease_lock(self, key: str, owner: str) -> None:
+        with self._errors():
+            await self._aclient().eval(RELEASE_LOCK, 1, LOCK_PREFIX + key, owner)
+
+    async def aping(self) -> None:
+        with self._errors():
+            await self._aclient().ping()
+
+    async def aclose(self) -> None:
+        """Close this event loop's client and the synchronous one."""
+        client = self._async.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            with contextlib.suppress(*self._failures):
+                await client.aclose()
+        with self._mutex:
+            sync, self._sync = self._sync, None
+        if sync is not None:
+            with contextlib.suppress(*self._failures):
+                sync.close()
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()

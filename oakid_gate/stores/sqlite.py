@@ -1,0 +1,342 @@
+"""``sqlite:///path.db``: an embedded store for one host, shared by its worker processes.
+
+::
+
+    session_store = "sqlite:///var/lib/oakid/sessions.db"   # relative: sqlite:///sessions.db
+
+Sessions survive restarts, and every worker process of the host (``uvicorn
+--workers``, gunicorn, several ``oakid-gate run``) sees the same sessions and
+the same refresh locks. For several hosts, use ``redis://``.
+
+How it is kept safe:
+
+- The file is created with mode 0600 (sqlite gives its ``-wal`` and ``-shm``
+  files the same mode). Records are sealed with AES-256-GCM
+  (:mod:`oakid_gate.stores.codec`) under the hash of the cookie's session id:
+  a copy of the file yields neither a token nor a usable cookie.
+- WAL journal: readers never wait for the writer. ``busy_timeout``: a writer
+  waits for another process's write instead of failing.
+- Every change is one statement, or one ``BEGIN IMMEDIATE`` transaction (which
+  takes the database's write lock before reading): taking a sign-in deletes
+  and returns it in one step, so it is taken once; a refresh lock is inserted
+  only when absent or expired, so one process at a time holds it; a lock is
+  released only by its owner.
+- Times are wall-clock seconds (``time.time``), the only clock that worker
+  processes and restarts share. Expired rows are never returned, and are
+  swept at most once a minute, on a write.
+- One connection per thread (and per process: a worker forked after the
+  store was opened opens its own); any ``sqlite3.Error`` is raised as
+  :class:`~oakid_gate.errors.StoreUnavailable`.
+
+``synchronous=NORMAL``: a commit survives a crash of the process (a
+refresh token that rotated is never lost to it); a power cut may lose the last
+commits, and their users sign in again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ..errors import ConfigurationError, StoreUnavailable
+from ..session import PendingLogin, Session
+from .base import SessionStore
+from .codec import SessionCodec
+
+__all__ = ["SQLiteStore"]
+
+log = logging.getLogger("oakid_gate")
+
+#: ``DELETE ... RETURNING`` arrived in sqlite 3.35.0
+HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+SCHEMA_VERSION = 1
+SWEEP_INTERVAL = 60.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS logins (
+    key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS locks (
+    key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at);
+CREATE INDEX IF NOT EXISTS logins_expires_at ON logins (expires_at);
+CREATE INDEX IF NOT EXISTS locks_expires_at ON locks (expires_at);
+"""
+
+_UNAVAILABLE = "the session store (sqlite) is not answering"
+
+
+def sqlite_path(url: str) -> str:
+    """The file of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL."""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite" or parts.netloc or parts.query or parts.fragment:
+        raise ConfigurationError(
+            "session_store",
+            "use sqlite:///relative/path.db or sqlite:////absolute/path.db (no host, no query)",
+        )
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if not path or path.endswith("/"):
+        raise ConfigurationError(
+            "session_store", "sqlite:/// needs a file name, like sqlite:///sessions.db"
+        )
+    if path == ":memory:" or path.startswith("file:"):
+        raise ConfigurationError(
+            "session_store", "an in-memory sqlite database is not shared; use memory:// instead"
+        )
+    return path
+
+
+class SQLiteStore(SessionStore):
+    """Sessions, sign-ins under way and refresh locks in one sqlite file."""
+
+    shared = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        secrets: Sequence[str],
+        *,
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path).absolute()  # threads opening connections later may see another cwd
+        self._codec = SessionCodec(secrets)
+        self._timeout = timeout
+        self._clock = clock
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._closed = False
+        self._pid = os.getpid()
+        self._next_sweep = clock()  # the first write sweeps
+        try:
+            self._create_file()
+            self._create_schema()
+        except (OSError, sqlite3.Error) as exc:
+            self.close()
+            raise ConfigurationError(
+                "session_store", f"cannot open the sqlite file {str(self.path)!r}: {exc}"
+            ) from exc
+
+    @classmethod
+    def from_url(cls, url: str, secrets: Sequence[str]) -> SQLiteStore:
+        return cls(sqlite_path(url), secrets)
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
+
+    # ------------------------------------------------------------ set-up
+
+    def _create_file(self) -> None:
+        """Create the file 0600 before sqlite does (it would honour the umask)."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            mode = os.fstat(fd).st_mode
+        finally:
+            os.close(fd)
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            log.warning(
+                "session store: %s is readable by other users (mode %o); chmod 600 it",
+                self.path,
+                stat.S_IMODE(mode),
+            )
+
+    def _create_schema(self) -> None:
+        conn = self._conn()
+        # Several processes may start at once: switching to WAL needs a moment
+        # alone with the file, so a busy answer is retried within the timeout.
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        if str(mode).lower() != "wal":
+            log.warning("session store: %s is not in WAL mode (%s)", self.path, mode)
+        with self._transaction(conn):
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(
+                    f"schema version {version} is newer than this oakid-gate knows"
+                )
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():
+            self._forked()
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if self._closed:
+            raise StoreUnavailable("the session store is closed")
+        # Autocommit (isolation_level=None): every statement is its own
+        # transaction unless BEGIN IMMEDIATE opens one. check_same_thread=False
+        # only so that close() may close every thread's connection.
+        conn = sqlite3.connect(
+            self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA synchronous=NORMAL")
+        self._local.conn = conn
+        with self._connections_lock:
+            self._connections.append(conn)
+        return conn
+
+    def _forked(self) -> None:
+        """In a child process (a server forking its workers after the store was opened):
+        the parent's connections must not be used, nor closed (closing could checkpoint
+        and remove the WAL under the parent). Leave them, and open new ones."""
+        self._connections_lock = threading.Lock()  # another thread may have held it
+        self._connections = []
+        self._local = threading.local()
+        self._pid = os.getpid()
+
+    @contextlib.contextmanager
+    def _transaction(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """``BEGIN IMMEDIATE``: the write lock is taken before the first read."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection; sqlite's failures become :class:`StoreUnavailable`."""
+        try:
+            yield self._conn()
+        except sqlite3.Error as exc:
+            log.warning("session store: sqlite failed: %s", exc)
+            raise StoreUnavailable(_UNAVAILABLE) from exc
+
+    def _after_write(self, conn: sqlite3.Connection, now: float) -> None:
+        if now >= self._next_sweep:
+            self._next_sweep = now + SWEEP_INTERVAL
+            self._sweep(conn, now)
+
+    def _sweep(self, conn: sqlite3.Connection, now: float) -> int:
+        removed = 0
+        for table in ("sessions", "logins", "locks"):
+            removed += conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,)).rowcount  # noqa: S608 - fixed names
+        return removed
+
+    def sweep(self) -> int:
+        """Delete every expired row now; return how many went."""
+        with self._errors() as conn:
+            return self._sweep(conn, self._clock())
+
+    # ------------------------------------------------------------ sessions
+
+    def get_session(self, key: str) -> Session | None:
+        with self._errors() as conn:
+            row = conn.execute(
+                "SELECT value FROM sessions WHERE key = ? AND expires_at > ?", (key, self._clock())
+            ).fetchone()
+        return None if row is None else self._codec.decode_session(key, row[0])
+
+    def put_session(self, key: str, session: Session, ttl: float) -> None:
+        blob = self._codec.encode_session(key, session)
+        now = self._clock()
+        with self._errors() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO sessions (key, value, expires_at) VALUES (?, ?, ?)",
+                (key, blob, now + ttl),
+            )
+            self._after_write(conn, now)
+
+    def delete_session(self, key: str) -> None:
+        with self._errors() as conn:
+            conn.execute("DELETE FROM sessions WHERE key = ?", (key,))
+
+    # ------------------------------------------------------------ sign-ins
+
+    def put_login(self, key: str, login: PendingLogin, ttl: float) -> None:
+        blob = self._codec.encode_login(key, login)
+        now = self._clock()
+        with self._errors() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO logins (key, value, expires_at) VALUES (?, ?, ?)",
+                (key, blob, now + ttl),
+            )
+            self._after_write(conn, now)
+
+    def take_login(self, key: str) -> PendingLogin | None:
+        with self._errors() as conn:
+            if HAS_RETURNING:
+                rows = conn.execute(
+                    "DELETE FROM logins WHERE key = ? RETURNING value, expires_at", (key,)
+                ).fetchall()
+            else:  # sqlite older than 3.35
+                with self._transaction(conn):
+                    rows = conn.execute(
+                        "SELECT value, expires_at FROM logins WHERE key = ?", (key,)
+                    ).fetchall()
+                    conn.execute("DELETE FROM logins WHERE key = ?", (key,))
+        if not rows or rows[0][1] <= self._clock():
+            return None
+        return self._codec.decode_login(key, rows[0][0])
+
+    # ------------------------------------------------------------ locks
+
+    def acquire_lock(self, key: str, owner: str, ttl: float) -> bool:
+        now = self._clock()
+        with self._errors() as conn:
+            # Waiters poll while a refresh runs: a plain read answers them
+            # without queueing for the write lock.
+            row = conn.execute("SELECT expires_at FROM locks WHERE key = ?", (key,)).fetchone()
+            if row is not None and row[0] > now:
+                return False
+            with self._transaction(conn):
+                return self._insert_lock(conn, key, owner, now, ttl)
+
+    def _insert_lock(
+        self, conn: sqlite3.Connection, key: str, owner: str, now: float, ttl: float
+    ) -> bool:
+        """Inside BEGIN IMMEDIATE: nobody else can insert between this read and write."""
+        row = conn.execute("SELECT expires_at FROM locks WHERE key = ?", (key,)).fetchone()
+        if row is not None and row[0] > now:
+            return False
+        conn.execute(
+            "INSERT OR REPLACE INTO locks (key, owner, expires_at) VALUES (?, ?, ?)",
+            (key, owner, now + ttl),
+        )
+        return True
+
+    def release_lock(self, key: str, owner: str) -> None:
+        with self._errors() as conn:
+            conn.execute("DELETE FROM locks WHERE key = ? AND owner = ?", (key, owner))
+
+    # ------------------------------------------------------------ the rest
+
+    def ping(self) -> None:
+        with self._errors() as conn:
+            conn.execute("SELECT 1 FROM sessions LIMIT 1").fetchall()
+
+    def close(self) -> None:
+        self._closed = True
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()

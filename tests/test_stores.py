@@ -1,0 +1,681 @@
+"""The session store contract, one suite for ``memory://``, ``sqlite://`` and ``redis://``.
+
+Every test of the contract runs against the three stores: a sqlite file in the
+test's own directory, and the session's ``redis-server`` (flushed first). Then
+what only the shared stores promise (several handles, as several processes
+have, see one store), what each does on its own (sqlite's file, redis's
+outage), and ``open_store``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sqlite3
+import stat
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from peers.redis_server import RedisServer
+
+from oakid_gate.errors import ConfigurationError, StoreUnavailable
+from oakid_gate.session import PendingLogin, Session, hash_key
+from oakid_gate.stores import (
+    MemoryStore,
+    RedisStore,
+    SessionStore,
+    SQLiteStore,
+    open_store,
+)
+from oakid_gate.stores import sqlite as sqlite_module
+
+SECRETS = ("a-store-secret-of-at-least-32-bytes!",)
+RACERS = 20
+SHORT = 0.3  # a time to live that the tests outwait
+T = TypeVar("T")
+
+
+def make_session(**changes: Any) -> Session:
+    """A session whose every field differs from its default."""
+    now = time.time()
+    values: dict[str, Any] = {
+        "claims": {
+            "sub": "u-alice",
+            "email": "alice@example.test",
+            "email_verified": True,
+            "name": "Alice Ærø 🌳",
+            "groups": ["admins", "staff"],
+            "address": {"country": "NO"},
+            "updated_at": 1_700_000_000,
+        },
+        "access_token": "access-token-value",
+        "refresh_token": "refresh-token-value",
+        "expires_at": now + 3600.25,
+        "refresh_at": now + 3570.5,
+        "scopes": ("openid", "profile", "email"),
+        "created_at": now - 10.125,
+        "last_seen": now - 1.5,
+        "claims_at": now - 5.75,
+        "version": 7,
+        "user_claim": "email",
+    }
+    values.update(changes)
+    return Session(**values)
+
+
+def make_login(**changes: Any) -> PendingLogin:
+    values: dict[str, Any] = {
+        "nonce": "nonce-value",
+        "code_verifier": "code-verifier-value-" + "v" * 30,
+        "return_to": "/reports?year=2024",
+        "redirect_uri": "http://127.0.0.1:8000/oauth2/callback",
+        "binding_hash": hash_key("binding-cookie"),
+        "expires_at": time.time() + 600,
+    }
+    values.update(changes)
+    return PendingLogin(**values)
+
+
+@dataclass
+class Backend:
+    """Opens stores of one kind over the same data (for memory: a store of its own each)."""
+
+    name: str
+    url: str
+    opened: list[SessionStore] = field(default_factory=list)
+
+    def open(self, secrets: tuple[str, ...] = SECRETS) -> SessionStore:
+        store = open_store(self.url, secrets)
+        self.opened.append(store)
+        return store
+
+    async def close_all(self) -> None:
+        for store in self.opened:
+            await store.aclose()
+
+
+BACKENDS = [
+    pytest.param("memory", id="memory"),
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("redis", id="redis", marks=pytest.mark.e2e),
+]
+SHARED = BACKENDS[1:]
+
+
+def _url(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if name == "memory":
+        return "memory://"
+    if name == "sqlite":
+        return f"sqlite:///{tmp_path / 'sessions.db'}"
+    url: str = request.getfixturevalue("redis_url")  # skips (or fails under CI) without redis
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    b = Backend(request.param, _url(request.param, request, tmp_path))
+    yield b
+    await b.close_all()
+
+
+@pytest.fixture(params=SHARED)
+async def shared(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    b = Backend(request.param, _url(request.param, request, tmp_path))
+    yield b
+    await b.close_all()
+
+
+@pytest.fixture
+def store(backend: Backend) -> SessionStore:
+    return backend.open()
+
+
+def race(n: int, action: Callable[[int], T]) -> list[T]:
+    """Run ``action(i)`` in ``n`` threads released at the same moment."""
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> T:
+        barrier.wait()
+        return action(i)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(run, range(n)))
+
+
+# ---------------------------------------------------------------- sessions
+
+
+async def test_session_round_trip_keeps_every_field(store: SessionStore) -> None:
+    """A stored session comes back equal in every field, through both forms."""
+    session = make_session()
+    store.put_session("k1", session, 60)
+    await store.aput_session("k2", session, 60)
+    for got in (store.get_session("k1"), await store.aget_session("k1"), store.get_session("k2")):
+        assert got is not None
+        assert got == session
+        assert got.to_dict() == session.to_dict()
+        assert got.user.identity == "alice@example.test"
+        assert got.view.access_token == "access-token-value"
+
+
+def test_session_round_trip_with_nulls(store: SessionStore) -> None:
+    """Optional fields stored as None stay None."""
+    session = make_session(refresh_token=None, expires_at=None, refresh_at=None, scopes=())
+    store.put_session("k", session, 60)
+    assert store.get_session("k") == session
+
+
+def test_any_json_claims_round_trip(store: SessionStore) -> None:
+    """Claims are whatever JSON the provider sent: nesting, numbers, any text, even a lone
+    surrogate from a ``\\ud800`` escape."""
+    claims = {
+        "sub": "u-1",
+        "nested": {"list": [1, 2.5, None, True, {"deep": ["x"]}]},
+        "big": 2**63 + 1,
+        "text": "línea\nnueva \u2028 \x00 \U0001f600",
+        "odd": "\ud800",
+    }
+    session = make_session(claims=claims)
+    store.put_session("k", session, 60)
+    got = store.get_session("k")
+    assert got is not None and dict(got.claims) == claims
+
+
+def test_missing_entries_are_none(store: SessionStore) -> None:
+    """Unknown keys read as absent, and deleting one is not an error."""
+    assert store.get_session("nope") is None
+    assert store.take_login("nope") is None
+    store.delete_session("nope")
+    store.release_lock("nope", "owner")
+
+
+def test_put_replaces_and_delete_removes(store: SessionStore) -> None:
+    """A put replaces the session under its key; a delete removes it, and only it."""
+    store.put_session("k", make_session(version=1), 60)
+    store.put_session("k", make_session(version=2), 60)
+    store.put_session("other", make_session(version=9), 60)
+    got = store.get_session("k")
+    assert got is not None and got.version == 2
+    store.delete_session("k")
+    assert store.get_session("k") is None
+    other = store.get_session("other")
+    assert other is not None and other.version == 9
+
+
+async def test_session_expires_after_its_ttl(store: SessionStore) -> None:
+    """A session is gone once its time to live has passed, and a new put renews it."""
+    store.put_session("short", make_session(), SHORT)
+    store.put_session("renewed", make_session(), SHORT)
+    store.put_session("long", make_session(), 60)
+    assert store.get_session("short") is not None
+    await asyncio.sleep(SHORT / 2)
+    store.put_session("renewed", make_session(), 60)
+    await asyncio.sleep(SHORT / 2 + 0.2)
+    assert store.get_session("short") is None
+    assert await store.aget_session("short") is None
+    assert store.get_session("renewed") is not None
+    assert store.get_session("long") is not None
+
+
+def test_kinds_of_entry_do_not_collide(store: SessionStore) -> None:
+    """A session, a sign-in and a lock under the same key are three separate entries."""
+    session, login = make_session(), make_login()
+    store.put_session("same", session, 60)
+    store.put_login("same", login, 60)
+    assert store.acquire_lock("same", "owner", 60)
+    assert store.take_login("same") == login
+    assert store.get_session("same") == session
+    store.delete_session("same")
+    assert not store.acquire_lock("same", "other", 60)
+
+
+# ---------------------------------------------------------------- sign-ins
+
+
+def test_take_login_returns_it_once(store: SessionStore) -> None:
+    """A sign-in under way is taken exactly once, and equal to what was put."""
+    login = make_login()
+    store.put_login("state", login, 60)
+    assert store.take_login("state") == login
+    assert store.take_login("state") is None
+
+
+async def test_login_expires_after_its_ttl(store: SessionStore) -> None:
+    """An expired sign-in cannot be taken."""
+    store.put_login("state", make_login(), SHORT)
+    await asyncio.sleep(SHORT + 0.2)
+    assert store.take_login("state") is None
+
+
+def test_take_login_race_has_one_winner(store: SessionStore) -> None:
+    """Twenty threads taking the same sign-in at once: exactly one gets it."""
+    login = make_login()
+    for round_ in range(3):
+        store.put_login(f"state-{round_}", login, 60)
+        results = race(RACERS, lambda _i, r=round_: store.take_login(f"state-{r}"))
+        assert [r for r in results if r is not None] == [login]
+
+
+async def test_atake_login_race_has_one_winner(store: SessionStore) -> None:
+    """Twenty tasks taking the same sign-in at once: exactly one gets it."""
+    login = make_login()
+    await store.aput_login("state", login, 60)
+    results = await asyncio.gather(*(store.atake_login("state") for _ in range(RACERS)))
+    assert [r for r in results if r is not None] == [login]
+
+
+# ---------------------------------------------------------------- locks
+
+
+def test_lock_is_exclusive(store: SessionStore) -> None:
+    """While a lock is held, nobody else, not even its owner, acquires it again."""
+    assert store.acquire_lock("k", "owner-1", 60)
+    assert not store.acquire_lock("k", "owner-2", 60)
+    assert not store.acquire_lock("k", "owner-1", 60)
+    assert store.acquire_lock("other-key", "owner-2", 60)
+
+
+def test_lock_race_has_one_winner(store: SessionStore) -> None:
+    """Twenty threads acquiring the same lock at once: exactly one holds it."""
+    for round_ in range(3):
+        results = race(RACERS, lambda i, r=round_: store.acquire_lock(f"k-{r}", f"owner-{i}", 60))
+        assert results.count(True) == 1
+
+
+async def test_alock_race_has_one_winner(store: SessionStore) -> None:
+    """Twenty tasks acquiring the same lock at once: exactly one holds it."""
+    results = await asyncio.gather(
+        *(store.aacquire_lock("k", f"owner-{i}", 60) for i in range(RACERS))
+    )
+    assert results.count(True) == 1
+
+
+def test_release_only_by_owner(store: SessionStore) -> None:
+    """Only the owner's release frees a lock; anyone's release of a free lock is harmless."""
+    assert store.acquire_lock("k", "owner-1", 60)
+    store.release_lock("k", "owner-2")
+    assert not store.acquire_lock("k", "owner-2", 60)
+    store.release_lock("k", "owner-1")
+    assert store.acquire_lock("k", "owner-2", 60)
+    store.release_lock("k", "owner-1")  # no longer the owner: nothing happens
+    assert not store.acquire_lock("k", "owner-3", 60)
+
+
+async def test_lock_expires_and_a_late_release_spares_the_next_holder(store: SessionStore) -> None:
+    """A lock whose holder vanished frees itself; the old holder cannot release the new one's."""
+    assert store.acquire_lock("k", "crashed", SHORT)
+    await asyncio.sleep(SHORT + 0.2)
+    assert store.acquire_lock("k", "next", 60)
+    store.release_lock("k", "crashed")
+    assert not store.acquire_lock("k", "third", 60)
+
+
+# ---------------------------------------------------------------- async forms
+
+
+async def test_async_forms_equal_sync_forms(store: SessionStore) -> None:
+    """Each ``a``-method does what its synchronous twin does, on the same data."""
+    session, login = make_session(), make_login()
+    await store.aput_session("k", session, 60)
+    assert store.get_session("k") == session
+    store.put_session("k2", session, 60)
+    assert await store.aget_session("k2") == session
+    await store.adelete_session("k2")
+    assert store.get_session("k2") is None
+
+    store.put_login("s", login, 60)
+    assert await store.atake_login("s") == login
+    assert store.take_login("s") is None
+    await store.aput_login("s2", login, 60)
+    assert store.take_login("s2") == login
+    assert await store.atake_login("s2") is None
+
+    assert await store.aacquire_lock("l", "a", 60)
+    assert not store.acquire_lock("l", "b", 60)
+    await store.arelease_lock("l", "b")
+    assert not await store.aacquire_lock("l", "b", 60)
+    await store.arelease_lock("l", "a")
+    assert store.acquire_lock("l", "b", 60)
+
+    store.ping()
+    await store.aping()
+
+
+# ---------------------------------------------------------------- shared stores
+
+
+async def test_a_second_handle_sees_the_same_store(shared: Backend) -> None:
+    """Two handles (as two worker processes have) share sessions, sign-ins and locks."""
+    one, two = shared.open(), shared.open()
+    assert one.shared and two.shared
+    session, login = make_session(), make_login()
+    one.put_session("k", session, 60)
+    assert two.get_session("k") == session
+    assert await two.aget_session("k") == session
+    one.put_login("s", login, 60)
+    assert two.take_login("s") == login
+    assert one.take_login("s") is None
+    assert one.acquire_lock("l", "first", 60)
+    assert not two.acquire_lock("l", "second", 60)
+    two.release_lock("l", "second")
+    one.release_lock("l", "first")
+    assert two.acquire_lock("l", "second", 60)
+    two.delete_session("k")
+    assert one.get_session("k") is None
+
+
+def test_races_across_handles_have_one_winner(shared: Backend) -> None:
+    """Twenty threads, each with a handle of its own, race for one sign-in and one lock."""
+    handles = [shared.open() for _ in range(RACERS)]
+    handles[0].put_login("state", make_login(), 60)
+    taken = race(RACERS, lambda i: handles[i].take_login("state"))
+    assert sum(t is not None for t in taken) == 1
+    locked = race(RACERS, lambda i: handles[i].acquire_lock("k", f"owner-{i}", 60))
+    assert locked.count(True) == 1
+
+
+# ---------------------------------------------------------------- sqlite
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[SQLiteStore]:
+    store = SQLiteStore(tmp_path / "sessions.db", SECRETS)
+    yield store
+    store.close()
+
+
+def test_sqlite_file_is_private_and_in_wal_mode(db: SQLiteStore) -> None:
+    """The file and its WAL companions are readable by their owner only; the journal is WAL."""
+    db.put_session("k", make_session(), 60)
+    files = [p for p in db.path.parent.iterdir() if p.name.startswith("sessions.db")]
+    assert {p.name for p in files} >= {"sessions.db", "sessions.db-wal", "sessions.db-shm"}
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+    with sqlite3.connect(db.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_sqlite_ignores_and_sweeps_expired_rows(db: SQLiteStore, tmp_path: Path) -> None:
+    """Expired rows are never read back, and a sweep deletes them."""
+    clock = [time.time()]
+    store = SQLiteStore(db.path, SECRETS, clock=lambda: clock[0])
+    try:
+        store.put_session("old", make_session(), 10)
+        store.put_login("old", make_login(), 10)
+        assert store.acquire_lock("old", "owner", 10)
+        store.put_session("new", make_session(), 100)
+        clock[0] += 50
+        assert store.get_session("old") is None
+        assert store.take_login("old") is None
+        assert store.sweep() == 2  # the session and the lock (taking the sign-in deleted it)
+        with sqlite3.connect(db.path) as conn:
+            assert conn.execute("SELECT key FROM sessions").fetchall() == [("new",)]
+            assert conn.execute("SELECT count(*) FROM locks").fetchone() == (0,)
+    finally:
+        store.close()
+
+
+def test_sqlite_sweeps_on_writes(db: SQLiteStore) -> None:
+    """Writes sweep expired rows now and then, without anyone calling sweep()."""
+    clock = [time.time()]
+    store = SQLiteStore(db.path, SECRETS, clock=lambda: clock[0])
+    try:
+        for i in range(5):
+            store.put_session(f"old-{i}", make_session(), 1)
+        clock[0] += sqlite_module.SWEEP_INTERVAL + 1
+        store.put_session("new", make_session(), 100)
+        with sqlite3.connect(db.path) as conn:
+            assert conn.execute("SELECT key FROM sessions").fetchall() == [("new",)]
+    finally:
+        store.close()
+
+
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_sqlite_store_opened_before_a_fork_works_in_the_child(db: SQLiteStore) -> None:
+    """A worker forked after the store was opened uses connections of its own."""
+    session = make_session()
+    db.put_session("parent", session, 60)
+    inherited = db._conn()
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if everything works
+        code = 1
+        try:
+            ok = db.get_session("parent") == session and db._conn() is not inherited
+            db.put_session("child", session, 60)
+            code = 0 if ok and db.acquire_lock("k", "child", 60) else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert db.get_session("child") == session  # the parent's connection still works
+    assert not db.acquire_lock("k", "parent", 60)
+
+
+def test_sqlite_take_login_without_returning(
+    db: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On sqlite older than 3.35 (no RETURNING), taking a sign-in is one transaction, once."""
+    monkeypatch.setattr(sqlite_module, "HAS_RETURNING", False)
+    login = make_login()
+    db.put_login("state", login, 60)
+    results = race(RACERS, lambda _i: db.take_login("state"))
+    assert [r for r in results if r is not None] == [login]
+
+
+def test_sqlite_sessions_survive_reopening(db: SQLiteStore) -> None:
+    """A new store on the same file (a restarted process) finds the sessions."""
+    session = make_session()
+    db.put_session("k", session, 60)
+    db.close()
+    again = SQLiteStore(db.path, SECRETS)
+    try:
+        assert again.get_session("k") == session
+    finally:
+        again.close()
+
+
+def test_sqlite_failure_is_store_unavailable(db: SQLiteStore) -> None:
+    """sqlite's errors (here: a table gone under the store) answer StoreUnavailable."""
+    db.put_session("k", make_session(), 60)
+    with sqlite3.connect(db.path) as conn:
+        conn.execute("DROP TABLE sessions")
+    with pytest.raises(StoreUnavailable):
+        db.get_session("k")
+    with pytest.raises(StoreUnavailable):
+        db.put_session("k", make_session(), 60)
+    with pytest.raises(StoreUnavailable):
+        db.ping()
+
+
+def test_sqlite_closed_store_is_unavailable(db: SQLiteStore) -> None:
+    """After close(), calls answer StoreUnavailable."""
+    db.close()
+    with pytest.raises(StoreUnavailable):
+        db.get_session("k")
+
+
+def test_sqlite_file_that_cannot_be_opened_names_the_setting(tmp_path: Path) -> None:
+    """A sqlite path in a missing directory is a start-up error naming session_store."""
+    with pytest.raises(ConfigurationError) as info:
+        open_store(f"sqlite:///{tmp_path}/missing/dir/sessions.db", SECRETS)
+    assert info.value.setting == "session_store"
+
+
+# ---------------------------------------------------------------- redis outage
+
+
+@pytest.fixture
+async def redis_store(redis_url: str) -> AsyncIterator[RedisStore]:
+    store = RedisStore(redis_url, SECRETS)
+    yield store
+    await store.aclose()
+
+
+async def test_redis_outage_is_fast_store_unavailable_and_recovers(
+    redis_store: RedisStore, redis_server: RedisServer
+) -> None:
+    """With redis down every call, sync and async, fails fast as StoreUnavailable; it
+    works again once redis is back, with the same store object."""
+    session = make_session()
+    redis_store.put_session("k", session, 60)
+    assert await redis_store.aget_session("k") == session  # both clients connected
+    redis_server.stop()
+    try:
+        calls: list[Callable[[], Any]] = [
+            lambda: redis_store.get_session("k"),
+            lambda: redis_store.put_session("k", session, 60),
+            lambda: redis_store.delete_session("k"),
+            lambda: redis_store.put_login("s", make_login(), 60),
+            lambda: redis_store.take_login("s"),
+            lambda: redis_store.acquire_lock("k", "o", 60),
+            lambda: redis_store.release_lock("k", "o"),
+            redis_store.ping,
+        ]
+        for call in calls:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                call()
+            assert time.monotonic() - started < 1.5
+        acalls: list[Callable[[], Any]] = [
+            lambda: redis_store.aget_session("k"),
+            lambda: redis_store.aput_session("k", session, 60),
+            lambda: redis_store.adelete_session("k"),
+            lambda: redis_store.aput_login("s", make_login(), 60),
+            lambda: redis_store.atake_login("s"),
+            lambda: redis_store.aacquire_lock("k", "o", 60),
+            lambda: redis_store.arelease_lock("k", "o"),
+            redis_store.aping,
+        ]
+        for acall in acalls:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                await acall()
+            assert time.monotonic() - started < 1.5
+    finally:
+        redis_server.start()
+    # The pooled connections broke; redis-py replaces them by itself.
+    redis_store.ping()
+    await redis_store.aping()
+    redis_store.put_session("k", session, 60)
+    assert await redis_store.aget_session("k") == session
+    assert redis_store.acquire_lock("l", "o", 60)
+    await redis_store.arelease_lock("l", "o")
+    assert await redis_store.aacquire_lock("l", "p", 60)
+
+
+async def test_redis_that_hangs_times_out_as_store_unavailable() -> None:
+    """A redis that accepts connections and never answers costs one socket timeout, then
+    StoreUnavailable: requests are never held indefinitely."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # connections complete in the backlog; nothing ever replies
+        port = silent.getsockname()[1]
+        store = RedisStore(f"redis://127.0.0.1:{port}/0", SECRETS, socket_timeout=0.3)
+        try:
+            for call in (lambda: store.get_session("k"), store.ping):
+                started = time.monotonic()
+                with pytest.raises(StoreUnavailable):
+                    call()
+                assert time.monotonic() - started < 1.0
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                await store.aget_session("k")
+            assert time.monotonic() - started < 1.0
+        finally:
+            await store.aclose()
+
+
+async def test_redis_store_serves_several_event_loops(redis_store: RedisStore) -> None:
+    """A store used from another event loop (another thread) gets a client for that loop."""
+    session = make_session()
+    await redis_store.aput_session("k", session, 60)
+
+    async def elsewhere() -> Session | None:
+        try:
+            return await redis_store.aget_session("k")
+        finally:
+            await redis_store.aclose()
+
+    assert await asyncio.to_thread(asyncio.run, elsewhere()) == session
+    assert await redis_store.aget_session("k") == session
+
+
+# ---------------------------------------------------------------- open_store
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        pytest.param("memory://", MemoryStore, id="memory"),
+        pytest.param("sqlite:///{tmp}/abs.db", SQLiteStore, id="sqlite-absolute"),
+        pytest.param("sqlite:///rel.db", SQLiteStore, id="sqlite-relative"),
+        pytest.param("redis://127.0.0.1:6379/0", RedisStore, id="redis"),
+        pytest.param("rediss://:pw@127.0.0.1:6380/2", RedisStore, id="rediss"),
+    ],
+)
+async def test_open_store_forms(
+    url: str, kind: type[SessionStore], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each supported URL form opens its store (redis connects only when first used)."""
+    monkeypatch.chdir(tmp_path)
+    store = open_store(url.replace("{tmp}", str(tmp_path)), SECRETS)
+    try:
+        assert isinstance(store, kind)
+        assert store.shared is (kind is not MemoryStore)
+        if kind is SQLiteStore:
+            assert isinstance(store, SQLiteStore)
+            expected = tmp_path / ("abs.db" if "abs" in url else "rel.db")
+            assert store.path.resolve() == expected
+            assert expected.exists()
+        assert "pw" not in repr(store)
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        pytest.param("postgres://db/sessions", "unsupported store postgres://", id="other-scheme"),
+        pytest.param("sessions.db", "not a store URL", id="no-scheme"),
+        pytest.param("sqlite://host/sessions.db", "sqlite:///relative", id="sqlite-host"),
+        pytest.param("sqlite:///", "needs a file name", id="sqlite-no-file"),
+        pytest.param("sqlite:///:memory:", "use memory://", id="sqlite-in-memory"),
+        pytest.param("sqlite:///x.db?mode=ro", "no query", id="sqlite-query"),
+        pytest.param("redis://127.0.0.1:notaport/0", "invalid redis URL", id="redis-port"),
+        pytest.param("redis://127.0.0.1:6379/zero", "invalid redis URL", id="redis-db"),
+    ],
+)
+def test_open_store_refuses_bad_urls(url: str, says: str) -> None:
+    """A bad session_store is a ConfigurationError that names the setting and says why."""
+    with pytest.raises(ConfigurationError) as info:
+        open_store(url, SECRETS)
+    assert info.value.setting == "session_store"
+    assert says in str(info.value)
+
+
+def test_unsupported_store_lists_the_forms() -> None:
+    """The error for an unknown store lists every supported form."""
+    with pytest.raises(ConfigurationError) as info:
+        open_store("mongodb://user:hunter2@db/0", SECRETS)
+    message = str(info.value)
+    for form in ("memory://", "sqlite:///", "sqlite:////", "redis://", "rediss://"):
+        assert form in message
+    assert "hunter2" not in message
+
+
+def test_redis_without_redis_py_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the redis extra, redis:// names the setting and the pip command."""
+    monkeypatch.setitem(sys.modules, "redis", None)
+    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
+    with pytest.raises(ConfigurationError) as info:
+        open_store("redis://127.0.0.1:6379/0", SECRETS)
+    assert info.value.setting == "session_store"
+    assert "pip install 'oakid-gate[redis]'" in str(info.value)
