@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -25,6 +26,7 @@ async def private(request: Request) -> JSONResponse:
             "scopes": list(request.auth.scopes),
             "access_token_sha256": hashlib.sha256(view.access_token.encode()).hexdigest(),
             "expires_at": view.expires_at,
+            "pid": os.getpid(),
         }
     )
 

@@ -57,6 +57,7 @@ def start_gate(
     settings: Mapping[str, str],
     port: int | None = None,
     command: Sequence[str] = ("run",),
+    extra_args: Sequence[str] = (),
 ) -> GateProcess:
     """``oakid-gate run APP`` with ``OAKID_*`` settings in the environment (never on argv)."""
     port = port or free_port()
@@ -64,7 +65,7 @@ def start_gate(
     env.update({f"OAKID_{k.upper()}": v for k, v in settings.items()})
     env.update({"OAKID_PORT": str(port), "OAKID_HOST": "127.0.0.1", "PYTHONPATH": str(TESTS)})
     log_path = workdir / f"gate-{port}.log"
-    args = [OAKID_GATE, *command] + ([app] if command == ("run",) else [])
+    args = [OAKID_GATE, *command, *([app] if command == ("run",) else []), *extra_args]
     process = spawn(args, log_path=log_path, env=env, cwd=TESTS)
     url = f"http://127.0.0.1:{port}"
     _wait(f"{url}/oauth2/ping", process, log_path)
