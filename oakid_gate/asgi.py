@@ -17,7 +17,6 @@ This module only translates: every decision is made in :mod:`oakid_gate.gate`.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from typing import Any
 
@@ -26,13 +25,13 @@ from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .effects import BodyTooLarge, run_async
+from .effects import BodyTooLarge, random_token, run_async
 from .errors import StoreUnavailable
 from .gate import GATE_HEADERS, UNEXPECTED_ERROR, Forward, Gate, GateRequest, Outcome, Reply
 from .proxies import TrustedProxies
 from .session import Session
 from .settings import Settings
-from .stores import SessionStore, open_store
+from .stores import SessionStore, store_for
 from .user import has_identity_header, is_identity_header
 
 __all__ = ["OakIDMiddleware"]
@@ -40,10 +39,6 @@ __all__ = ["OakIDMiddleware"]
 log = logging.getLogger("oakid_gate")
 
 _GATE_HEADERS_BYTES = frozenset(h.encode() for h in GATE_HEADERS)
-
-
-def _token() -> str:
-    return secrets.token_urlsafe(32)
 
 
 class OakIDMiddleware:
@@ -61,13 +56,7 @@ class OakIDMiddleware:
         self.app = app
         self.settings = settings if settings is not None else Settings.load(**kwargs)
         self.gate = Gate(self.settings)
-        self.store = (
-            store
-            if store is not None
-            else open_store(
-                self.settings.session_store, tuple(s.reveal() for s in self.settings.secret)
-            )
-        )
+        self.store = store if store is not None else store_for(self.settings)
         self.http = (
             http
             if http is not None
@@ -115,7 +104,7 @@ class OakIDMiddleware:
 
         try:
             outcome = await run_async(
-                self.gate.handle(req, time.time(), _token),
+                self.gate.handle(req, time.time(), random_token),
                 http=self.http,
                 store=self.store,
                 read_body=read_body,

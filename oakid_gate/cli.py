@@ -297,11 +297,11 @@ def _demo(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from .effects import run_sync
     from .gate import Gate
-    from .stores import open_store
+    from .stores import store_for
 
     settings = _settings_from(args)
     print(f"settings: ok (issuer {settings.issuer}, client_id {settings.client_id})")
-    store = open_store(settings.session_store, tuple(s.reveal() for s in settings.secret))
+    store = store_for(settings)
     gate = Gate(settings)
     with httpx.Client(timeout=settings.http_timeout, trust_env=False) as http:
         try:

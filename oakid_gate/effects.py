@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ import httpx
 from .errors import OakIDGateError, ProviderError, ProviderUnavailable, StoreUnavailable
 from .stores.base import SessionStore
 
-__all__ = ["Program", "ReadBody", "Sleep", "StoreCall", "run_async", "run_sync"]
+__all__ = ["Program", "ReadBody", "Sleep", "StoreCall", "random_token", "run_async", "run_sync"]
 
 log = logging.getLogger("oakid_gate")
 
@@ -41,6 +42,11 @@ Program = Generator[Any, Any, T]
 MAX_PROVIDER_BODY = 1 << 20
 #: the largest request body the gate itself reads (the sign-out form)
 MAX_FORM_BODY = 16 << 10
+
+
+def random_token() -> str:
+    """The randomness the drivers' callers hand to the gate: 256 bits, URL-safe."""
+    return secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,7 +82,7 @@ from typing import Any, Literal
 from .asgi import OakIDMiddleware
 from .errors import ConfigurationError
 from .settings import Secret, Settings, setting_fields
-from .stores import open_store
+from .stores import store_for
 from .wsgi import OakIDWSGIMiddleware
 
 __all__ = ["Interface", "app_from_environment", "detect_interface", "protect", "run_app"]
@@ -193,7 +193,7 @@ def run_app(
         raise ConfigurationError("workers", "must be at least 1")
     if threads < 1:
         raise ConfigurationError("threads", "must be at least 1")
-    store = open_store(settings.session_store, tuple(s.reveal() for s in settings.secret))
+    store = store_for(settings)
     try:
         if workers > 1 and not store.shared:
             scheme = settings.session_store.partition("://")[0]

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -58,13 +57,13 @@ import httpx
 from starlette.authentication import UnauthenticatedUser
 from starlette.requests import cookie_parser
 
-from .effects import BodyTooLarge, run_sync
+from .effects import BodyTooLarge, random_token, run_sync
 from .errors import StoreUnavailable
 from .gate import GATE_HEADERS, UNEXPECTED_ERROR, Forward, Gate, GateRequest, Outcome, Reply
 from .proxies import TrustedProxies
 from .session import Session
 from .settings import Settings
-from .stores import SessionStore, open_store
+from .stores import SessionStore, store_for
 from .user import IDENTITY_HEADERS
 
 if TYPE_CHECKING:
@@ -90,10 +89,6 @@ _ENVIRON_HEADERS = tuple(
 )
 
 
-def _token() -> str:
-    return secrets.token_urlsafe(32)
-
-
 class OakIDWSGIMiddleware:
     """Require an OpenID Connect sign-in for every request to the WSGI ``app``."""
 
@@ -109,13 +104,7 @@ class OakIDWSGIMiddleware:
         self.app = app
         self.settings = settings if settings is not None else Settings.load(**kwargs)
         self.gate = Gate(self.settings)
-        self.store = (
-            store
-            if store is not None
-            else open_store(
-                self.settings.session_store, tuple(s.reveal() for s in self.settings.secret)
-            )
-        )
+        self.store = store if store is not None else store_for(self.settings)
         self._own_http = http is None
         self.http = http if http is not None else self._new_http()
         self._pid = os.getpid()
@@ -139,7 +128,7 @@ class OakIDWSGIMiddleware:
         try:
             req = self._request(environ, path)
             outcome = run_sync(
-                self.gate.handle(req, time.time(), _token),
+                self.gate.handle(req, time.time(), random_token),
                 http=self._client(),
                 store=self.store,
                 read_body=_body_reader(environ),

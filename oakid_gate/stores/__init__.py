@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
+from ..settings import Settings
 from .base import SessionStore
 from .codec import SessionCodec
 from .memory import MemoryStore
@@ -31,6 +32,7 @@ __all__ = [
     "SessionCodec",
     "SessionStore",
     "open_store",
+    "store_for",
 ]
 
 SUPPORTED = (
@@ -51,3 +53,8 @@ def open_store(url: str, secrets: Sequence[str]) -> SessionStore:
     # Only the scheme is repeated: the rest of a URL may hold a password.
     shown = f"unsupported store {scheme}://" if scheme else "not a store URL"
     raise ConfigurationError("session_store", f"{shown}; use {SUPPORTED}")
+
+
+def store_for(settings: Settings) -> SessionStore:
+    """The store that ``settings.session_store`` names, keyed with ``settings.secret``."""
+    return open_store(settings.session_store, [s.reveal() for s in settings.secret])
