@@ -679,3 +679,19 @@ def test_redis_without_redis_py_says_what_to_install(monkeypatch: pytest.MonkeyP
         open_store("redis://127.0.0.1:6379/0", SECRETS)
     assert info.value.setting == "session_store"
     assert "pip install 'oakid-gate[redis]'" in str(info.value)
+
+
+def test_memory_store_sweeps_expired_entries_on_writes() -> None:
+    """The memory store drops expired records on a write, at most once a minute, unasked."""
+    from oakid_gate.stores.memory import SWEEP_INTERVAL, MemoryStore
+
+    now = [1000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    store.put_session("old", make_session(), 10)
+    now[0] = 1011.0
+    store.put_session("new", make_session(), 100)
+    assert len(store) == 2  # "old" has expired, but the last sweep was 11 s ago
+    now[0] = 1000.0 + SWEEP_INTERVAL + 1
+    store.put_session("newer", make_session(), 100)
+    assert len(store) == 2  # swept: "old" is gone, "new" and "newer" live
+    assert store.get_session("new") is not None and store.get_session("old") is None

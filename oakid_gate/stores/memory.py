@@ -23,6 +23,9 @@ __all__ = ["MemoryStore"]
 
 V = TypeVar("V")
 
+#: seconds between sweeps of expired entries, done on a write
+SWEEP_INTERVAL = 60.0
+
 
 class _Bounded(Generic[V]):
     """A bounded LRU cache (cachetools) whose entries each carry their own expiry."""
@@ -74,6 +77,8 @@ class MemoryStore(SessionStore):
         self._logins: _Bounded[PendingLogin] = _Bounded(max_logins, clock)
         self._locks: _Bounded[str] = _Bounded(max_sessions, clock)
         self._mutex = threading.Lock()  # WSGI servers call from many threads
+        self._clock = clock
+        self._swept_at = clock()
 
     def get_session(self, key: str) -> Session | None:
         with self._mutex:
@@ -82,6 +87,7 @@ class MemoryStore(SessionStore):
     def put_session(self, key: str, session: Session, ttl: float) -> None:
         with self._mutex:
             self._sessions.put(key, session, ttl)
+            self._maybe_sweep()
 
     def delete_session(self, key: str) -> None:
         with self._mutex:
@@ -90,6 +96,7 @@ class MemoryStore(SessionStore):
     def put_login(self, key: str, login: PendingLogin, ttl: float) -> None:
         with self._mutex:
             self._logins.put(key, login, ttl)
+            self._maybe_sweep()
 
     def take_login(self, key: str) -> PendingLogin | None:
         with self._mutex:
@@ -108,9 +115,18 @@ class MemoryStore(SessionStore):
                 self._locks.pop(key)
 
     def sweep(self) -> int:
-        """Drop expired entries (they are also dropped when met)."""
+        """Drop expired entries (they are also dropped when met, and swept on writes
+        at most once every ``SWEEP_INTERVAL`` seconds)."""
         with self._mutex:
-            return self._sessions.sweep() + self._logins.sweep() + self._locks.sweep()
+            return self._sweep()
+
+    def _maybe_sweep(self) -> None:
+        if self._clock() - self._swept_at >= SWEEP_INTERVAL:
+            self._sweep()
+
+    def _sweep(self) -> int:
+        self._swept_at = self._clock()
+        return self._sessions.sweep() + self._logins.sweep() + self._locks.sweep()
 
     def __len__(self) -> int:
         return len(self._sessions)
