@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
+import tempfile
 import time
 from typing import Any
 
@@ -96,13 +98,14 @@ async def measure(app: ASGIApp, cookie: str, n: int) -> float:
     return elapsed / n
 
 
-def gated_app() -> tuple[OakIDMiddleware, str]:
+def gated_app(session_store: str = "memory://") -> tuple[OakIDMiddleware, str]:
     gate = OakIDMiddleware(
         bare_app(),
         client_id="oak_bench",
         client_secret="bench-secret",
         secret="b" * 32,
         issuer="http://127.0.0.1:9",
+        session_store=session_store,
     )
     now = time.time()
     session = Session(
@@ -143,6 +146,8 @@ async def session_middleware_cookie(app: SessionMiddleware) -> str:
 
 async def main(n: int, rounds: int) -> None:
     gate, gate_cookie = gated_app()
+    workdir = tempfile.mkdtemp(prefix="oakid-bench-")
+    sqlite_gate, sqlite_cookie = gated_app(f"sqlite:///{workdir}/sessions.db")
     starlette_sessions = SessionMiddleware(bare_app(), secret_key="b" * 32)
     session_cookie = await session_middleware_cookie(starlette_sessions)
     plain_cookie = "theme=dark; _ga=GA1.2.3"
@@ -151,6 +156,7 @@ async def main(n: int, rounds: int) -> None:
         ("floor: cookie-to-dict", CookieFloor(bare_app()), gate_cookie),
         ("starlette SessionMiddleware", starlette_sessions, session_cookie),
         ("oakid-gate (memory store)", gate, gate_cookie),
+        ("oakid-gate (sqlite store)", sqlite_gate, sqlite_cookie),
     ]
     for _, app, cookie in cases:  # warm up
         await measure(app, cookie, 500)
@@ -172,7 +178,11 @@ async def main(n: int, rounds: int) -> None:
     print(f"oakid-gate total / bare app:              {best['oakid-gate (memory store)'] / base:6.2f}x")
     print(f"oakid-gate added / floor added:           {gate_added / floor:6.2f}x")
     print(f"oakid-gate added / SessionMiddleware added: {gate_added / added['starlette SessionMiddleware']:6.2f}x")
+    sqlite_added = added["oakid-gate (sqlite store)"]
+    print(f"sqlite store added / memory store added:  {sqlite_added / gate_added:6.2f}x")
     await gate.aclose()
+    await sqlite_gate.aclose()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
