@@ -495,10 +495,16 @@ class Gate:
             if tokens.id_token is not None:
                 claims = yield from self._validated_id_token(tokens.id_token, login.nonce, now)
             elif meta.kind == "openid":
-                raise IDTokenError("The provider answered without an ID token.")
+                raise IDTokenError(
+                    "The provider answered without an ID token (does `scopes` include openid?)."
+                )
             info = yield from flows.fetch_userinfo(meta, tokens.access_token)
             if claims:
                 self._check_same_subject(claims, info)
+            else:
+                sub = yield from self._oauth_subject(meta, tokens.access_token, info)
+                if sub is not None:
+                    info = {**info, "sub": sub}
             claims = {**claims, **info}
             if not isinstance(claims.get("sub"), str) or not claims["sub"]:
                 raise UserInfoError("The provider did not say who signed in (no sub).")
@@ -543,27 +549,47 @@ class Gate:
     def _validated_id_token(self, token: str, nonce: str, now: float) -> Program[dict[str, Any]]:
         provider = yield from self._provider(now)
         meta = provider.metadata
-        allowed = tuple(a for a in meta.id_token_algs)
-        expect = IDTokenExpectations(
-            issuer=meta.issuer,
-            client_id=self.settings.client_id,
-            client_secret=self.settings.client_secret.reveal(),
-            allowed_algs=allowed,
-            nonce=nonce,
-            now=now,
-            leeway=self.settings.clock_skew,
-        )
+
+        def expect(jwks: KeySet | None) -> IDTokenExpectations:
+            declared = tuple(k.alg for k in jwks.keys if k.alg) if jwks is not None else ()
+            return IDTokenExpectations(
+                issuer=meta.issuer,
+                client_id=self.settings.client_id,
+                client_secret=self.settings.client_secret.reveal(),
+                allowed_algs=meta.allowed_algs(declared),
+                nonce=nonce,
+                now=now,
+                leeway=self.settings.clock_skew,
+            )
+
         if token_alg(token) in HMAC_ALGS:
-            return validate_id_token(token, None, expect)  # keyed with the client secret
+            return validate_id_token(token, None, expect(None))  # keyed with the client secret
         jwks = yield from self._jwks(provider, now, force=False)
         try:
-            return validate_id_token(token, jwks, expect)
+            return validate_id_token(token, jwks, expect(jwks))
         except UnknownSigningKey:
             # Key rotation at the provider: refetch the JWKS, at most this often.
             if now - provider.jwks_at < METADATA_RETRY:
                 raise
             jwks = yield from self._jwks(provider, now, force=True)
-            return validate_id_token(token, jwks, expect)
+            return validate_id_token(token, jwks, expect(jwks))
+
+    def _oauth_subject(
+        self, meta: ProviderMetadata, access_token: str, info: Mapping[str, Any]
+    ) -> Program[str | None]:
+        """Who signed in at an OAuth 2.0 server that issues no ID token (RFC 8414 servers).
+
+        Userinfo's ``sub``, else introspection's ``sub`` (RFC 7662), else the
+        email that userinfo gives (Auth Agent's userinfo holds only that).
+        """
+        sub = info.get("sub")
+        if isinstance(sub, str) and sub:
+            return sub
+        active = yield from flows.introspect(meta, self._client(meta), token=access_token)
+        if active is not None and isinstance(active.get("sub"), str) and active["sub"]:
+            return str(active["sub"])
+        email = info.get("email")
+        return email if isinstance(email, str) and "@" in email else None
 
     def _check_same_subject(self, claims: Mapping[str, Any], info: Mapping[str, Any]) -> None:
         if not info:

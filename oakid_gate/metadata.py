@@ -39,10 +39,23 @@ class ProviderMetadata:
     jwks_uri: str | None
     revocation_endpoint: str | None
     introspection_endpoint: str | None
-    id_token_algs: tuple[str, ...]
+    id_token_algs: tuple[str, ...]  # () when discovery does not say: see allowed_algs
     token_endpoint_auth_methods: tuple[str, ...]
     code_challenge_methods: tuple[str, ...]
     iss_parameter_supported: bool
+
+    def allowed_algs(self, jwks_algs: tuple[str, ...]) -> tuple[str, ...]:
+        """The ID token algorithms to accept.
+
+        The discovery document's list when it has one. Without it, RS256 (the
+        OpenID Connect default) and the asymmetric algorithms that the
+        provider's own JWKS keys declare; never an HMAC algorithm, which only
+        an explicit list can allow.
+        """
+        if self.id_token_algs:
+            return self.id_token_algs
+        declared = tuple(a for a in jwks_algs if a in SUPPORTED_ID_TOKEN_ALGS and a != "HS256")
+        return ("RS256", *(a for a in declared if a != "RS256"))
 
     def auth_method(self, configured: str | None) -> str:
         """The client authentication method for the token endpoint."""
@@ -86,7 +99,8 @@ def parse_metadata(document: Any, *, issuer: str, kind: Kind) -> ProviderMetadat
         raise MetadataError("the provider does not support PKCE with S256")
     default_auth = ("client_secret_basic",)
     auth_methods = _strings(document, "token_endpoint_auth_methods_supported", default=default_auth)
-    algs = _strings(document, "id_token_signing_alg_values_supported", default=("RS256",))
+    # Absent (Authcore's documents omit it): () means "as the JWKS keys declare".
+    algs = _strings(document, "id_token_signing_alg_values_supported", default=())
     return ProviderMetadata(
         kind=kind,
         issuer=issuer,

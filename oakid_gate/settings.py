@@ -184,8 +184,8 @@ class Settings:
                     f"must be at least {MIN_SECRET_BYTES} bytes; "
                     "make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
                 )
-        if "openid" not in self.scopes:
-            raise ConfigurationError("scopes", "must include 'openid'")
+        if not self.scopes:
+            raise ConfigurationError("scopes", "is empty (OpenID Connect needs at least 'openid')")
         if self.base_url is not None:
             _check_url("base_url", self.base_url)
             parts = urlsplit(self.base_url)

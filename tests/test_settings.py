@@ -59,7 +59,7 @@ def test_secrets_never_show() -> None:
         pytest.param({"issuer": "http://id.example.com"}, "issuer", id="issuer-http"),
         pytest.param({"issuer": "id.example.com"}, "issuer", id="issuer-not-url"),
         pytest.param({"issuer": "https://u:p@id.example.com"}, "issuer", id="issuer-credentials"),
-        pytest.param({"scopes": "profile email"}, "scopes", id="scopes-no-openid"),
+        pytest.param({"scopes": ""}, "scopes", id="scopes-empty"),
         pytest.param({"base_url": "https://x.example.com/app"}, "base_url", id="base-url-path"),
         pytest.param({"prefix": "oauth2/"}, "prefix", id="prefix-shape"),
         pytest.param({"public_paths": "health"}, "public_paths", id="public-relative"),

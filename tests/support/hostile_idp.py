@@ -85,6 +85,8 @@ class Faults:
 
     # discovery and keys
     unreachable: bool = False  # every request fails with httpx.ConnectError
+    well_known: Literal["openid", "oauth"] = "openid"  # serve OpenID Discovery or RFC 8414
+    discovery_drop: tuple[str, ...] = ()  # fields left out of the metadata document
     discovery_status: int = 200
     discovery_issuer: str | None = None  # the issuer the document names
     jwks_status: int = 200
@@ -190,6 +192,8 @@ class HostileIdP:
         self.app = Starlette(
             routes=[
                 Route("/.well-known/openid-configuration", self._discovery),
+                Route("/.well-known/oauth-authorization-server", self._discovery),
+                Route("/introspect", self._introspect, methods=["POST"]),
                 Route("/jwks", self._jwks),
                 Route("/attacker/jwks", self._attacker_jwks),
                 Route("/authorize", self._authorize),
@@ -229,27 +233,32 @@ class HostileIdP:
 
     async def _discovery(self, request: Request) -> Response:
         f, base = self.faults, self.issuer
+        wanted = "oauth-authorization-server" if f.well_known == "oauth" else "openid-configuration"
+        if not request.url.path.endswith(wanted):
+            return JSONResponse({"error": "not_found"}, 404)
         if f.discovery_status != 200:
             return JSONResponse({"error": "server_error"}, f.discovery_status)
-        return JSONResponse(
-            {
-                "issuer": f.discovery_issuer or base,
-                "authorization_endpoint": f"{base}/authorize",
-                "token_endpoint": f"{base}/token",
-                "userinfo_endpoint": f"{base}/userinfo",
-                "jwks_uri": f"{base}/jwks",
-                "revocation_endpoint": f"{base}/revoke",
-                "response_types_supported": ["code"],
-                "subject_types_supported": ["public"],
-                "id_token_signing_alg_values_supported": list(self.id_token_algs),
-                "token_endpoint_auth_methods_supported": [
-                    "client_secret_basic",
-                    "client_secret_post",
-                ],
-                "code_challenge_methods_supported": ["S256"],
-                "authorization_response_iss_parameter_supported": self.iss_parameter_supported,
-            }
-        )
+        document = {
+            "issuer": f.discovery_issuer or base,
+            "authorization_endpoint": f"{base}/authorize",
+            "token_endpoint": f"{base}/token",
+            "userinfo_endpoint": f"{base}/userinfo",
+            "jwks_uri": f"{base}/jwks",
+            "revocation_endpoint": f"{base}/revoke",
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": list(self.id_token_algs),
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": self.iss_parameter_supported,
+            "introspection_endpoint": f"{base}/introspect",
+        }
+        for name in f.discovery_drop:
+            document.pop(name, None)
+        return JSONResponse(document)
 
     async def _jwks(self, request: Request) -> Response:
         self.jwks_fetches += 1
@@ -342,6 +351,18 @@ class HostileIdP:
         for name in f.userinfo_drop:
             claims.pop(name, None)
         return JSONResponse(claims)
+
+    async def _introspect(self, request: Request) -> Response:
+        """RFC 7662: an active access token's subject and username."""
+        form = {k: v for k, v in parse_qsl((await request.body()).decode())}
+        if not self._client_ok(request, form):
+            return JSONResponse({"error": "invalid_client"}, 401)
+        user = self._access.get(form.get("token", ""))
+        if user is None:
+            return JSONResponse({"active": False})
+        return JSONResponse(
+            {"active": True, "sub": USERS[user]["sub"], "client_id": self.client_id}
+        )
 
     async def _revoke(self, request: Request) -> Response:
         form = {k: v for k, v in parse_qsl((await request.body()).decode())}
