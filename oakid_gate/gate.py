@@ -493,7 +493,8 @@ class Gate:
             )
             claims: dict[str, Any] = {}
             if tokens.id_token is not None:
-                claims = yield from self._validated_id_token(tokens.id_token, login.nonce, now)
+                validated = yield from self._validated_id_token(tokens.id_token, login.nonce, now)
+                claims = {k: v for k, v in validated.items() if k not in _PROTOCOL_CLAIMS}
             elif meta.kind == "openid":
                 raise IDTokenError(
                     "The provider answered without an ID token (does `scopes` include openid?)."
@@ -873,6 +874,11 @@ class Gate:
 # ---------------------------------------------------------------- helpers
 
 _NO_STORE = (("cache-control", "no-store"), ("pragma", "no-cache"))
+
+#: ID token claims that only served its validation; the app's claims leave them out
+_PROTOCOL_CLAIMS = frozenset(
+    {"nonce", "at_hash", "c_hash", "s_hash", "exp", "iat", "nbf", "jti", "aud", "azp"}
+)
 
 
 def _text(status: int, text: str, extra: tuple[tuple[str, str], ...] = ()) -> Reply:

@@ -173,6 +173,9 @@ def test_sign_in_returns_to_the_original_url(setup: Setup) -> None:
         assert body["sub"] == setup.expected_sub
         assert body["email"] == "alice@example.test"
         assert "authenticated" in body["scopes"] and "openid" in body["scopes"]
+        # validation-only ID token claims stay out of the app's claims
+        assert not {"nonce", "exp", "iat", "aud", "at_hash"} & set(body["claims"])
+        assert body["claims"]["sub"] == setup.expected_sub
         cookie = next(c for c in http.cookies.jar if c.name == "oakid_session")
         assert cookie.has_nonstandard_attr("HttpOnly")
         assert cookie.path == "/"
