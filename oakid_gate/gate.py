@@ -317,6 +317,8 @@ class Gate:
                 return self._stale_or_fail(current, now)
         try:
             result = yield from self._refresh_locked(key, now)
+        except GeneratorExit:
+            raise  # the program was closed (a cancelled request): the lock expires by itself
         except BaseException:
             yield StoreCall("release_lock", (key, owner))
             raise

@@ -410,3 +410,15 @@ def test_admit_is_false_when_anything_is_due() -> None:
     assert not gate.admit(session(claims_at=NOW - 300), NOW)
     assert not gate.admit(session(last_seen=NOW - 61), NOW)
     assert not gate.admit(session(created_at=NOW - 12 * 3600), NOW)
+
+
+def test_closing_a_program_mid_refresh_is_clean() -> None:
+    """A request cancelled while refreshing closes its program without an error."""
+    gate = make_gate()
+    sessions = {KEY: session(refresh_at=NOW - 1)}
+    program = gate.handle(request(), NOW, lambda: "owner")
+    store = store_only(sessions)
+    effect = next(program)
+    while not isinstance(effect, httpx.Request):  # run up to the refresh call
+        effect = program.send(store(effect))
+    program.close()  # no RuntimeError("generator ignored GeneratorExit")
