@@ -698,7 +698,9 @@ class Gate:
             if name == "userinfo":
                 return _json_reply(200, dict(session.claims))
             return Reply(202, _auth_request_headers(session) + _NO_STORE)
-        if name in ("callback", "start", "sign_out", "userinfo", "auth", "ping", "ready"):
+        if name in ("callback", "start", "userinfo", "auth"):
+            return _text(405, "Method Not Allowed", (("allow", "GET, HEAD"),))
+        if name == "sign_out":
             return _text(405, "Method Not Allowed", (("allow", "GET, HEAD, POST"),))
         return self._page(404, "Not found", "There is no such page.")
 

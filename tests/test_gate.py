@@ -422,3 +422,19 @@ def test_closing_a_program_mid_refresh_is_clean() -> None:
     while not isinstance(effect, httpx.Request):  # run up to the refresh call
         effect = program.send(store(effect))
     program.close()  # no RuntimeError("generator ignored GeneratorExit")
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "allow"),
+    [
+        pytest.param("/oauth2/start", "POST", "GET, HEAD", id="start"),
+        pytest.param("/oauth2/callback", "POST", "GET, HEAD", id="callback"),
+        pytest.param("/oauth2/auth", "DELETE", "GET, HEAD", id="auth"),
+        pytest.param("/oauth2/sign_out", "PUT", "GET, HEAD, POST", id="sign-out"),
+    ],
+)
+def test_wrong_method_is_405_with_the_right_allow(path: str, method: str, allow: str) -> None:
+    """A wrong method on a gate endpoint answers 405 naming the methods it takes."""
+    outcome, _ = step(make_gate().handle(request(path, method=method), NOW, lambda: "r"), store_only({}))
+    assert isinstance(outcome, Reply) and outcome.status == 405
+    assert dict(outcome.headers)["allow"] == allow
