@@ -104,13 +104,13 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="registered redirect URI (repeatable; default: any loopback http URI)",
     )
-    idp.add_argument("--access-token-ttl", default="3600")
+    idp.add_argument("--access-token-ttl", help="default: OAKID_ACCESS_TOKEN_TTL or 3600")
     idp.add_argument("--log-file", help="append a JSON line per event (no token values)")
 
     demo = sub.add_parser("demo", help="the dev-idp and a protected example app")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", help="default: OAKID_PORT or 8000")
-    demo.add_argument("--idp-port", default="9000")
+    demo.add_argument("--idp-port", help="default: OAKID_IDP_PORT or 9000")
 
     from .proxy import add_proxy_command
 

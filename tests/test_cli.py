@@ -2,38 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
 from collections.abc import Iterator
 
 import pytest
-from peers.gate import OAKID_GATE, GateProcess, start_dev_idp
+from peers.gate import DevIdP, run_to_exit, start_dev_idp
 
 CLIENT_SECRET = secrets.token_urlsafe(32)
 
 
 @pytest.fixture(scope="module")
-def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GateProcess]:
-    process = start_dev_idp(
-        tmp_path_factory.mktemp("cli"), client_id="oak_cli", client_secret=CLIENT_SECRET
-    )
-    yield process
-    process.stop()
+def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevIdP]:
+    workdir = tmp_path_factory.mktemp("cli")
+    with start_dev_idp(workdir, client_id="oak_cli", client_secret=CLIENT_SECRET) as process:
+        yield process
 
 
-def run(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OAKID_")}
-    env.update({f"OAKID_{k.upper()}": v for k, v in settings.items()})
-    return subprocess.run(
-        [OAKID_GATE, *args], env=env, capture_output=True, text=True, timeout=30, check=False
-    )
-
-
-def test_check_reports_a_working_provider(idp: GateProcess) -> None:
+def test_check_reports_a_working_provider(idp: DevIdP) -> None:
     """check loads the settings, fetches discovery and keys, and says all is well."""
-    result = run("check", issuer=idp.url, client_id="oak_cli", client_secret=CLIENT_SECRET,
-                 secret="s" * 32)
+    result = run_to_exit(
+        "check", issuer=idp.url, client_id="oak_cli", client_secret=CLIENT_SECRET, secret="s" * 32
+    )
     assert result.returncode == 0, result.stderr
     assert "provider: ok" in result.stdout
     assert f"{idp.url}/oauth/token" in result.stdout
@@ -41,10 +30,11 @@ def test_check_reports_a_working_provider(idp: GateProcess) -> None:
     assert CLIENT_SECRET not in result.stdout + result.stderr
 
 
-def test_check_names_a_wrong_issuer(idp: GateProcess) -> None:
+def test_check_names_a_wrong_issuer(idp: DevIdP) -> None:
     """A discovery document for another issuer is reported, not accepted."""
-    result = run("check", issuer=idp.url + "/other", client_id="c", client_secret="x",
-                 secret="s" * 32)
+    result = run_to_exit(
+        "check", issuer=idp.url + "/other", client_id="c", client_secret="x", secret="s" * 32
+    )
     assert result.returncode == 1
     assert "provider: FAILED" in result.stderr
 
@@ -61,7 +51,7 @@ def test_check_names_a_wrong_issuer(idp: GateProcess) -> None:
 )
 def test_startup_errors_name_the_setting(args: tuple[str, ...], settings: dict[str, str], setting: str) -> None:
     """A bad setting stops the command with a message that names it, and no traceback."""
-    result = run(*args, **settings)
+    result = run_to_exit(*args, **settings)
     assert result.returncode == 2
     assert f"'{setting}'" in result.stderr
     assert "Traceback" not in result.stderr

@@ -108,19 +108,50 @@ def callback_params(response: httpx.Response) -> dict[str, str]:
     return dict(httpx.URL(response.headers["location"]).params)
 
 
+def sign_in_form(
+    challenge: str,
+    username: str = "alice",
+    password: str | None = None,
+    consent: str = "approve",
+    **overrides: str | None,
+) -> dict[str, str]:
+    """The one POST of a scripted sign-in: the authorize parameters, the credentials (the
+    password is the username unless given) and the consent."""
+    return {
+        **authorize_params(challenge, **overrides),
+        "username": username,
+        "password": username if password is None else password,
+        "consent": consent,
+    }
+
+
+def login_ticket(consent_page: httpx.Response) -> str:
+    """The ticket in the consent form, which completes the sign-in it was issued for."""
+    return consent_page.text.split('name="login_ticket" value="')[1].split('"')[0]
+
+
 async def scripted_sign_in(
     http: httpx.AsyncClient, username: str = "alice", **overrides: str | None
 ) -> tuple[str, str]:
     """Sign in with one POST; return the code and the PKCE verifier."""
     verifier, challenge = pkce_pair()
-    data = {
-        **authorize_params(challenge, **overrides),
-        "username": username,
-        "password": username,
-        "consent": "approve",
-    }
-    response = await http.post("/oauth/authorize", data=data)
+    response = await http.post(
+        "/oauth/authorize", data=sign_in_form(challenge, username, **overrides)
+    )
     return callback_params(response)["code"], verifier
+
+
+def code_form(code: str, verifier: str, /, **fields: str | None) -> dict[str, str]:
+    """The token request that exchanges ``code``, with ``fields`` changed (None leaves one
+    out)."""
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        "code_verifier": verifier,
+        **fields,
+    }
+    return {name: value for name, value in form.items() if value is not None}
 
 
 async def exchange(
@@ -132,12 +163,7 @@ async def exchange(
     auth: str = "basic",
     redirect_uri: str = REDIRECT_URI,
 ) -> httpx.Response:
-    data = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": redirect_uri,
-        "code_verifier": verifier,
-    }
+    data = code_form(code, verifier, redirect_uri=redirect_uri)
     headers = {}
     if auth == "basic":
         headers["Authorization"] = basic(client.client_id, client.client_secret)
@@ -157,11 +183,11 @@ async def tokens_for(
 
 
 async def refresh(
-    http: httpx.AsyncClient, refresh_token: str, client: DevClient = APP
+    http: httpx.AsyncClient, refresh_token: str, client: DevClient = APP, **extra: str
 ) -> httpx.Response:
     return await http.post(
         "/oauth/token",
-        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token, **extra},
         headers={"Authorization": basic(client.client_id, client.client_secret)},
     )
 
@@ -371,12 +397,12 @@ async def test_authorize_untrusted_target_gets_page_not_redirect(
 ) -> None:
     """An unknown client or unverified redirect URI gets a 400 page and never a redirect."""
     _, challenge = pkce_pair()
-    params = authorize_params(challenge, **overrides)
     if method == "GET":
-        response = await idp.get("/oauth/authorize", params=params)
+        response = await idp.get(
+            "/oauth/authorize", params=authorize_params(challenge, **overrides)
+        )
     else:
-        data = {**params, "username": "alice", "password": "alice", "consent": "approve"}
-        response = await idp.post("/oauth/authorize", data=data)
+        response = await idp.post("/oauth/authorize", data=sign_in_form(challenge, **overrides))
     assert response.status_code == 400
     assert "location" not in response.headers
     assert response.headers["content-type"].startswith("text/html")
@@ -396,12 +422,7 @@ async def test_loopback_client_accepts_any_loopback_uri(
 ) -> None:
     """A client without registered URIs may use any loopback URI, and its query is kept."""
     _, challenge = pkce_pair()
-    data = {
-        **authorize_params(challenge, client_id=LOOPBACK.client_id, redirect_uri=redirect_uri),
-        "username": "bob",
-        "password": "bob",
-        "consent": "approve",
-    }
+    data = sign_in_form(challenge, "bob", client_id=LOOPBACK.client_id, redirect_uri=redirect_uri)
     response = await idp.post("/oauth/authorize", data=data)
     assert response.status_code == 302
     location = httpx.URL(response.headers["location"])
@@ -455,13 +476,7 @@ async def test_sign_in_page_lists_users_and_escapes(idp: httpx.AsyncClient) -> N
 async def test_scripted_sign_in_redirects_with_code(idp: httpx.AsyncClient) -> None:
     """One POST with credentials and consent=approve answers with the redirect carrying the code."""
     _, challenge = pkce_pair()
-    data = {
-        **authorize_params(challenge),
-        "username": "alice",
-        "password": "alice",
-        "consent": "approve",
-    }
-    response = await idp.post("/oauth/authorize", data=data)
+    response = await idp.post("/oauth/authorize", data=sign_in_form(challenge))
     assert response.status_code == 302
     location = httpx.URL(response.headers["location"])
     assert str(location.copy_with(query=None)) == REDIRECT_URI
@@ -481,7 +496,7 @@ async def test_interactive_sign_in_asks_consent_once(idp: httpx.AsyncClient) -> 
     assert 'value="approve"' in consent.text
     assert "<code>profile</code>" in consent.text
     assert "<code>email</code>" not in consent.text
-    ticket = consent.text.split('name="login_ticket" value="')[1].split('"')[0]
+    ticket = login_ticket(consent)
     approved = await idp.post(
         "/oauth/authorize", data={**params, "login_ticket": ticket, "consent": "approve"}
     )
@@ -501,7 +516,7 @@ async def test_consent_denied_redirects_access_denied(idp: httpx.AsyncClient) ->
     _, challenge = pkce_pair()
     data = {**authorize_params(challenge), "username": "carol", "password": "carol"}
     consent = await idp.post("/oauth/authorize", data=data)
-    ticket = consent.text.split('name="login_ticket" value="')[1].split('"')[0]
+    ticket = login_ticket(consent)
     denied = await idp.post(
         "/oauth/authorize",
         data={**authorize_params(challenge), "login_ticket": ticket, "consent": "deny"},
@@ -530,7 +545,7 @@ async def test_login_ticket_is_bound_to_its_request(
     consent = await idp.post(
         "/oauth/authorize", data={**params, "username": "bob", "password": "bob"}
     )
-    ticket = consent.text.split('name="login_ticket" value="')[1].split('"')[0]
+    ticket = login_ticket(consent)
     data = {**params, "login_ticket": ticket, "consent": "approve", **tamper}
     response = await idp.post("/oauth/authorize", data=data)
     assert response.status_code == 200
@@ -545,7 +560,7 @@ async def test_login_ticket_is_single_use(idp: httpx.AsyncClient) -> None:
     consent = await idp.post(
         "/oauth/authorize", data={**params, "username": "bob", "password": "bob"}
     )
-    ticket = consent.text.split('name="login_ticket" value="')[1].split('"')[0]
+    ticket = login_ticket(consent)
     data = {**params, "login_ticket": ticket, "consent": "approve"}
     assert (await idp.post("/oauth/authorize", data=data)).status_code == 302
     replay = await idp.post("/oauth/authorize", data=data)
@@ -567,13 +582,7 @@ async def test_wrong_credentials_show_sign_in_again(
 ) -> None:
     """Wrong credentials answer the sign-in page with a message, never a redirect."""
     _, challenge = pkce_pair()
-    data = {
-        **authorize_params(challenge),
-        "username": username,
-        "password": password,
-        "consent": "approve",
-    }
-    response = await idp.post("/oauth/authorize", data=data)
+    response = await idp.post("/oauth/authorize", data=sign_in_form(challenge, username, password))
     assert response.status_code == 200
     assert "location" not in response.headers
     assert 'role="alert"' in response.text
@@ -583,13 +592,7 @@ async def test_wrong_credentials_show_sign_in_again(
 async def test_bad_consent_value_is_rejected(idp: httpx.AsyncClient) -> None:
     """A consent value other than approve or deny is a 400 page, not a silent consent page."""
     _, challenge = pkce_pair()
-    data = {
-        **authorize_params(challenge),
-        "username": "alice",
-        "password": "alice",
-        "consent": "yes",
-    }
-    response = await idp.post("/oauth/authorize", data=data)
+    response = await idp.post("/oauth/authorize", data=sign_in_form(challenge, consent="yes"))
     assert response.status_code == 400
     assert "location" not in response.headers
 
@@ -610,12 +613,7 @@ async def test_cross_origin_sign_in_post_is_refused(origin: str, status: int) ->
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost:9000") as http:
         _, challenge = pkce_pair()
-        data = {
-            **authorize_params(challenge),
-            "username": "alice",
-            "password": "alice",
-            "consent": "approve",
-        }
+        data = sign_in_form(challenge)
         response = await http.post("/oauth/authorize", data=data, headers={"Origin": origin})
         assert response.status_code == status
 
@@ -686,14 +684,9 @@ async def test_bad_client_authentication_is_invalid_client(
 ) -> None:
     """Wrong or missing client credentials are 401 invalid_client with a Basic challenge."""
     code, verifier = await scripted_sign_in(idp)
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": REDIRECT_URI,
-        "code_verifier": verifier,
-        **data,
-    }
-    response = await idp.post("/oauth/token", data=form, headers=headers)
+    response = await idp.post(
+        "/oauth/token", data=code_form(code, verifier, **data), headers=headers
+    )
     assert_token_error(response, 401, "invalid_client")
     assert response.headers["www-authenticate"].startswith("Basic")
 
@@ -721,16 +714,9 @@ async def test_token_request_errors(
 ) -> None:
     """Malformed token requests and other grant types are 400 with OakID's error codes."""
     code, verifier = await scripted_sign_in(idp)
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": REDIRECT_URI,
-        "code_verifier": verifier,
-        **data,
-    }
     response = await idp.post(
         "/oauth/token",
-        data={name: value for name, value in form.items() if value is not None},
+        data=code_form(code, verifier, **data),
         headers={"Authorization": basic(APP.client_id, APP.client_secret)},
     )
     assert_token_error(response, 400, error)
@@ -1057,15 +1043,7 @@ async def test_refresh_rejections(
 async def test_refresh_may_narrow_scope(idp: httpx.AsyncClient, scope: str, status: int) -> None:
     """A refresh may ask for less scope than granted, never more or without openid."""
     tokens = await tokens_for(idp, scope="openid profile email")
-    response = await idp.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": tokens["refresh_token"],
-            "scope": scope,
-        },
-        headers={"Authorization": basic(APP.client_id, APP.client_secret)},
-    )
+    response = await refresh(idp, tokens["refresh_token"], scope=scope)
     assert response.status_code == status, response.text
     if status == 200:
         assert response.json()["scope"] == scope
@@ -1076,15 +1054,7 @@ async def test_refresh_may_narrow_scope(idp: httpx.AsyncClient, scope: str, stat
 async def test_refresh_cannot_widen_scope(idp: httpx.AsyncClient) -> None:
     """Asking a refresh for a scope that was not granted is invalid_scope."""
     tokens = await tokens_for(idp, scope="openid")
-    response = await idp.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": tokens["refresh_token"],
-            "scope": "openid email",
-        },
-        headers={"Authorization": basic(APP.client_id, APP.client_secret)},
-    )
+    response = await refresh(idp, tokens["refresh_token"], scope="openid email")
     assert_token_error(response, 400, "invalid_scope")
 
 

@@ -12,17 +12,15 @@ signing in with an httpx cookie jar through each provider's own pages.
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
-from peers.gate import GateProcess, start_dev_idp, start_gate
-from peers.oidc_provider import NAVIGATION_HEADERS, OidcProvider, sign_in
+from peers.gate import NAVIGATION_HEADERS, GateProcess, dev_idp_sign_in, start_dev_idp, start_gate
+from peers.oidc_provider import OidcProvider, sign_in
 from peers.ports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -39,90 +37,34 @@ class Setup:
     expected_sub: str
 
 
-def dev_idp_sign_in(idp_url: str) -> Callable[[httpx.Client, str], httpx.Response]:
-    """The dev-idp's documented non-interactive sign-in, driven from a protected URL."""
-
-    def run(client: httpx.Client, url: str) -> httpx.Response:
-        to_idp = client.get(url, headers=NAVIGATION_HEADERS)
-        assert to_idp.status_code == 302, to_idp.text
-        authorize = urlsplit(to_idp.headers["location"])
-        assert f"{authorize.scheme}://{authorize.netloc}" == idp_url
-        params = dict(parse_qsl(authorize.query))
-        assert params["code_challenge_method"] == "S256" and params["nonce"] and params["state"]
-        answer = httpx.post(
-            f"{idp_url}/oauth/authorize",
-            data={**params, "username": "alice", "password": "alice", "consent": "approve"},
-        )
-        assert answer.status_code == 302, answer.text
-        back = client.get(answer.headers["location"], headers=NAVIGATION_HEADERS)
-        assert back.status_code == 302, back.text
-        return client.get(back.headers["location"], headers=NAVIGATION_HEADERS)
-
-    return run
-
-
-def dev_idp_events(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def refresh_token_revocations(path: Path) -> int:
-    """Revocations in which the dev-idp revoked a refresh token."""
-    return sum(
-        e.get("event") == "revoke" and e.get("revoked") == "refresh_token"
-        for e in dev_idp_events(path)
-    )
-
-
 @pytest.fixture(scope="module")
 def dev_idp_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     workdir = tmp_path_factory.mktemp("e2e-dev-idp")
-    client_secret = secrets.token_urlsafe(32)
-    idp = start_dev_idp(workdir, client_id="oak_e2e", client_secret=client_secret)
-    gate = start_gate(
-        workdir,
-        settings={
-            "issuer": idp.url,
-            "client_id": "oak_e2e",
-            "client_secret": client_secret,
-            "secret": secrets.token_urlsafe(32),
-            "public_paths": "/public",
-        },
-    )
-    yield Setup(
-        "dev-idp",
-        gate,
-        dev_idp_sign_in(idp.url),
-        lambda: refresh_token_revocations(idp.log_path),
-        "u-alice",
-    )
-    gate.stop()
-    idp.stop()
+    with (
+        start_dev_idp(workdir, client_id="oak_e2e") as idp,
+        start_gate(workdir, settings=idp.settings(public_paths="/public")) as gate,
+    ):
+        yield Setup(
+            "dev-idp",
+            gate,
+            lambda http, url: dev_idp_sign_in(http, url, provider=idp.url),
+            lambda: sum(e.get("revoked") == "refresh_token" for e in idp.events("revoke")),
+            "u-alice",
+        )
 
 
 def oidc_setup(
     provider: OidcProvider, workdir: Path, auth_method: str, alg: str
 ) -> Iterator[Setup]:
     port = free_port()
-    client = provider.register_client(
-        redirect_uris=[f"http://127.0.0.1:{port}/oauth2/callback"],
+    settings = provider.gate_settings(
+        port,
+        scopes="openid,profile,email",
         token_endpoint_auth_method=auth_method,
         id_token_signed_response_alg=alg,
     )
-    gate = start_gate(
-        workdir,
-        port=port,
-        settings={
-            "issuer": provider.issuer,
-            "client_id": client.client_id,
-            "client_secret": client.client_secret,
-            "secret": secrets.token_urlsafe(32),
-            "scopes": "openid,profile,email",
-            "token_endpoint_auth_method": auth_method,
-            "public_paths": "/public",
-        },
-    )
+    settings.update(token_endpoint_auth_method=auth_method, public_paths="/public")
+    gate = start_gate(workdir, port=port, settings=settings)
 
     def login(http: httpx.Client, url: str) -> httpx.Response:
         return sign_in(http, url, login="alice")

@@ -3,10 +3,8 @@ and signed into."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,14 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from apps.upstream import dev_idp_sign_in
-from peers.gate import GateProcess, start_dev_idp
+from peers.gate import DevIdP, dev_idp_sign_in, environment, start_dev_idp, wait_until_answers
 from peers.ports import free_port
 from peers.process import spawn, terminate
 
 ROOT = Path(__file__).resolve().parent.parent
-CLIENT_ID = "oak_examples"
-CLIENT_SECRET = secrets.token_urlsafe(32)
 ALICE = {"hello": "Alice Admin", "email": "alice@example.test"}
 
 
@@ -69,10 +64,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def idp(workdir: Path) -> Iterator[GateProcess]:
-    process = start_dev_idp(workdir, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
-    yield process
-    process.stop()
+def idp(workdir: Path) -> Iterator[DevIdP]:
+    with start_dev_idp(workdir, client_id="oak_examples") as process:
+        yield process
 
 
 @dataclass(frozen=True)
@@ -82,32 +76,16 @@ class Running:
 
 
 @pytest.fixture(scope="module", params=EXAMPLES)
-def running(request: pytest.FixtureRequest, workdir: Path, idp: GateProcess) -> Iterator[Running]:
+def running(request: pytest.FixtureRequest, workdir: Path, idp: DevIdP) -> Iterator[Running]:
+    """The example served as its docstring says, its settings in ``OAKID_*`` variables."""
     example: Example = request.param
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OAKID_")}
-    env.update(
-        OAKID_ISSUER=idp.url,
-        OAKID_CLIENT_ID=CLIENT_ID,
-        OAKID_CLIENT_SECRET=CLIENT_SECRET,
-        OAKID_SECRET=secrets.token_urlsafe(32),
-    )
+    env = environment(idp.settings(secret=secrets.token_urlsafe(32)))
     log_path = workdir / f"{example.target.replace(':', '-')}.log"
     process = spawn(example.command(port), log_path=log_path, env=env, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"{example.target} exited:\n{log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/oauth2/ping", trust_env=False, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"{example.target} did not answer:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.05)
+        wait_until_answers(f"{url}/oauth2/ping", process, log_path)
         yield Running(url, example)
     finally:
         terminate(process)

@@ -12,23 +12,24 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from apps.upstream import (
-    NAVIGATION,
+from apps.upstream import start_upstream
+from peers.gate import (
+    NAVIGATION_HEADERS,
     DevIdP,
-    Process,
+    GateProcess,
     dev_idp_sign_in,
     start_dev_idp,
     start_gate,
-    start_upstream,
 )
 from peers.oidc_provider import OidcProvider, sign_in
 from peers.ports import free_port, wait_for_port
-from peers.process import spawn
+from peers.process import Running, spawn
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "examples" / "nginx" / "nginx.conf.template"
 PLACEHOLDERS = ("OAKID_LISTEN", "OAKID_GATE", "OAKID_BACKEND")
@@ -106,19 +107,18 @@ class Site:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The work directory of the scenarios, which all need nginx: skipped without it."""
+    require_nginx()
     return tmp_path_factory.mktemp("nginx")
 
 
 @pytest.fixture(scope="module")
-def backend(workdir: Path) -> Iterator[Process]:
-    server = start_upstream(workdir)
-    try:
+def backend(workdir: Path) -> Iterator[Running]:
+    with start_upstream(workdir) as server:
         yield server
-    finally:
-        server.stop()
 
 
-def start_nginx(workdir: Path, port: int, gate: Process, backend: Process) -> Process:
+def start_nginx(workdir: Path, port: int, gate: GateProcess, backend: Running) -> Running:
     binary = require_nginx()
     prefix = workdir / f"nginx-{port}"
     prefix.mkdir()
@@ -143,87 +143,65 @@ def start_nginx(workdir: Path, port: int, gate: Process, backend: Process) -> Pr
         wait_for_port(port, process=process)
     except (RuntimeError, TimeoutError) as exc:
         raise RuntimeError(f"nginx did not start: {exc}\n{log_path.read_text()}") from None
-    return Process(process, port, log_path)
+    return Running(process, port, log_path)
 
 
 @pytest.fixture(scope="module")
 def dev_idp(workdir: Path) -> Iterator[DevIdP]:
-    require_nginx()
-    idp = start_dev_idp(workdir)
-    try:
+    with start_dev_idp(workdir) as idp:
         yield idp
-    finally:
-        idp.stop()
+
+
+@contextmanager
+def nginx_and_proxy(
+    workdir: Path, port: int, backend: Running, settings: dict[str, str]
+) -> Iterator[Running]:
+    """nginx on ``port`` in front of ``backend``, with ``oakid-gate proxy`` behind its
+    /oauth2/ (``settings`` for the provider, nginx its trusted proxy)."""
+    settings = {
+        **settings,
+        "upstream": backend.url,
+        "base_url": f"http://127.0.0.1:{port}",
+        "trusted_proxies": "127.0.0.1",
+    }
+    with (
+        start_gate(workdir, ["proxy"], settings=settings) as gate,
+        start_nginx(workdir, port, gate, backend) as nginx,
+    ):
+        yield nginx
 
 
 @pytest.fixture(scope="module")
-def dev_idp_site(workdir: Path, backend: Process, dev_idp: DevIdP) -> Iterator[Site]:
-    port = free_port()
-    gate = start_gate(
-        workdir,
-        ["proxy"],
-        issuer=dev_idp.url,
-        client_id=dev_idp.client_id,
-        client_secret=dev_idp.client_secret,
-        upstream=backend.url,
-        base_url=f"http://127.0.0.1:{port}",
-        trusted_proxies="127.0.0.1",
-    )
-    try:
-        nginx = start_nginx(workdir, port, gate, backend)
-        try:
-            yield Site(
-                "dev-idp",
-                nginx.url,
-                lambda http, url: dev_idp_sign_in(http, url, "alice"),
-                [
-                    ("x-forwarded-email", "alice@example.test"),
-                    ("x-forwarded-groups", "admins,staff"),
-                    ("x-forwarded-preferred-username", "alice"),
-                    ("x-forwarded-user", "u-alice"),
-                ],
-            )
-        finally:
-            nginx.stop()
-    finally:
-        gate.stop()
+def dev_idp_site(workdir: Path, backend: Running, dev_idp: DevIdP) -> Iterator[Site]:
+    with nginx_and_proxy(workdir, free_port(), backend, dev_idp.settings()) as nginx:
+        yield Site(
+            "dev-idp",
+            nginx.url,
+            lambda http, url: dev_idp_sign_in(http, url, "alice"),
+            [
+                ("x-forwarded-email", "alice@example.test"),
+                ("x-forwarded-groups", "admins,staff"),
+                ("x-forwarded-preferred-username", "alice"),
+                ("x-forwarded-user", "u-alice"),
+            ],
+        )
 
 
 @pytest.fixture(scope="module")
-def node_site(workdir: Path, backend: Process, oidc_provider: OidcProvider) -> Iterator[Site]:
-    require_nginx()
+def node_site(workdir: Path, backend: Running, oidc_provider: OidcProvider) -> Iterator[Site]:
     port = free_port()
-    origin = f"http://127.0.0.1:{port}"
-    client = oidc_provider.register_client(redirect_uris=[f"{origin}/oauth2/callback"])
-    gate = start_gate(
-        workdir,
-        ["proxy"],
-        issuer=oidc_provider.issuer,
-        client_id=client.client_id,
-        client_secret=client.client_secret,
-        scopes="openid,profile,email,groups",
-        upstream=backend.url,
-        base_url=origin,
-        trusted_proxies="127.0.0.1",
-    )
-    try:
-        nginx = start_nginx(workdir, port, gate, backend)
-        try:
-            yield Site(
-                "oidc-provider",
-                nginx.url,
-                lambda http, url: sign_in(http, url, login="alice"),
-                [
-                    ("x-forwarded-email", "alice@example.test"),
-                    ("x-forwarded-groups", "staff"),
-                    ("x-forwarded-preferred-username", "alice"),
-                    ("x-forwarded-user", "alice"),
-                ],
-            )
-        finally:
-            nginx.stop()
-    finally:
-        gate.stop()
+    with nginx_and_proxy(workdir, port, backend, oidc_provider.gate_settings(port)) as nginx:
+        yield Site(
+            "oidc-provider",
+            nginx.url,
+            lambda http, url: sign_in(http, url, login="alice"),
+            [
+                ("x-forwarded-email", "alice@example.test"),
+                ("x-forwarded-groups", "staff"),
+                ("x-forwarded-preferred-username", "alice"),
+                ("x-forwarded-user", "alice"),
+            ],
+        )
 
 
 @pytest.fixture(params=["dev-idp", "oidc-provider"])
@@ -258,7 +236,7 @@ def test_browser_is_sent_to_sign_in_and_backend_sees_the_user(
 ) -> None:
     """Without a session nginx redirects a browser to /oauth2/start?rd=<page>; after the
     sign-in at the provider it is back at the page, and the backend gets the user."""
-    first = http.get(f"{site.url}/private/page?x=1", headers=NAVIGATION)
+    first = http.get(f"{site.url}/private/page?x=1", headers=NAVIGATION_HEADERS)
     assert first.status_code == 302
     assert first.headers["location"] == "/oauth2/start?rd=/private/page?x=1"
 

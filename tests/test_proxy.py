@@ -25,22 +25,18 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from apps.upstream import (
-    CHUNK,
-    GZIP_TEXT,
-    NAVIGATION,
+from apps.upstream import CHUNK, GZIP_TEXT, pattern_chunks, pattern_sha256, start_upstream
+from peers.gate import (
+    NAVIGATION_HEADERS,
     DevIdP,
-    Process,
+    GateProcess,
     dev_idp_sign_in,
-    pattern_chunks,
-    pattern_sha256,
     start_dev_idp,
     start_gate,
-    start_upstream,
 )
 from peers.oidc_provider import OidcProvider, sign_in
 from peers.ports import free_port, wait_for_port
-from peers.process import spawn, terminate
+from peers.process import Running, spawn, terminate
 from websockets.asyncio.client import connect as ws_connect
 
 from oakid_gate.proxy import (
@@ -287,21 +283,15 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def upstream(workdir: Path) -> Iterator[Process]:
-    server = start_upstream(workdir)
-    try:
+def upstream(workdir: Path) -> Iterator[Running]:
+    with start_upstream(workdir) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def dev_idp(workdir: Path) -> Iterator[DevIdP]:
-    idp = start_dev_idp(workdir)
-    try:
+    with start_dev_idp(workdir) as idp:
         yield idp
-    finally:
-        idp.stop()
 
 
 # ---------------------------------------------------------------- in process
@@ -331,7 +321,7 @@ def as_user(app: ProxyApp, claims: dict[str, Any] | None, token: str = "at-123")
 
 
 @pytest.fixture
-async def in_process(upstream: Process) -> AsyncIterator[Callable[..., httpx.AsyncClient]]:
+async def in_process(upstream: Running) -> AsyncIterator[Callable[..., httpx.AsyncClient]]:
     apps: list[ProxyApp] = []
     clients: list[httpx.AsyncClient] = []
 
@@ -386,7 +376,7 @@ async def test_claims_reach_the_upstream_sanitised(
 
 @pytest.mark.e2e
 async def test_trusted_proxy_chain_is_extended(
-    in_process: Callable[..., httpx.AsyncClient], upstream: Process
+    in_process: Callable[..., httpx.AsyncClient], upstream: Running
 ) -> None:
     """Behind a trusted proxy, the client's X-Forwarded-For grows by the peer, and its
     X-Forwarded-Proto/-Host are passed on; Host is the upstream's."""
@@ -408,7 +398,7 @@ async def test_trusted_proxy_chain_is_extended(
 
 @pytest.mark.e2e
 async def test_upstream_path_prefix_and_raw_path_are_kept(
-    in_process: Callable[..., httpx.AsyncClient], upstream: Process
+    in_process: Callable[..., httpx.AsyncClient], upstream: Running
 ) -> None:
     """An upstream URL with a path prefixes every request path; percent-encoding and the
     query are forwarded as the client wrote them."""
@@ -437,7 +427,7 @@ class Gated:
     """A proxy process behind one provider, and how to sign in there."""
 
     name: str
-    proxy: Process
+    proxy: GateProcess
     sign_in: Callable[[httpx.Client, str], httpx.Response]
     user: str
     email: str
@@ -449,21 +439,10 @@ class Gated:
         return self.proxy.url
 
 
-def proxy_settings(upstream: Process, **extra: str) -> dict[str, str]:
-    return {"upstream": upstream.url, "public_paths": "/public/*", **extra}
-
-
 @pytest.fixture(scope="module")
-def dev_idp_proxy(workdir: Path, upstream: Process, dev_idp: DevIdP) -> Iterator[Gated]:
-    proxy = start_gate(
-        workdir,
-        ["proxy"],
-        issuer=dev_idp.url,
-        client_id=dev_idp.client_id,
-        client_secret=dev_idp.client_secret,
-        **proxy_settings(upstream),
-    )
-    try:
+def dev_idp_proxy(workdir: Path, upstream: Running, dev_idp: DevIdP) -> Iterator[Gated]:
+    settings = dev_idp.settings(upstream=upstream.url, public_paths="/public/*")
+    with start_gate(workdir, ["proxy"], settings=settings) as proxy:
         yield Gated(
             "dev-idp",
             proxy,
@@ -473,27 +452,14 @@ def dev_idp_proxy(workdir: Path, upstream: Process, dev_idp: DevIdP) -> Iterator
             "alice",
             "admins,staff",
         )
-    finally:
-        proxy.stop()
 
 
 @pytest.fixture(scope="module")
-def node_proxy(workdir: Path, upstream: Process, oidc_provider: OidcProvider) -> Iterator[Gated]:
+def node_proxy(workdir: Path, upstream: Running, oidc_provider: OidcProvider) -> Iterator[Gated]:
     port = free_port()
-    client = oidc_provider.register_client(
-        redirect_uris=[f"http://127.0.0.1:{port}/oauth2/callback"]
-    )
-    proxy = start_gate(
-        workdir,
-        ["proxy"],
-        port=port,
-        issuer=oidc_provider.issuer,
-        client_id=client.client_id,
-        client_secret=client.client_secret,
-        scopes="openid,profile,email,groups",
-        **proxy_settings(upstream),
-    )
-    try:
+    settings = oidc_provider.gate_settings(port)
+    settings.update(upstream=upstream.url, public_paths="/public/*")
+    with start_gate(workdir, ["proxy"], settings=settings, port=port) as proxy:
         yield Gated(
             "oidc-provider",
             proxy,
@@ -503,8 +469,6 @@ def node_proxy(workdir: Path, upstream: Process, oidc_provider: OidcProvider) ->
             "alice",
             "staff",
         )
-    finally:
-        proxy.stop()
 
 
 @pytest.fixture(params=["dev-idp", "oidc-provider"])
@@ -792,7 +756,7 @@ def test_upstream_connections_are_kept_alive(
 
 
 @pytest.mark.e2e
-async def test_request_target_that_is_not_a_path_is_refused(upstream: Process) -> None:
+async def test_request_target_that_is_not_a_path_is_refused(upstream: Running) -> None:
     """An absolute-form request target is answered 400, never sent on."""
     app = ProxyApp(settings_for(upstream.url))
     sent: list[dict[str, Any]] = []
@@ -892,32 +856,22 @@ async def test_websocket_without_session_is_refused(dev_idp_proxy: Gated) -> Non
 
 
 @pytest.fixture(scope="module")
-def proxy_to_nowhere(workdir: Path, dev_idp: DevIdP) -> Iterator[Process]:
-    proxy = start_gate(
-        workdir,
-        ["proxy"],
-        issuer=dev_idp.url,
-        client_id=dev_idp.client_id,
-        client_secret=dev_idp.client_secret,
-        upstream=f"http://127.0.0.1:{free_port()}",
-        public_paths="/*",
-    )
-    try:
+def proxy_to_nowhere(workdir: Path, dev_idp: DevIdP) -> Iterator[GateProcess]:
+    settings = dev_idp.settings(upstream=f"http://127.0.0.1:{free_port()}", public_paths="/*")
+    with start_gate(workdir, ["proxy"], settings=settings) as proxy:
         yield proxy
-    finally:
-        proxy.stop()
 
 
 @pytest.mark.parametrize(
     ("accept", "content_type"),
     [
-        pytest.param(NAVIGATION["Accept"], "text/html; charset=utf-8", id="browser"),
+        pytest.param(NAVIGATION_HEADERS["Accept"], "text/html; charset=utf-8", id="browser"),
         pytest.param("application/json", "application/json", id="api"),
     ],
 )
 @pytest.mark.e2e
 def test_upstream_down_is_a_clear_502(
-    proxy_to_nowhere: Process, accept: str, content_type: str
+    proxy_to_nowhere: GateProcess, accept: str, content_type: str
 ) -> None:
     """Nothing listening upstream: a 502 page for a browser, JSON for an API client,
     and no traceback anywhere."""
@@ -929,7 +883,7 @@ def test_upstream_down_is_a_clear_502(
 
 
 @pytest.mark.e2e
-async def test_websocket_to_a_down_upstream_is_a_502(proxy_to_nowhere: Process) -> None:
+async def test_websocket_to_a_down_upstream_is_a_502(proxy_to_nowhere: GateProcess) -> None:
     """A WebSocket whose upstream is down is refused with a 502."""
     ws_url = proxy_to_nowhere.url.replace("http://", "ws://") + "/ws"
     with pytest.raises(websockets.InvalidStatus) as refused:
@@ -945,7 +899,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "proxy_internal_
 
 
 @pytest.fixture(scope="module")
-def internal_tool(workdir: Path, dev_idp: DevIdP) -> Iterator[Process]:
+def internal_tool(workdir: Path, dev_idp: DevIdP) -> Iterator[GateProcess]:
     """examples/proxy_internal_tool.py behind ``oakid-gate proxy``, as its docstring says."""
     port = free_port()
     log_path = workdir / "internal-tool.log"
@@ -955,25 +909,17 @@ def internal_tool(workdir: Path, dev_idp: DevIdP) -> Iterator[Process]:
     )
     try:
         wait_for_port(port, process=tool)
-        proxy = start_gate(
-            workdir,
-            ["proxy"],
-            issuer=dev_idp.url,
-            client_id=dev_idp.client_id,
-            client_secret=dev_idp.client_secret,
-            upstream=f"http://127.0.0.1:{port}",
-            public_paths="/health",
-        )
-        try:
+        settings = dev_idp.settings(upstream=f"http://127.0.0.1:{port}", public_paths="/health")
+        with start_gate(workdir, ["proxy"], settings=settings) as proxy:
             yield proxy
-        finally:
-            proxy.stop()
     finally:
         terminate(tool)
 
 
 @pytest.mark.e2e
-def test_example_internal_tool_behind_the_proxy(internal_tool: Process, http: httpx.Client) -> None:
+def test_example_internal_tool_behind_the_proxy(
+    internal_tool: GateProcess, http: httpx.Client
+) -> None:
     """The example tool, which only reads X-Forwarded-*, greets the signed-in user, keeps
     their notes under their name, serves /health without one, and signs out."""
     url = internal_tool.url

@@ -17,18 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
-from peers.gate import GateProcess, start_dev_idp, start_gate
+from peers.gate import GateProcess, dev_idp_sign_in, start_dev_idp, start_gate
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +39,6 @@ CONCURRENCY = 50
 #: each burst starts this long before the refresh is due and lasts SPREAD seconds
 LEAD, SPREAD = 0.25, 0.6
 JSON = {"accept": "application/json"}
-HTML = {"accept": "text/html"}
 
 
 class Cluster:
@@ -53,17 +50,11 @@ class Cluster:
             workdir, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, access_token_ttl=2
         )
         self.gates: list[GateProcess] = []
-        settings = {
-            "issuer": self.idp.url,
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "secret": secrets.token_urlsafe(32),
-            "session_store": store_url,
-        }
+        settings = self.idp.settings(secret=secrets.token_urlsafe(32), session_store=store_url)
         try:
             if topology == "workers":
-                workers = ("--workers", str(GATES))
-                self.gates.append(start_gate(workdir, settings=settings, extra_args=workers))
+                command = ["run", "--workers", str(GATES), "apps.claims_app:app"]
+                self.gates.append(start_gate(workdir, command, settings=settings))
             else:
                 for _ in range(GATES):
                     self.gates.append(start_gate(workdir, settings=settings))
@@ -72,16 +63,11 @@ class Cluster:
             raise
 
     def events(self) -> list[dict[str, Any]]:
-        """The dev-idp's event log (``log_path`` of its GateProcess is the JSON-lines file)."""
-        text = self.idp.log_path.read_text() if self.idp.log_path.exists() else ""
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        """The dev-idp's event log."""
+        return self.idp.events()
 
     def refreshes(self) -> list[dict[str, Any]]:
-        return [
-            e
-            for e in self.events()
-            if e.get("event") == "token" and e.get("grant_type") == "refresh_token"
-        ]
+        return [e for e in self.idp.events("token") if e.get("grant_type") == "refresh_token"]
 
     def stop(self) -> None:
         for gate in self.gates:
@@ -112,22 +98,10 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
 
 def sign_in(gate_url: str, idp_url: str) -> str:
     """The scripted sign-in through the dev-idp; returns the session cookie's value."""
-    with httpx.Client(base_url=gate_url, timeout=10) as browser:
-        to_idp = browser.get("/private", headers=HTML)
-        assert to_idp.status_code == 302, to_idp.text
-        authorize = urlsplit(to_idp.headers["location"])
-        assert f"{authorize.scheme}://{authorize.netloc}" == idp_url
-        form = {
-            **dict(parse_qsl(authorize.query)),
-            "username": "alice",
-            "password": "alice",
-            "consent": "approve",
-        }
-        answer = httpx.post(f"{idp_url}/oauth/authorize", data=form, timeout=10)
-        assert answer.status_code == 302, answer.text
-        back = browser.get(answer.headers["location"], headers=HTML)
-        assert back.status_code == 302, back.text
-        sid = back.cookies["oakid_session"]
+    with httpx.Client(timeout=10) as browser:
+        page = dev_idp_sign_in(browser, f"{gate_url}/private", provider=idp_url)
+        assert page.status_code == 200, page.text
+        sid = browser.cookies["oakid_session"]
     assert sid
     return sid
 

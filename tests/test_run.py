@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import os
 import secrets
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,9 +14,16 @@ from typing import Any
 
 import httpx
 import pytest
-from apps.upstream import NAVIGATION, dev_idp_sign_in
 from flask import Flask
-from peers.gate import OAKID_GATE, TESTS, GateProcess, start_dev_idp, start_gate
+from peers.gate import (
+    NAVIGATION_HEADERS,
+    DevIdP,
+    GateProcess,
+    dev_idp_sign_in,
+    run_to_exit,
+    start_dev_idp,
+    start_gate,
+)
 from peers.oidc_provider import OidcProvider, sign_in
 from peers.ports import free_port
 from starlette.applications import Starlette
@@ -37,28 +43,13 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def idp(workdir: Path) -> Iterator[GateProcess]:
-    process = start_dev_idp(workdir, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
-    yield process
-    process.stop()
+def idp(workdir: Path) -> Iterator[DevIdP]:
+    with start_dev_idp(workdir, client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as process:
+        yield process
 
 
-def dev_idp_settings(idp: GateProcess, **extra: str) -> dict[str, str]:
-    return {
-        "issuer": idp.url,
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "secret": secrets.token_urlsafe(32),
-        "public_paths": PUBLIC,
-        **extra,
-    }
-
-
-def dev_idp_events(idp: GateProcess, name: str) -> list[dict[str, Any]]:
-    import json
-
-    text = idp.log_path.read_text() if idp.log_path.exists() else ""
-    return [e for e in map(json.loads, text.splitlines()) if e["event"] == name]
+def dev_idp_settings(idp: DevIdP, **extra: str) -> dict[str, str]:
+    return idp.settings(secret=secrets.token_urlsafe(32), public_paths=PUBLIC, **extra)
 
 
 # ---------------------------------------------------------------- the sites under test
@@ -77,18 +68,16 @@ class Site:
     revocations: Callable[[], int]  # refresh tokens the provider has revoked for us
 
 
-def dev_idp_site(workdir: Path, idp: GateProcess, interface: str) -> tuple[Site, GateProcess]:
-    gate = start_gate(workdir, app=f"apps.whoami:{interface}", settings=dev_idp_settings(idp))
+def dev_idp_site(workdir: Path, idp: DevIdP, interface: str) -> tuple[Site, GateProcess]:
+    gate = start_gate(workdir, ["run", f"apps.whoami:{interface}"], settings=dev_idp_settings(idp))
     site = Site(
         url=gate.url,
         interface=interface,
-        sign_in=lambda http, url: dev_idp_sign_in(http, url, "alice"),
+        sign_in=lambda http, url: dev_idp_sign_in(http, url, "alice", provider=idp.url),
         sub="u-alice",
         email="alice@example.test",
         groups="admins,staff",
-        revocations=lambda: sum(
-            e["revoked"] == "refresh_token" for e in dev_idp_events(idp, "revoke")
-        ),
+        revocations=lambda: sum(e["revoked"] == "refresh_token" for e in idp.events("revoke")),
     )
     return site, gate
 
@@ -97,16 +86,9 @@ def oidc_provider_site(
     workdir: Path, provider: OidcProvider, interface: str
 ) -> tuple[Site, GateProcess]:
     port = free_port()
-    client = provider.register_client(redirect_uris=[f"http://127.0.0.1:{port}/oauth2/callback"])
-    settings = {
-        "issuer": provider.issuer,
-        "client_id": client.client_id,
-        "client_secret": client.client_secret,
-        "secret": secrets.token_urlsafe(32),
-        "scopes": "openid,profile,email,groups",
-        "public_paths": PUBLIC,
-    }
-    gate = start_gate(workdir, app=f"apps.whoami:{interface}", settings=settings, port=port)
+    settings = provider.gate_settings(port)
+    settings.update(secret=secrets.token_urlsafe(32), public_paths=PUBLIC)
+    gate = start_gate(workdir, ["run", f"apps.whoami:{interface}"], settings=settings, port=port)
     site = Site(
         url=gate.url,
         interface=interface,
@@ -115,7 +97,7 @@ def oidc_provider_site(
         email="alice@example.test",
         groups="staff",
         revocations=lambda: sum(
-            e.get("client_id") == client.client_id and e.get("kind") == "RefreshToken"
+            e.get("client_id") == settings["client_id"] and e.get("kind") == "RefreshToken"
             for e in provider.events("revocation.success")
         ),
     )
@@ -208,7 +190,7 @@ def test_sign_out_revokes_and_the_old_cookie_stops_working(site: Site) -> None:
         assert site.revocations() == before + 1
     with httpx.Client(trust_env=False, cookies=cookies) as replay:
         assert replay.get(f"{site.url}/private", headers=JSON).status_code == 401
-        assert replay.get(f"{site.url}/private", headers=NAVIGATION).status_code == 302
+        assert replay.get(f"{site.url}/private", headers=NAVIGATION_HEADERS).status_code == 302
 
 
 def test_a_public_path_is_served_anonymously(site: Site) -> None:
@@ -227,15 +209,14 @@ def test_a_public_path_is_served_anonymously(site: Site) -> None:
 
 @pytest.mark.parametrize("interface", ["asgi", "wsgi"])
 def test_two_workers_share_sessions_through_sqlite(
-    workdir: Path, idp: GateProcess, interface: str
+    workdir: Path, idp: DevIdP, interface: str
 ) -> None:
     """With ``--workers 2`` and a sqlite store, a user signed in through one worker stays
     signed in on both, and a sign-out through either ends it on both."""
     store = f"sqlite:///{workdir / f'sessions-{interface}.db'}"
     gate = start_gate(
         workdir,
-        app=f"apps.whoami:{interface}",
-        command=("run", "--workers", "2", f"apps.whoami:{interface}"),
+        ["run", "--workers", "2", f"apps.whoami:{interface}"],
         settings=dev_idp_settings(idp, session_store=store),
     )
     try:
@@ -264,23 +245,6 @@ def test_two_workers_share_sessions_through_sqlite(
         gate.stop()
 
 
-def run_command(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
-    """``oakid-gate ARGS`` expected to stop by itself (a refusal), with ``settings`` in the
-    environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OAKID_")}
-    env.update({f"OAKID_{k.upper()}": v for k, v in settings.items()})
-    env.update(PYTHONPATH=str(TESTS), OAKID_PORT=str(free_port()))
-    return subprocess.run(
-        [OAKID_GATE, *args],
-        env=env,
-        cwd=TESTS,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize(
     ("args", "store"),
     [
@@ -295,7 +259,7 @@ def test_several_workers_on_the_memory_store_refuse_to_start(
     settings = {"client_id": "c", "client_secret": "x", "secret": "s" * 32}
     if store:
         settings["session_store"] = store
-    result = run_command("run", *args, **settings)
+    result = run_to_exit("run", *args, **settings)
     assert result.returncode == 2
     assert "session_store" in result.stderr
     assert "sqlite:///" in result.stderr and "redis://" in result.stderr
@@ -320,7 +284,7 @@ def test_run_refuses_what_it_cannot_serve(args: tuple[str, ...], setting: str, w
     settings = {"client_id": "c", "client_secret": "x", "secret": "s" * 32}
     if setting == "session_store":
         settings["session_store"] = "mysql://db/x"
-    result = run_command("run", *args, **settings)
+    result = run_to_exit("run", *args, **settings)
     assert result.returncode == 2
     assert f"setting {setting!r}" in result.stderr
     assert words in result.stderr
@@ -328,22 +292,19 @@ def test_run_refuses_what_it_cannot_serve(args: tuple[str, ...], setting: str, w
 
 @pytest.mark.parametrize("interface", ["asgi", "wsgi"])
 def test_run_passes_no_secret_on_any_command_line(
-    workdir: Path, idp: GateProcess, interface: str
+    workdir: Path, idp: DevIdP, interface: str
 ) -> None:
     """No process of ``run --workers 2`` has a secret on its command line: uvicorn's workers
     get them in their environment, gunicorn's are forked with them in memory."""
     store = f"sqlite:///{workdir / f'argv-{interface}.db'}"
     settings = dev_idp_settings(idp, session_store=store)
     gate = start_gate(
-        workdir,
-        app=f"apps.whoami:{interface}",
-        command=("run", "--workers", "2", f"apps.whoami:{interface}"),
-        settings=settings,
+        workdir, ["run", "--workers", "2", f"apps.whoami:{interface}"], settings=settings
     )
     try:
         with httpx.Client(trust_env=False) as http:
             assert http.get(f"{gate.url}/public", headers=JSON).status_code == 200
-        group = os.getpgid(gate.process.pid)  # type: ignore[attr-defined]
+        group = os.getpgid(gate.pid)
         deadline = time.monotonic() + 10
         while len(argvs := command_lines(group)) < 3 and time.monotonic() < deadline:
             time.sleep(0.1)  # the second worker may still be starting

@@ -19,9 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from apps.upstream import NAVIGATION, dev_idp_sign_in
 from flask import Flask, request
-from peers.gate import GateProcess, start_dev_idp
+from peers.gate import NAVIGATION_HEADERS, DevIdP, dev_idp_sign_in, start_dev_idp
 
 import oakid_gate.wsgi
 from oakid_gate import ConfigurationError, OakIDUser, OakIDWSGIMiddleware, SessionView, Settings
@@ -37,12 +36,10 @@ Environ = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GateProcess]:
-    process = start_dev_idp(
-        tmp_path_factory.mktemp("wsgi-idp"), client_id=CLIENT_ID, client_secret=CLIENT_SECRET
-    )
-    yield process
-    process.stop()
+def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevIdP]:
+    workdir = tmp_path_factory.mktemp("wsgi-idp")
+    with start_dev_idp(workdir, client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as process:
+        yield process
 
 
 class Recorder:
@@ -69,16 +66,13 @@ class Recorder:
         return self.seen[-1]
 
 
-def settings_for(idp: GateProcess, **overrides: Any) -> Settings:
+def settings_for(idp: DevIdP, **overrides: Any) -> Settings:
     """Settings for the dev-idp, from arguments only (never the developer's OAKID_* variables)."""
     values: dict[str, Any] = {
-        "issuer": idp.url,
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "secret": secrets.token_urlsafe(32),
+        **idp.settings(secret=secrets.token_urlsafe(32)),
         "public_paths": ["/public", "/public/*"],
+        **overrides,
     }
-    values.update(overrides)
     return Settings.load(env={}, **values)
 
 
@@ -95,7 +89,7 @@ def app() -> Recorder:
 
 
 @pytest.fixture
-def make_gate(idp: GateProcess, app: Recorder) -> Iterator[Callable[..., OakIDWSGIMiddleware]]:
+def make_gate(idp: DevIdP, app: Recorder) -> Iterator[Callable[..., OakIDWSGIMiddleware]]:
     gates: list[OakIDWSGIMiddleware] = []
 
     def make(**overrides: Any) -> OakIDWSGIMiddleware:
@@ -129,11 +123,6 @@ def session_cookie(http: httpx.Client) -> dict[str, str]:
     return {c.name: c.value for c in http.cookies.jar if c.name == "oakid_session" and c.value}
 
 
-def events(idp: GateProcess, name: str) -> list[dict[str, Any]]:
-    lines = Path(idp.log_path).read_text().splitlines() if Path(idp.log_path).exists() else []
-    return [e for e in map(json.loads, lines) if e["event"] == name]
-
-
 # ---------------------------------------------------------------- signing in
 
 
@@ -159,12 +148,12 @@ def test_sign_in_comes_back_to_the_url_with_the_user_in_environ(
 
 
 def test_navigation_without_a_session_starts_the_code_flow(
-    gate: OakIDWSGIMiddleware, idp: GateProcess, app: Recorder
+    gate: OakIDWSGIMiddleware, idp: DevIdP, app: Recorder
 ) -> None:
     """A browser navigation gets a 302 to the authorize endpoint with PKCE S256, state and
     nonce, and the redirect URI of the request's origin; the app is not called."""
     with browser(gate) as client:
-        response = client.get("/private", headers=NAVIGATION)
+        response = client.get("/private", headers=NAVIGATION_HEADERS)
     assert response.status_code == 302
     location = urlsplit(response.headers["location"])
     assert f"{location.scheme}://{location.netloc}{location.path}" == f"{idp.url}/oauth/authorize"
@@ -259,7 +248,7 @@ def test_the_access_token_is_refreshed_once_for_concurrent_threads(
         assert statuses == [200] * 8
         tokens = {environ["oakid"].access_token for environ in app.seen[-8:]}
         assert len(tokens) == 1 and first not in tokens
-        refreshes = [e for e in events(short, "token") if e["grant_type"] == "refresh_token"]
+        refreshes = [e for e in short.events("token") if e["grant_type"] == "refresh_token"]
         assert [e["ok"] for e in refreshes] == [True]
     finally:
         gate.close()
@@ -327,7 +316,7 @@ def test_userinfo_endpoint_and_head_replies(gate: OakIDWSGIMiddleware) -> None:
 
 
 def test_sign_out_revokes_and_the_old_cookie_stops_working(
-    gate: OakIDWSGIMiddleware, idp: GateProcess, app: Recorder
+    gate: OakIDWSGIMiddleware, idp: DevIdP, app: Recorder
 ) -> None:
     """The form's POST revokes the refresh token at the provider, clears the cookie and
     redirects; replaying the old cookie afterwards is signed out (302 or 401)."""
@@ -335,17 +324,17 @@ def test_sign_out_revokes_and_the_old_cookie_stops_working(
         cookie = session_cookie(client)
         form = client.get("/oauth2/sign_out?rd=/public")
         assert form.status_code == 200 and b"<form" in form.content
-        before = len(events(idp, "revoke"))
+        before = len(idp.events("revoke"))
         response = client.post("/oauth2/sign_out?rd=/public", headers={"Origin": ORIGIN})
     assert response.status_code == 303
     assert response.headers["location"] == f"{ORIGIN}/public"
     assert "max-age=0" in response.headers["set-cookie"].lower()
-    revoked = events(idp, "revoke")[before:]
+    revoked = idp.events("revoke")[before:]
     assert [e["revoked"] for e in revoked] == ["refresh_token"]
     with browser(gate) as replay:
         replay.cookies.update(cookie)
         assert replay.get("/private", headers=JSON).status_code == 401
-        assert replay.get("/private", headers=NAVIGATION).status_code == 302
+        assert replay.get("/private", headers=NAVIGATION_HEADERS).status_code == 302
         assert replay.get("/oauth2/auth").status_code == 401
 
 
@@ -434,7 +423,7 @@ def test_an_unexpected_error_is_a_plain_500(
 
     monkeypatch.setattr(gate.gate, "handle", broken)
     with caplog.at_level(logging.ERROR, logger="oakid_gate"), browser(gate) as client:
-        response = client.get("/private", headers=NAVIGATION)
+        response = client.get("/private", headers=NAVIGATION_HEADERS)
     assert response.status_code == 500
     assert "internal detail" not in response.text and "Traceback" not in response.text
     assert "internal detail 1234" in caplog.text
@@ -456,7 +445,7 @@ def test_forwarded_headers_count_only_from_trusted_proxies(
 ) -> None:
     """X-Forwarded-Proto and -Host shape the redirect URI only from ``trusted_proxies``."""
     gate = make_gate(trusted_proxies=trusted)
-    headers = {**NAVIGATION, "X-Forwarded-Proto": "https", "X-Forwarded-Host": "gate.example"}
+    headers = {**NAVIGATION_HEADERS, "X-Forwarded-Proto": "https", "X-Forwarded-Host": "gate.example"}
     with browser(gate) as client:
         response = client.get("/private", headers=headers)
     params = parse_qs(urlsplit(response.headers["location"]).query)
@@ -571,7 +560,7 @@ def test_settings_are_checked_at_construction(monkeypatch: pytest.MonkeyPatch) -
 # ---------------------------------------------------------------- Flask
 
 
-def flask_app(idp: GateProcess, **settings: Any) -> Flask:
+def flask_app(idp: DevIdP, **settings: Any) -> Flask:
     app = Flask(__name__)
     OakID(app, settings_for(idp, **settings))
 
@@ -589,7 +578,7 @@ def flask_app(idp: GateProcess, **settings: Any) -> Flask:
     return app
 
 
-def test_flask_views_read_the_user_naturally(idp: GateProcess) -> None:
+def test_flask_views_read_the_user_naturally(idp: DevIdP) -> None:
     """With ``OakID(app)``, a view reads ``current_user``, ``current_session()`` and Flask's
     own ``request.remote_user``; on a public path the user is anonymous."""
     app = flask_app(idp)
@@ -609,7 +598,7 @@ def test_flask_views_read_the_user_naturally(idp: GateProcess) -> None:
     }
 
 
-def test_flask_helpers_outside_the_gate_raise(idp: GateProcess) -> None:
+def test_flask_helpers_outside_the_gate_raise(idp: DevIdP) -> None:
     """``current_user`` in an app without the gate is an error, not an anonymous user, and
     the gate cannot be installed twice."""
     app = Flask(__name__)

@@ -240,6 +240,21 @@ class OidcProvider:
         self.clients[client.client_id] = client
         return client
 
+    def gate_settings(
+        self, port: int, *, scopes: str = "openid,profile,email,groups", **client: Any
+    ) -> dict[str, str]:
+        """Register a client for a gate on ``127.0.0.1:PORT`` (with the options of
+        :meth:`register_client`) and return the gate's settings for it."""
+        registered = self.register_client(
+            redirect_uris=[f"http://127.0.0.1:{port}/oauth2/callback"], **client
+        )
+        return {
+            "issuer": self.issuer,
+            "client_id": registered.client_id,
+            "client_secret": registered.client_secret,
+            "scopes": scopes,
+        }
+
     def token(self, client: OidcClient | str, **form: str) -> httpx.Response:
         """POST ``form`` to the token endpoint, authenticated as ``client`` by its method."""
         if isinstance(client, str):

@@ -8,6 +8,10 @@ peers directly. Started from the main thread, a peer also gets
 so keeps the process id): if pytest is killed outright, the peer dies with it.
 The signal fires when the *thread* that started the peer ends, which is why
 peers started from other threads go without it.
+
+:class:`Running` is what a start-up helper hands back for a peer that serves
+on a loopback port: its URL, its log, and ``stop()`` (also as a context
+manager, so that a fixture reads ``with start_x(...) as x: yield x``).
 """
 
 from __future__ import annotations
@@ -20,11 +24,15 @@ import signal
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
 
-__all__ = ["spawn", "terminate"]
+__all__ = ["Running", "spawn", "terminate"]
 
 _live: set[subprocess.Popen[bytes]] = set()
+_R = TypeVar("_R", bound="Running")
 _SETPRIV = shutil.which("setpriv")
 
 
@@ -65,6 +73,40 @@ def terminate(process: subprocess.Popen[bytes], *, timeout: float = 5.0) -> None
                 process.wait(timeout)
     finally:
         _live.discard(process)
+
+
+@dataclass
+class Running:
+    """A process started for a test, serving on a loopback port."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        terminate(self.process)
+
+    def __enter__(self: _R) -> _R:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
