@@ -57,6 +57,16 @@ def site(idp: HostileIdP, **settings: Any) -> OakIDMiddleware:
     )
 
 
+async def refused_sign_in(idp: HostileIdP) -> httpx.Response:
+    """Start a sign-in, let the provider answer, and return the gate's answer to the callback."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=site(idp)), base_url=SITE
+    ) as browser:
+        to_idp = await browser.get("/whoami", headers=HTML)
+        callback = await idp.authorize(to_idp.headers["location"])
+        return await browser.get(callback, headers=HTML)
+
+
 async def sign_in(gate: OakIDMiddleware, idp: HostileIdP) -> httpx.Response:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gate), base_url=SITE) as browser:
         to_idp = await browser.get("/whoami", headers=HTML)
@@ -81,12 +91,7 @@ async def test_authcore_shape_still_refuses_hs256() -> None:
     """Without an algorithm list, HMAC is never allowed: only what the JWKS keys declare."""
     idp = HostileIdP(iss_parameter_supported=False)
     idp.faults = Faults(signing="HS256", discovery_drop=AUTHCORE_DROPS, iss_param="missing")
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=site(idp)), base_url=SITE
-    ) as browser:
-        to_idp = await browser.get("/whoami", headers=HTML)
-        callback = await idp.authorize(to_idp.headers["location"])
-        refused = await browser.get(callback, headers=HTML)
+    refused = await refused_sign_in(idp)
     assert refused.status_code == 401
     assert "not allowed" in refused.text
 
@@ -133,11 +138,6 @@ async def test_openid_provider_without_id_token_is_refused() -> None:
     """An OpenID provider that answers without an ID token fails the sign-in, with a hint."""
     idp = HostileIdP()
     idp.faults = Faults(omit_id_token=True)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=site(idp)), base_url=SITE
-    ) as browser:
-        to_idp = await browser.get("/whoami", headers=HTML)
-        callback = await idp.authorize(to_idp.headers["location"])
-        refused = await browser.get(callback, headers=HTML)
+    refused = await refused_sign_in(idp)
     assert refused.status_code == 401
     assert "openid" in refused.text
