@@ -330,3 +330,34 @@ def test_codec_needs_a_secret_and_hides_it() -> None:
         SessionCodec(())
     codec = SessionCodec((SECRET_A, SECRET_B))
     assert SECRET_A not in repr(codec) and "2 secret" in repr(codec)
+
+
+def _a_session() -> Session:
+    now = time.time()
+    return Session(
+        claims={"sub": "u-cache", "email": "cache@example.test"},
+        access_token="access-" + secrets.token_urlsafe(16),
+        refresh_token="refresh-" + secrets.token_urlsafe(16),
+        expires_at=now + 3600,
+        refresh_at=now + 3570,
+        scopes=("openid",),
+        created_at=now,
+        last_seen=now,
+        claims_at=now,
+    )
+
+
+def test_opened_session_cache_never_serves_what_decoding_would_not() -> None:
+    """The codec's cache of opened sessions answers only for the very same bytes under the
+    very same key: a tampered record, or the record under another key, still reads as absent."""
+    codec = SessionCodec(["k" * 32])
+    key, other_key = hash_key("sid-1"), hash_key("sid-2")
+    blob = codec.encode_session(key, _a_session())
+    first = codec.decode_session(key, blob)
+    assert first is not None
+    assert codec.decode_session(key, bytes(blob)) is first  # the same bytes: the same object
+    tampered = blob[:-1] + bytes([blob[-1] ^ 1])
+    assert codec.decode_session(key, tampered) is None
+    assert codec.decode_session(other_key, blob) is None
+    newer = codec.encode_session(key, _a_session())
+    assert codec.decode_session(key, newer) not in (None, first)  # a new record: decoded anew

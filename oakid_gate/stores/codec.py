@@ -27,9 +27,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar
 
+from cachetools import LRUCache
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -78,7 +80,9 @@ class SessionCodec:
     ``secrets``: the ``secret`` setting's values; the first seals, all open.
     """
 
-    def __init__(self, secrets: Sequence[str]) -> None:
+    def __init__(self, secrets: Sequence[str], *, opened_cache: int = 4096) -> None:
+        self._opened: LRUCache[tuple[str, bytes], Session] = LRUCache(maxsize=opened_cache)
+        self._opened_lock = threading.Lock()
         if not secrets:
             raise ValueError("SessionCodec needs at least one secret")
         raw = [s.encode() for s in secrets]
@@ -95,7 +99,25 @@ class SessionCodec:
         return self._seal(SESSION, key, session.to_dict())
 
     def decode_session(self, key: str, blob: bytes) -> Session | None:
-        return self._open(SESSION, key, blob, Session.from_dict)
+        """The session sealed in ``blob`` under ``key``.
+
+        Opening a record (AES-GCM, JSON, building the session) costs about three
+        times the store read itself, and the same session is read on every
+        request. The same bytes under the same key always open to the same
+        immutable :class:`Session`, so opened sessions are kept in a small LRU
+        cache keyed by exactly those bytes: a changed, refreshed or deleted
+        record is never served from it, because the store is still read first.
+        """
+        cache_key = (key, blob)
+        with self._opened_lock:
+            hit = self._opened.get(cache_key)
+        if hit is not None:
+            return hit
+        session = self._open(SESSION, key, blob, Session.from_dict)
+        if session is not None:
+            with self._opened_lock:
+                self._opened[cache_key] = session
+        return session
 
     def encode_login(self, key: str, login: PendingLogin) -> bytes:
         return self._seal(LOGIN, key, login.to_dict())
