@@ -25,7 +25,13 @@ from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .effects import BodyTooLarge, random_token, run_async
+from .effects import (
+    BodyTooLarge,
+    provider_client_options,
+    random_token,
+    run_async,
+    store_unavailable,
+)
 from .errors import StoreUnavailable
 from .gate import GATE_HEADERS, UNEXPECTED_ERROR, Forward, Gate, GateRequest, Outcome, Reply
 from .proxies import TrustedProxies
@@ -60,9 +66,7 @@ class OakIDMiddleware:
         self.http = (
             http
             if http is not None
-            else httpx.AsyncClient(
-                timeout=self.settings.http_timeout, follow_redirects=False, trust_env=False
-            )
+            else httpx.AsyncClient(**provider_client_options(self.settings))
         )
         self._proxies = TrustedProxies(self.settings.trusted_proxies)
         self._anonymous = UnauthenticatedUser()
@@ -149,11 +153,8 @@ class OakIDMiddleware:
             return None
         try:
             session = await self.store.aget_session(key)
-        except StoreUnavailable:
-            raise
         except Exception as exc:
-            log.warning("session store get_session failed: %s", type(exc).__name__)
-            raise StoreUnavailable("the session store is not answering") from None
+            raise store_unavailable("get_session", exc) from None
         return session if self.gate.admit(session, time.time()) else None
 
     def _request(self, scope: Scope) -> GateRequest:

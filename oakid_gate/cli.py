@@ -295,7 +295,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .effects import run_sync
+    from .effects import provider_client_options, run_sync
     from .gate import Gate
     from .stores import store_for
 
@@ -303,7 +303,7 @@ def _check(args: argparse.Namespace) -> int:
     print(f"settings: ok (issuer {settings.issuer}, client_id {settings.client_id})")
     store = store_for(settings)
     gate = Gate(settings)
-    with httpx.Client(timeout=settings.http_timeout, trust_env=False) as http:
+    with httpx.Client(**provider_client_options(settings)) as http:
         try:
             provider = run_sync(
                 gate.load_provider(time.time()),

@@ -29,9 +29,20 @@ from typing import Any, TypeVar
 import httpx
 
 from .errors import OakIDGateError, ProviderError, ProviderUnavailable, StoreUnavailable
+from .settings import Settings
 from .stores.base import SessionStore
 
-__all__ = ["Program", "ReadBody", "Sleep", "StoreCall", "random_token", "run_async", "run_sync"]
+__all__ = [
+    "Program",
+    "ReadBody",
+    "Sleep",
+    "StoreCall",
+    "provider_client_options",
+    "random_token",
+    "run_async",
+    "run_sync",
+    "store_unavailable",
+]
 
 log = logging.getLogger("oakid_gate")
 
@@ -207,6 +218,24 @@ def _as_gate_error(exc: Exception) -> OakIDGateError:
 
 def _store_failure(effect: Any, exc: Exception) -> OakIDGateError:
     if isinstance(effect, StoreCall):
-        log.warning("session store %s failed: %s", effect.method, type(exc).__name__)
-        return StoreUnavailable("the session store is not answering")
+        return store_unavailable(effect.method, exc)
     raise exc
+
+
+def store_unavailable(method: str, exc: Exception) -> StoreUnavailable:
+    """Any failure of a store call, as the one error the gate answers with a 503.
+
+    The drivers and the adapters' hot paths both use it; only the exception's
+    type is logged, never its text (it may quote a URL with a password).
+    """
+    if isinstance(exc, StoreUnavailable):
+        return exc
+    log.warning("session store %s failed: %s", method, type(exc).__name__)
+    return StoreUnavailable("the session store is not answering")
+
+
+def provider_client_options(settings: Settings) -> dict[str, Any]:
+    """How every ``httpx`` client towards the provider is built: the gate's own
+    timeout, no redirects followed, no proxy or certificate settings taken from
+    the environment."""
+    return {"timeout": settings.http_timeout, "follow_redirects": False, "trust_env": False}

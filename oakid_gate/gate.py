@@ -75,7 +75,7 @@ from .session import PendingLogin, Session, hash_key
 from .settings import Settings
 from .user import identity_fields
 
-__all__ = ["UNEXPECTED_ERROR", "Forward", "Gate", "GateRequest", "Outcome", "Reply"]
+__all__ = ["UNEXPECTED_ERROR", "Forward", "Gate", "GateRequest", "Outcome", "Reply", "error_reply"]
 
 log = logging.getLogger("oakid_gate")
 
@@ -702,7 +702,7 @@ class Gate:
             return _text(405, "Method Not Allowed", (("allow", "GET, HEAD"),))
         if name == "sign_out":
             return _text(405, "Method Not Allowed", (("allow", "GET, HEAD, POST"),))
-        return self._page(404, "Not found", "There is no such page.")
+        return error_reply(404, "not_found", "Not found", "There is no such page.", html=True)
 
     def _ready(self, now: float) -> Program[Outcome]:
         problems = []
@@ -805,18 +805,9 @@ class Gate:
             log.warning("%s: %s", title, exc.message)
         else:
             log.info("%s: %s", title, exc.message)
-        if not self._wants_html(req):
-            return _json_reply(status, {"error": exc.error, "error_description": exc.message})
         retry_url = self.prefix + "/start?rd=/" if retry else None
-        return self._page(status, title, exc.message, retry_url=retry_url)
-
-    def _page(
-        self, status: int, title: str, message: str, *, retry_url: str | None = None
-    ) -> Reply:
-        return Reply(
-            status,
-            (("content-type", "text/html; charset=utf-8"), *_NO_STORE),
-            pages.error_page(title, message, retry_url=retry_url),
+        return error_reply(
+            status, exc.error, title, exc.message, html=self._wants_html(req), retry_url=retry_url
         )
 
     # ------------------------------------------------------------ request facts
@@ -898,6 +889,25 @@ def _json_reply(
         status,
         (("content-type", "application/json"), *_NO_STORE, *extra),
         json.dumps(body, separators=(",", ":")).encode(),
+    )
+
+
+def error_reply(
+    status: int,
+    error: str,
+    title: str,
+    message: str,
+    *,
+    html: bool,
+    retry_url: str | None = None,
+) -> Reply:
+    """An error answer: a page for a browser, ``{"error", "error_description"}`` otherwise."""
+    if not html:
+        return _json_reply(status, {"error": error, "error_description": message})
+    return Reply(
+        status,
+        (("content-type", "text/html; charset=utf-8"), *_NO_STORE),
+        pages.error_page(title, message, retry_url=retry_url),
     )
 
 

@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from http.cookiejar import Cookie, CookieJar
@@ -71,8 +70,8 @@ from starlette.types import Message, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from . import pages
 from .errors import ConfigurationError
+from .gate import error_reply
 from .proxies import TrustedProxies
 from .settings import Settings
 from .user import (
@@ -645,24 +644,11 @@ def bad_gateway_reply(scope: Scope, *, timed_out: bool) -> tuple[int, Headers, b
         if timed_out
         else "The service behind this gate is not answering. Try again in a moment."
     )
-    accept = b""
-    for name, value in scope["headers"]:
-        if name == b"accept":
-            accept += value
-    no_store = [(b"cache-control", b"no-store")]
-    if b"text/html" in accept:
-        body = pages.error_page("Bad gateway", message)
-        content_type = b"text/html; charset=utf-8"
-    else:
-        error = {"error": "bad_gateway", "error_description": message}
-        body = json.dumps(error, separators=(",", ":")).encode()
-        content_type = b"application/json"
-    headers = [
-        (b"content-type", content_type),
-        (b"content-length", str(len(body)).encode()),
-        *no_store,
-    ]
-    return 502, headers, body
+    accept = b"".join(value for name, value in scope["headers"] if name == b"accept")
+    reply = error_reply(502, "bad_gateway", "Bad gateway", message, html=b"text/html" in accept)
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
+    headers.append((b"content-length", str(len(reply.body)).encode()))
+    return reply.status, headers, reply.body
 
 
 # ---------------------------------------------------------------- the command

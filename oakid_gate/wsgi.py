@@ -57,7 +57,13 @@ import httpx
 from starlette.authentication import UnauthenticatedUser
 from starlette.requests import cookie_parser
 
-from .effects import BodyTooLarge, random_token, run_sync
+from .effects import (
+    BodyTooLarge,
+    provider_client_options,
+    random_token,
+    run_sync,
+    store_unavailable,
+)
 from .errors import StoreUnavailable
 from .gate import GATE_HEADERS, UNEXPECTED_ERROR, Forward, Gate, GateRequest, Outcome, Reply
 from .proxies import TrustedProxies
@@ -168,11 +174,8 @@ class OakIDWSGIMiddleware:
             return None
         try:
             session = self.store.get_session(key)
-        except StoreUnavailable:
-            raise
         except Exception as exc:
-            log.warning("session store get_session failed: %s", type(exc).__name__)
-            raise StoreUnavailable("the session store is not answering") from None
+            raise store_unavailable("get_session", exc) from None
         return session if self.gate.admit(session, time.time()) else None
 
     def _request(self, environ: WSGIEnvironment, path: str) -> GateRequest:
@@ -198,9 +201,7 @@ class OakIDWSGIMiddleware:
         return self.http
 
     def _new_http(self) -> httpx.Client:
-        return httpx.Client(
-            timeout=self.settings.http_timeout, follow_redirects=False, trust_env=False
-        )
+        return httpx.Client(**provider_client_options(self.settings))
 
     def close(self) -> None:
         """Close the HTTP client and the session store."""
