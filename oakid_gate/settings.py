@@ -66,7 +66,8 @@ class Settings:
     )
     secret: tuple[Secret, ...] = field(
         metadata=_doc(
-            "key for cookies and stored tokens, at least 32 bytes; several (comma-separated) "
+            "encrypts stored tokens and keys the sign-out form token, at least 32 bytes; "
+            "several (comma-separated) "
             "rotate: the first encrypts, all decrypt",
             required=True,
         )
