@@ -185,6 +185,32 @@ Differences from OakID
 No Developer Portal (clients come from the config), no provider session
 (every authorization request signs in), no refresh token expiry, nothing
 persisted.
+
+Layout
+======
+
+The protocol core is sans-I/O (plain values in and out; the clock and
+randomness are arguments), one rule to a module:
+
+- ``config.py``: the settings, checked when they are built;
+- ``_errors.py``: the error tree, each class with its ``error`` code and status;
+- ``_params.py``: parameters (sent once; empty is omitted), digests, comparison;
+- ``_request.py``: the authorization request, the redirect URI rules and the
+  redirects that answer it; ``_pkce.py``: PKCE; ``_scopes.py``: scopes and the
+  claims they release;
+- ``_authorize.py``: the authorization endpoint's steps (sign-in, consent,
+  code), each returning what to show and the event to log;
+- ``_clientauth.py``: client and bearer authentication;
+- ``_grants.py``: the ``authorization_code`` and ``refresh_token`` grants;
+- ``_idtoken.py``: the ID token; ``_userinfo.py`` and ``_revocation.py``: those
+  endpoints; ``_discovery.py``: the provider metadata;
+- ``_store.py``: all state, every secret kept under its SHA-256 digest only;
+- ``_provider.py``: ``DevProvider``, which holds the store, applies the rules
+  above and mints the tokens.
+
+Around it, the I/O: ``app.py`` (``create_app``: routes, clock, randomness),
+``_http.py`` (reading requests, shaping responses), ``_events.py`` (the event
+log) and ``_pages.py`` (the HTML pages).
 """
 
 from .app import create_app

@@ -25,7 +25,7 @@ client (so the status hint is 302); at the other endpoints it is the JSON body
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 __all__ = [
     "AccessDenied",
@@ -44,10 +44,18 @@ __all__ = [
 
 
 class OAuthError(Exception):
-    """An OAuth 2.0 error response; the message is its ``error_description``."""
+    """An OAuth 2.0 error response; the message is its ``error_description``.
+
+    A subclass names its ``error`` code and status hint in its class line.
+    """
 
     error: ClassVar[str] = "server_error"
     status_hint: ClassVar[int] = 500
+
+    def __init_subclass__(cls, *, error: str, status_hint: int, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.error = error
+        cls.status_hint = status_hint
 
     def __init__(self, description: str) -> None:
         super().__init__(description)
@@ -58,54 +66,44 @@ class OAuthError(Exception):
         return {"error": self.error, "error_description": self.description}
 
 
-class InvalidRequest(OAuthError):
-    error = "invalid_request"
-    status_hint = 400
+class InvalidRequest(OAuthError, error="invalid_request", status_hint=400):
+    """A parameter is missing, repeated or malformed, or the body is not a form."""
 
 
-class InvalidClient(OAuthError):
-    error = "invalid_client"
-    status_hint = 401
+class InvalidClient(OAuthError, error="invalid_client", status_hint=401):
+    """Client authentication failed or was malformed."""
 
 
-class InvalidGrant(OAuthError):
-    error = "invalid_grant"
-    status_hint = 400
+class InvalidGrant(OAuthError, error="invalid_grant", status_hint=400):
+    """The code or refresh token is unknown, expired, used up, revoked or not the client's."""
 
 
-class UnsupportedGrantType(OAuthError):
-    error = "unsupported_grant_type"
-    status_hint = 400
+class UnsupportedGrantType(OAuthError, error="unsupported_grant_type", status_hint=400):
+    """A grant type other than ``authorization_code`` and ``refresh_token``."""
 
 
-class InvalidScope(OAuthError):
-    error = "invalid_scope"
-    status_hint = 400
+class InvalidScope(OAuthError, error="invalid_scope", status_hint=400):
+    """A scope outside ``openid profile email``, no ``openid``, or a widening refresh."""
 
 
-class UnsupportedResponseType(OAuthError):
-    error = "unsupported_response_type"
-    status_hint = 302
+class UnsupportedResponseType(OAuthError, error="unsupported_response_type", status_hint=302):
+    """A ``response_type`` other than ``code``."""
 
 
-class AccessDenied(OAuthError):
-    error = "access_denied"
-    status_hint = 302
+class AccessDenied(OAuthError, error="access_denied", status_hint=302):
+    """The user denied consent."""
 
 
-class LoginRequired(OAuthError):
-    error = "login_required"
-    status_hint = 302
+class LoginRequired(OAuthError, error="login_required", status_hint=302):
+    """``prompt=none``: the dev-idp keeps no session to sign in without a page."""
 
 
-class InvalidToken(OAuthError):
-    error = "invalid_token"
-    status_hint = 401
+class InvalidToken(OAuthError, error="invalid_token", status_hint=401):
+    """A missing, unknown, expired or revoked access token."""
 
 
-class ServerError(OAuthError):
-    error = "server_error"
-    status_hint = 500
+class ServerError(OAuthError, error="server_error", status_hint=500):
+    """An internal failure; its details go to the log, never to the client."""
 
 
 class UntrustedRedirect(Exception):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from ._provider import AuthorizeRequest
+from ._request import AuthorizeRequest
 from .config import DEMO_USERS, DevUser
 
 __all__ = ["consent_page", "error_page", "index_page", "sign_in_page"]
