@@ -25,6 +25,7 @@ peers:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check oakid_gate tests benchmarks examples
 	$(VENV)/bin/ruff format --check oakid_gate
+	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

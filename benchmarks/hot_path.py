@@ -28,7 +28,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from oakid_gate import OakIDMiddleware
-from oakid_gate.session import Session, hash_key
+from oakid_gate.gate.records import Session, hash_key
 
 
 async def hello(request: Any) -> PlainTextResponse:

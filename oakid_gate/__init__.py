@@ -15,7 +15,7 @@ from .errors import (
     ProviderUnavailable,
     StoreUnavailable,
 )
-from .serve import protect
+from .protect import protect
 from .settings import Settings
 from .user import OakIDUser, SessionView
 from .wsgi import OakIDWSGIMiddleware

@@ -10,116 +10,98 @@ The app receives ``scope["user"]`` (an :class:`~oakid_gate.user.OakIDUser`, so
 ``"authenticated"`` and the granted scopes) and ``scope["oakid"]`` (a
 :class:`~oakid_gate.user.SessionView` with a fresh access token). Lifespan
 events pass straight through; WebSocket connections need a session too.
+Client-sent identity headers are removed before anything else happens
+(:mod:`oakid_gate.gate.identity`).
 
-This module only translates: every decision is made in :mod:`oakid_gate.gate`.
+Every decision is made in the core (:mod:`oakid_gate.gate`) and its effects
+run on the event loop (:func:`oakid_gate.drivers.run_async`); this module reads
+the scope and writes ASGI messages.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import httpx
-from starlette.authentication import AuthCredentials, UnauthenticatedUser
+from starlette.authentication import AuthCredentials
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .effects import (
-    BodyTooLarge,
+from .adapter import GateAdapter
+from .drivers import (
+    AsyncEffects,
     provider_client_options,
     random_token,
     run_async,
     store_unavailable,
 )
-from .errors import StoreUnavailable
-from .gate import GATE_HEADERS, UNEXPECTED_ERROR, Forward, Gate, GateRequest, Outcome, Reply
-from .proxies import TrustedProxies
-from .session import Session
-from .settings import Settings
-from .stores import SessionStore, store_for
-from .user import has_identity_header, is_identity_header
+from .errors import BodyTooLarge, StoreUnavailable
+from .gate.identity import has_identity_header, without_identity_headers
+from .gate.records import Session
+from .gate.replies import UNEXPECTED_ERROR, Forward, Outcome, Reply
+from .gate.request import GATE_HEADERS, GateRequest
 
 __all__ = ["OakIDMiddleware"]
 
 log = logging.getLogger("oakid_gate")
 
-_GATE_HEADERS_BYTES = frozenset(h.encode() for h in GATE_HEADERS)
+_GATE_HEADERS_BYTES = frozenset(h.encode() for h in GATE_HEADERS if h != "cookie")
 
 
-class OakIDMiddleware:
+class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
     """Require an OpenID Connect sign-in for every request to ``app``."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        settings: Settings | None = None,
-        *,
-        store: SessionStore | None = None,
-        http: httpx.AsyncClient | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self.app = app
-        self.settings = settings if settings is not None else Settings.load(**kwargs)
-        self.gate = Gate(self.settings)
-        self.store = store if store is not None else store_for(self.settings)
-        self.http = (
-            http
-            if http is not None
-            else httpx.AsyncClient(**provider_client_options(self.settings))
-        )
-        self._proxies = TrustedProxies(self.settings.trusted_proxies)
-        self._anonymous = UnauthenticatedUser()
+    def _new_http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(**provider_client_options(self.settings))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = scope["headers"]
-        if has_identity_header(headers):
-            # Only the gate says who the user is: an app once deployed behind
-            # another gate may still trust these, and a client must not send them.
-            scope["headers"] = [(n, v) for n, v in headers if not is_identity_header(n)]
+        if has_identity_header(scope["headers"]):
+            scope["headers"] = without_identity_headers(scope["headers"])
+        cookies = _cookies(scope)
         if not self.gate.is_gate_path(scope["path"]):
             # The hot path: one store read, one pure decision, nothing else.
             try:
-                session = await self._fast_session(scope)
+                session = await self._admitted(scope, cookies)
             except StoreUnavailable as exc:
                 # Answer now: the full path would wait for the store a second time.
-                await self._finish(
-                    self.gate.store_failed(self._request(scope), exc), scope, receive, send
-                )
+                failed = self.gate.store_failed(self._request(scope, cookies), exc)
+                await self._finish(failed, scope, receive, send)
                 return
             if session is not None:
-                self._inject(scope, session)
+                self._inject(session, scope)
                 await self.app(scope, receive, send)
                 return
-        req = self._request(scope)
-
-        async def read_body(limit: int) -> bytes:
-            body = bytearray()
-            while True:
-                message = await receive()
-                body += message.get("body", b"")
-                if len(body) > limit:
-                    raise BodyTooLarge("the form is too large")
-                if not message.get("more_body", False):
-                    return bytes(body)
-
+        effects = AsyncEffects(
+            http=self.http,
+            store=self.store,
+            timeout=self.settings.http_timeout,
+            read_body=_body_reader(receive),
+        )
         try:
-            outcome = await run_async(
-                self.gate.handle(req, time.time(), random_token),
-                http=self.http,
-                store=self.store,
-                read_body=read_body,
-                timeout=self.settings.http_timeout,
-            )
+            program = self.gate.handle(self._request(scope, cookies), time.time(), random_token)
+            outcome = await run_async(program, effects)
         except Exception:
             log.exception("oakid-gate: unexpected error")
             outcome = UNEXPECTED_ERROR
         await self._finish(outcome, scope, receive, send)
 
-    def _inject(self, scope: Scope, session: Session | None) -> None:
+    async def _admitted(self, scope: Scope, cookies: dict[str, str]) -> Session | None:
+        """The signed-in session if it passes as it is, else ``None`` (take the full path)."""
+        key = self.gate.hot_key(cookies, _scheme(scope))
+        if key is None:
+            return None
+        try:
+            session = await self.store.aget_session(key)
+        except Exception as exc:
+            raise store_unavailable("get_session", exc) from None
+        return session if self.gate.admit(session, time.time()) else None
+
+    def _inject(self, session: Session | None, scope: Scope) -> None:
         if session is None:
             scope["user"] = self._anonymous
             scope["auth"] = AuthCredentials()
@@ -131,7 +113,7 @@ class OakIDMiddleware:
     async def _finish(self, outcome: Outcome, scope: Scope, receive: Receive, send: Send) -> None:
         """Call the app with the session, or send the gate's own reply."""
         if isinstance(outcome, Forward):
-            self._inject(scope, outcome.session)
+            self._inject(outcome.session, scope)
             await self.app(scope, receive, send)
         elif scope["type"] == "websocket":
             # Refuse before accepting: the server answers 403.
@@ -139,52 +121,53 @@ class OakIDMiddleware:
         else:
             await _send_reply(outcome, send, head=scope.get("method") == "HEAD")
 
-    async def _fast_session(self, scope: Scope) -> Session | None:
-        """The signed-in session if it passes as it is, else ``None`` (take the full path)."""
-        cookie = None
-        for name, value in scope["headers"]:
-            if name == b"cookie":
-                cookie = value.decode("latin-1")
-                break
-        key = self.gate.hot_key(
-            cookie, "https" if scope.get("scheme") in ("https", "wss") else "http"
-        )
-        if key is None:
-            return None
-        try:
-            session = await self.store.aget_session(key)
-        except Exception as exc:
-            raise store_unavailable("get_session", exc) from None
-        return session if self.gate.admit(session, time.time()) else None
-
-    def _request(self, scope: Scope) -> GateRequest:
+    def _request(self, scope: Scope, cookies: dict[str, str]) -> GateRequest:
         headers: dict[str, str] = {}
-        cookie_parts: list[str] = []
         for name, value in scope["headers"]:
             if name in _GATE_HEADERS_BYTES:
-                text = value.decode("latin-1")
-                if name == b"cookie":
-                    cookie_parts.append(text)
-                else:
-                    key = name.decode("latin-1")
-                    headers[key] = headers[key] + ", " + text if key in headers else text
+                key, text = name.decode("latin-1"), value.decode("latin-1")
+                headers[key] = headers[key] + ", " + text if key in headers else text
         client = scope.get("client")
-        client_host = client[0] if client else None
-        scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
-        scheme = self._proxies.apply(client_host, scheme, headers)
-        return GateRequest(
+        return self.gate.request(
             method=scope.get("method", "GET"),
-            scheme=scheme,
+            scheme=_scheme(scope),
             path=scope["path"],
             query_string=scope.get("query_string", b"").decode("latin-1"),
             headers=headers,
-            cookies=cookie_parser("; ".join(cookie_parts)) if cookie_parts else {},
-            client=client_host,
+            cookies=cookies,
+            client=client[0] if client else None,
         )
 
     async def aclose(self) -> None:
         await self.http.aclose()
         await self.store.aclose()
+
+
+def _scheme(scope: Scope) -> str:
+    return "https" if scope.get("scheme") in ("https", "wss") else "http"
+
+
+def _cookies(scope: Scope) -> dict[str, str]:
+    """Every ``Cookie`` header of the request, parsed (Starlette's parser)."""
+    cookie = None
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            cookie = value if cookie is None else cookie + b"; " + value
+    return {} if cookie is None else cookie_parser(cookie.decode("latin-1"))
+
+
+def _body_reader(receive: Receive) -> Callable[[int], Awaitable[bytes]]:
+    async def read_body(limit: int) -> bytes:
+        body = bytearray()
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if len(body) > limit:
+                raise BodyTooLarge("the form is too large")
+            if not message.get("more_body", False):
+                return bytes(body)
+
+    return read_body
 
 
 async def _send_reply(reply: Reply, send: Send, *, head: bool) -> None:

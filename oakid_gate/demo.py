@@ -12,7 +12,7 @@ from starlette.routing import Route
 __all__ = ["demo_app"]
 
 
-async def home(request: Request) -> HTMLResponse:
+async def _home(request: Request) -> HTMLResponse:
     user = request.user
     rows = "".join(
         f"<tr><th>{escape(str(k))}</th><td>{escape(str(v))}</td></tr>"
@@ -31,14 +31,14 @@ async def home(request: Request) -> HTMLResponse:
     )
 
 
-async def me(request: Request) -> JSONResponse:
+async def _me(request: Request) -> JSONResponse:
     view = request.scope["oakid"]
     return JSONResponse(
         {"sub": request.user.sub, "email": request.user.email, "expires_at": view.expires_at}
     )
 
 
-async def public(request: Request) -> HTMLResponse:
+async def _public(request: Request) -> HTMLResponse:
     who = escape(request.user.display_name) if request.user.is_authenticated else "nobody"
     return HTMLResponse(
         f"<!doctype html><title>public</title><p>This page is public. Signed in: {who}.</p>"
@@ -47,4 +47,4 @@ async def public(request: Request) -> HTMLResponse:
 
 
 def demo_app() -> Starlette:
-    return Starlette(routes=[Route("/", home), Route("/api/me", me), Route("/public", public)])
+    return Starlette(routes=[Route("/", _home), Route("/api/me", _me), Route("/public", _public)])

@@ -16,6 +16,7 @@ adapters turn any of them into a page or a JSON answer without guessing::
     │   └── UserInfoError               invalid_token       401
     ├── AccessDenied                    access_denied       403
     ├── ForbiddenRequest                invalid_request     403
+    ├── BodyTooLarge                    invalid_request     413
     └── StoreUnavailable                temporarily_unavailable 503
 
 Messages are written for the person who reads the error page: they say what is
@@ -28,6 +29,7 @@ __all__ = [
     "AccessDenied",
     "AuthenticationError",
     "AuthorizationDenied",
+    "BodyTooLarge",
     "ConfigurationError",
     "ForbiddenRequest",
     "IDTokenError",
@@ -44,10 +46,22 @@ __all__ = [
 
 
 class OakIDGateError(Exception):
-    """Base class of every error raised by oakid-gate."""
+    """Base class of every error raised by oakid-gate.
+
+    A subclass names its OAuth ``error`` code and HTTP status hint on its class
+    line (``class X(Base, error="...", status_hint=...)``); either may be left
+    out to inherit it.
+    """
 
     error = "server_error"
     status_hint = 500
+
+    def __init_subclass__(cls, *, error: str | None = None, status_hint: int | None = None) -> None:
+        super().__init_subclass__()
+        if error is not None:
+            cls.error = error
+        if status_hint is not None:
+            cls.status_hint = status_hint
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -62,17 +76,12 @@ class ConfigurationError(OakIDGateError, ValueError):
         self.setting = setting
 
 
-class ProviderError(OakIDGateError):
+class ProviderError(OakIDGateError, status_hint=502):
     """The provider answered something we cannot use."""
 
-    status_hint = 502
 
-
-class ProviderUnavailable(ProviderError):
+class ProviderUnavailable(ProviderError, error="temporarily_unavailable", status_hint=503):
     """The provider could not be reached, timed out, or answered 5xx."""
-
-    error = "temporarily_unavailable"
-    status_hint = 503
 
 
 class MetadataError(ProviderError):
@@ -87,57 +96,40 @@ class TokenEndpointError(ProviderError):
         self.error = error
 
 
-class AuthenticationError(OakIDGateError):
+class AuthenticationError(OakIDGateError, error="invalid_request", status_hint=400):
     """The sign-in could not be completed."""
-
-    error = "invalid_request"
-    status_hint = 400
 
 
 class StateError(AuthenticationError):
     """The callback's ``state`` is missing, unknown, used, expired or from another browser."""
 
 
-class AuthorizationDenied(AuthenticationError):
+class AuthorizationDenied(AuthenticationError, error="access_denied", status_hint=403):
     """The provider answered the authorization request with an error."""
 
-    error = "access_denied"
-    status_hint = 403
 
-
-class IDTokenError(AuthenticationError):
+class IDTokenError(AuthenticationError, error="invalid_token", status_hint=401):
     """The ID token failed a check of OpenID Connect Core section 3.1.3.7."""
 
-    error = "invalid_token"
-    status_hint = 401
 
-
-class UserInfoError(AuthenticationError):
+class UserInfoError(AuthenticationError, error="invalid_token", status_hint=401):
     """The userinfo answer is unusable or names another subject."""
 
-    error = "invalid_token"
-    status_hint = 401
 
-
-class AccessDenied(OakIDGateError):
+class AccessDenied(OakIDGateError, error="access_denied", status_hint=403):
     """Signed in, but not one of the allowed users."""
 
-    error = "access_denied"
-    status_hint = 403
 
-
-class ForbiddenRequest(OakIDGateError):
+class ForbiddenRequest(OakIDGateError, error="invalid_request", status_hint=403):
     """A request that must not be honoured (for example a cross-site sign-out)."""
 
-    error = "invalid_request"
-    status_hint = 403
+
+class BodyTooLarge(OakIDGateError, error="invalid_request", status_hint=413):
+    """A request body the gate reads itself (the sign-out form) is larger than it takes."""
 
 
-class StoreUnavailable(OakIDGateError):
+class StoreUnavailable(OakIDGateError, error="temporarily_unavailable", status_hint=503):
     """The session store does not answer."""
-
-    error = "temporarily_unavailable"
-    status_hint = 503
 
 
 def oauth_error_code(value: object) -> str:

@@ -1,41 +1,10 @@
-"""Any Python web app behind the gate: ``protect(app)`` and ``oakid-gate run``.
+"""Serving apps: ``oakid-gate run``, the server of every command, loading an app.
 
-::
-
-    import oakid_gate
-
-    app = oakid_gate.protect(app, client_id="oak_...", client_secret="...", secret="...")
-
-or, with no code at all, ``oakid-gate run module:app [--workers N]``.
-
-Telling ASGI from WSGI
-======================
-
-An ASGI app (Starlette, FastAPI, Quart, Django's ``get_asgi_application()``)
-comes back wrapped in :class:`~oakid_gate.asgi.OakIDMiddleware`; a WSGI app
-(Flask, Django's ``get_wsgi_application()``, any ``app(environ,
-start_response)``) in :class:`~oakid_gate.wsgi.OakIDWSGIMiddleware`. The kind
-is told from the callable alone; the app is never called:
-
-- a coroutine function, or an object with a coroutine ``__call__``, that
-  takes ``(scope, receive, send)``: ASGI;
-- a plain callable that takes exactly three positional arguments: ASGI (an
-  ASGI 3 app that returns an awaitable without being a coroutine function);
-- a plain callable that takes exactly two: WSGI.
-
-Anything else (``*args`` signatures, ASGI 2 single-argument apps, classes,
-objects that are not callable) is a :class:`~oakid_gate.errors.ConfigurationError`
-that says what was found: pass ``interface="asgi"`` or ``interface="wsgi"``
-(``--interface`` on the command line), or wrap the app with the middleware
-yourself. An app that already has the gate in front of it is refused: two
-gates would each want a sign-in of their own.
-
-Flask: ``protect(flask_app)`` returns a new WSGI callable and leaves the Flask
-object as it was, so serve what it returns (``oakid-gate run``, gunicorn).
-Whatever takes the Flask object itself (``flask run``, ``app.run()``,
-``app.test_client()``) would bypass the gate; for those, install the gate on
-the app: ``app.wsgi_app = OakIDWSGIMiddleware(app.wsgi_app, ...)`` or
-:class:`oakid_gate.flask.OakID`.
+Loading: :func:`load_app` imports ``module:attribute`` (the current directory
+is importable); a mistake is a :class:`~oakid_gate.errors.ConfigurationError`
+naming the ``app`` setting. :func:`serve_asgi` runs one or more ASGI apps on
+uvicorn in one process, as ``proxy``, ``dev-idp`` and ``demo`` do, with the
+same options as ``run`` (:func:`uvicorn_options`).
 
 The servers of ``oakid-gate run``
 =================================
@@ -74,91 +43,60 @@ and the settings in the environment.
 
 from __future__ import annotations
 
-import inspect
+import asyncio
+import importlib
 import logging
 import os
-from typing import Any, Literal
+import sys
+from typing import Any
 
 from .asgi import OakIDMiddleware
 from .errors import ConfigurationError
+from .logs import uvicorn_log_config
+from .protect import Interface, already_protected, detect_interface, protect
 from .settings import Secret, Settings, setting_fields
 from .stores import store_for
 from .wsgi import OakIDWSGIMiddleware
 
-__all__ = ["Interface", "app_from_environment", "detect_interface", "protect", "run_app"]
+__all__ = [
+    "app_from_environment",
+    "load_app",
+    "run_app",
+    "serve_asgi",
+    "uvicorn_options",
+    "worker_environment",
+]
 
 log = logging.getLogger("oakid_gate")
-
-Interface = Literal["asgi", "wsgi"]
 
 #: the environment variable that names the app for :func:`app_from_environment`
 RUN_APP_VARIABLE = "OAKID_RUN_APP"
 #: and the one that skips the detection there (``asgi`` or ``wsgi``)
 RUN_INTERFACE_VARIABLE = "OAKID_RUN_INTERFACE"
 
-_GATES = (OakIDMiddleware, OakIDWSGIMiddleware)
 
-
-def protect(
-    app: Any,
-    settings: Settings | None = None,
-    *,
-    interface: Interface | None = None,
-    **kwargs: Any,
-) -> OakIDMiddleware | OakIDWSGIMiddleware:
-    """Wrap ``app`` in the middleware its interface needs.
-
-    ``settings`` and ``kwargs`` (settings, ``store=``, ``http=``) go to the
-    middleware as they are; ``interface`` skips the detection.
-    """
-    if interface is None:
-        interface = detect_interface(app)
-    elif interface not in ("asgi", "wsgi"):
-        raise ConfigurationError("interface", "must be 'asgi' or 'wsgi'")
-    if _already_protected(app):
-        raise ConfigurationError(
-            "app",
-            f"{_describe(app)} already has the oakid-gate middleware in front of it; "
-            "serve it as it is, or remove that middleware and protect it here",
-        )
-    if interface == "asgi":
-        return OakIDMiddleware(app, settings, **kwargs)
-    return OakIDWSGIMiddleware(app, settings, **kwargs)
-
-
-def detect_interface(app: Any) -> Interface:
-    """``"asgi"`` or ``"wsgi"`` for ``app``, or a :class:`ConfigurationError` saying why not."""
-    what = _describe(app)
-    if inspect.isclass(app):
-        raise ConfigurationError("app", f"{what} is a class; pass the app (an instance of it)")
-    if not callable(app):
-        raise ConfigurationError("app", f"{what} is not callable, so it is neither ASGI nor WSGI")
-    call = app if inspect.isroutine(app) else getattr(app, "__call__", app)  # noqa: B004
-    is_coroutine = inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(app)
+def load_app(target: str) -> Any:
+    """Import ``module:attribute`` (the current directory is importable)."""
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise ConfigurationError("app", f"{target!r} is not of the form module:attribute")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
-        signature: inspect.Signature | None = inspect.signature(app)
-    except (TypeError, ValueError):
-        signature = None
-    takes_3, takes_2 = _accepts(signature, 3), _accepts(signature, 2)
-    if is_coroutine and takes_3:
-        return "asgi"
-    if not is_coroutine and takes_3 != takes_2:
-        return "asgi" if takes_3 else "wsgi"
-    found = (
-        "an async callable" if is_coroutine else "a callable"
-    ) + f" taking {_parameters(signature)}"
-    raise ConfigurationError(
-        "app",
-        f"cannot tell whether {what} is ASGI or WSGI: it is {found}; an ASGI app takes "
-        "(scope, receive, send), a WSGI app (environ, start_response). "
-        "Pass interface='asgi' or interface='wsgi' (or --interface with oakid-gate run)",
-    )
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError("app", f"cannot import {module_name!r}: {exc}") from None
+    app = module
+    for part in attr.split("."):
+        try:
+            app = getattr(app, part)
+        except AttributeError:
+            raise ConfigurationError("app", f"{module_name!r} has no attribute {attr!r}") from None
+    return app
 
 
 def app_from_environment() -> OakIDMiddleware | OakIDWSGIMiddleware:
     """The app named by ``OAKID_RUN_APP``, protected with the ``OAKID_*`` settings."""
-    from .cli import load_app
-
     target = os.environ.get(RUN_APP_VARIABLE)
     if not target:
         raise ConfigurationError("app", f"set {RUN_APP_VARIABLE}=module:attribute")
@@ -167,6 +105,37 @@ def app_from_environment() -> OakIDMiddleware | OakIDWSGIMiddleware:
         raise ConfigurationError("interface", f"{RUN_INTERFACE_VARIABLE} must be asgi or wsgi")
     interface: Interface | None = "asgi" if raw == "asgi" else "wsgi" if raw == "wsgi" else None
     return protect(load_app(target), Settings.load(), interface=interface)
+
+
+# ---------------------------------------------------------------- uvicorn
+
+
+def uvicorn_options(host: str, port: int, log_level: str) -> dict[str, Any]:
+    """How every command runs uvicorn."""
+    return {
+        "host": host,
+        "port": port,
+        "proxy_headers": False,  # the gate's own trusted_proxies decides
+        "server_header": False,
+        "lifespan": "auto",
+        "log_level": log_level,
+        "log_config": uvicorn_log_config(),  # no code or state in the access log
+    }
+
+
+def serve_asgi(apps: list[tuple[Any, str, int]], *, log_level: str = "info") -> None:
+    """Serve each ``(app, host, port)`` on uvicorn, in this process, until stopped."""
+    import uvicorn
+
+    servers = [
+        uvicorn.Server(uvicorn.Config(app, **uvicorn_options(host, port, log_level)))
+        for app, host, port in apps
+    ]
+
+    async def serve_all() -> None:
+        await asyncio.gather(*(s.serve() for s in servers))
+
+    asyncio.run(serve_all())
 
 
 # ---------------------------------------------------------------- oakid-gate run
@@ -187,27 +156,10 @@ def run_app(
     the settings (already loaded), the store (opened and closed again), the
     worker count against the store, the app and its interface.
     """
-    from .cli import load_app
-
-    if workers < 1:
-        raise ConfigurationError("workers", "must be at least 1")
-    if threads < 1:
-        raise ConfigurationError("threads", "must be at least 1")
-    store = store_for(settings)
-    try:
-        if workers > 1 and not store.shared:
-            scheme = settings.session_store.partition("://")[0]
-            raise ConfigurationError(
-                "session_store",
-                f"{scheme}:// keeps sessions inside one process, so with --workers {workers} "
-                "users would be signed out at random; choose a shared store: "
-                "sqlite:///path.db (one host) or redis://host:port/0 (several hosts)",
-            )
-    finally:
-        store.close()
+    _check_workers(settings, workers, threads)
     app = load_app(target)
     kind = interface or detect_interface(app)
-    if _already_protected(app):
+    if already_protected(app):
         raise ConfigurationError(
             "app",
             f"{target} already has the oakid-gate middleware in front of it: serve it with "
@@ -225,20 +177,35 @@ def run_app(
     )
     if kind == "wsgi":
         _serve_wsgi(app, settings, workers=workers, threads=threads, log_level=log_level)
-        return
+    else:
+        _serve_asgi_app(target, app, settings, workers=workers, log_level=log_level)
+
+
+def _check_workers(settings: Settings, workers: int, threads: int) -> None:
+    if workers < 1:
+        raise ConfigurationError("workers", "must be at least 1")
+    if threads < 1:
+        raise ConfigurationError("threads", "must be at least 1")
+    store = store_for(settings)
+    try:
+        if workers > 1 and not store.shared:
+            scheme = settings.session_store.partition("://")[0]
+            raise ConfigurationError(
+                "session_store",
+                f"{scheme}:// keeps sessions inside one process, so with --workers {workers} "
+                "users would be signed out at random; choose a shared store: "
+                "sqlite:///path.db (one host) or redis://host:port/0 (several hosts)",
+            )
+    finally:
+        store.close()
+
+
+def _serve_asgi_app(
+    target: str, app: Any, settings: Settings, *, workers: int, log_level: str
+) -> None:
     import uvicorn
 
-    from .logs import uvicorn_log_config
-
-    options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "proxy_headers": False,  # the gate's own trusted_proxies decides
-        "server_header": False,
-        "lifespan": "auto",
-        "log_level": log_level,
-        "log_config": uvicorn_log_config(),  # no code or state in the access log
-    }
+    options = uvicorn_options(settings.host, settings.port, log_level)
     if workers == 1:
         uvicorn.run(OakIDMiddleware(app, settings), **options)
         return
@@ -248,7 +215,7 @@ def run_app(
         if getattr(settings, f.name) is None:
             os.environ.pop(f"OAKID_{f.name.upper()}", None)
     os.environ[RUN_APP_VARIABLE] = target
-    os.environ[RUN_INTERFACE_VARIABLE] = kind
+    os.environ[RUN_INTERFACE_VARIABLE] = "asgi"
     uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, **options)
 
 
@@ -313,43 +280,3 @@ def _serve_wsgi(
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _already_protected(app: Any) -> bool:
-    if isinstance(app, _GATES) or isinstance(getattr(app, "wsgi_app", None), _GATES):
-        return True
-    # Starlette and FastAPI: app.add_middleware(OakIDMiddleware, ...)
-    middleware = getattr(app, "user_middleware", None)
-    if isinstance(middleware, list):
-        return any(getattr(m, "cls", None) in _GATES for m in middleware)
-    return False
-
-
-def _accepts(signature: inspect.Signature | None, count: int) -> bool:
-    """Whether a call with ``count`` positional arguments (and no others) fits."""
-    if signature is None:
-        return False
-    required = total = 0
-    for p in signature.parameters.values():
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            total += 1
-            required += p.default is p.empty
-        elif p.kind is p.VAR_POSITIONAL:
-            total = 1 << 16
-        elif p.kind is p.KEYWORD_ONLY and p.default is p.empty:
-            return False
-    return required <= count <= total
-
-
-def _parameters(signature: inspect.Signature | None) -> str:
-    return "an unknown signature" if signature is None else str(signature)
-
-
-def _describe(app: Any) -> str:
-    if inspect.isclass(app) or inspect.isroutine(app):
-        return f"{getattr(app, '__module__', '?')}.{getattr(app, '__qualname__', app)!s}"
-    cls = type(app)
-    return f"a {cls.__module__}.{cls.__qualname__} object"

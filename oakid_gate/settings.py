@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
-__all__ = ["DEFAULT_ISSUER", "Secret", "Settings"]
+__all__ = ["DEFAULT_ISSUER", "Secret", "Settings", "is_loopback_host", "setting_fields"]
 
 DEFAULT_ISSUER = "https://id.oakwall.mom"
 MIN_SECRET_BYTES = 32
@@ -169,6 +169,14 @@ class Settings:
         return settings
 
     def _check(self) -> None:
+        self._check_provider()
+        self._check_secrets()
+        self._check_paths()
+        self._check_access()
+        self._check_numbers()
+        self._check_cookies()
+
+    def _check_provider(self) -> None:
         _check_url("issuer", self.issuer)
         if self.issuer.endswith("/") and urlsplit(self.issuer).path == "/":
             raise ConfigurationError("issuer", "must not end with '/' (use the exact issuer)")
@@ -176,6 +184,20 @@ class Settings:
             raise ConfigurationError("client_id", "is empty")
         if not self.client_secret.reveal():
             raise ConfigurationError("client_secret", "is empty")
+        if not self.scopes:
+            raise ConfigurationError("scopes", "is empty (OpenID Connect needs at least 'openid')")
+        if self.token_endpoint_auth_method not in (
+            None,
+            "client_secret_basic",
+            "client_secret_post",
+        ):
+            raise ConfigurationError(
+                "token_endpoint_auth_method", "must be client_secret_basic or client_secret_post"
+            )
+        if self.user_claim == "":
+            raise ConfigurationError("user_claim", "is empty")
+
+    def _check_secrets(self) -> None:
         if not self.secret:
             raise ConfigurationError("secret", "is empty")
         for s in self.secret:
@@ -185,8 +207,8 @@ class Settings:
                     f"must be at least {MIN_SECRET_BYTES} bytes; "
                     "make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
                 )
-        if not self.scopes:
-            raise ConfigurationError("scopes", "is empty (OpenID Connect needs at least 'openid')")
+
+    def _check_paths(self) -> None:
         if self.base_url is not None:
             _check_url("base_url", self.base_url)
             parts = urlsplit(self.base_url)
@@ -205,6 +227,10 @@ class Settings:
                 )
             if p == self.prefix or p.startswith(self.prefix + "/"):
                 raise ConfigurationError("public_paths", f"{p!r} is inside the gate's prefix")
+        if self.upstream is not None:
+            _check_url("upstream", self.upstream)
+
+    def _check_access(self) -> None:
         for e in self.allowed_emails:
             if "@" not in e:
                 raise ConfigurationError("allowed_emails", f"{e!r} is not an email address")
@@ -213,8 +239,6 @@ class Settings:
                 raise ConfigurationError(
                     "allowed_domains", f"{d!r} is not a domain like example.com"
                 )
-        if self.upstream is not None:
-            _check_url("upstream", self.upstream)
         for net in self.trusted_proxies:
             try:
                 ipaddress.ip_network(net, strict=False)
@@ -222,14 +246,8 @@ class Settings:
                 raise ConfigurationError(
                     "trusted_proxies", f"{net!r} is not an IP address or network"
                 ) from None
-        if self.token_endpoint_auth_method not in (
-            None,
-            "client_secret_basic",
-            "client_secret_post",
-        ):
-            raise ConfigurationError(
-                "token_endpoint_auth_method", "must be client_secret_basic or client_secret_post"
-            )
+
+    def _check_numbers(self) -> None:
         if not 0 < self.port < 65536:
             raise ConfigurationError("port", "must be between 1 and 65535")
         for name in (
@@ -246,14 +264,14 @@ class Settings:
                 raise ConfigurationError(name, "must not be negative")
         if self.clock_skew > 300:
             raise ConfigurationError("clock_skew", "must be at most 300 seconds")
+
+    def _check_cookies(self) -> None:
         if not self.cookie_name or not all(c.isalnum() or c in "_-." for c in self.cookie_name):
             raise ConfigurationError("cookie_name", "may hold only letters, digits, '_', '-', '.'")
         if self.cookie_name.startswith("_session") or self.cookie_name.startswith("__"):
             raise ConfigurationError("cookie_name", "must not start with '_session' or '__'")
         if self.cookie_samesite not in ("lax", "strict"):
             raise ConfigurationError("cookie_samesite", "must be lax or strict")
-        if self.user_claim == "":
-            raise ConfigurationError("user_claim", "is empty")
         if self.cookie_secure is False and self.base_url and self.base_url.startswith("https:"):
             raise ConfigurationError("cookie_secure", "cannot be false with an https base_url")
 

@@ -11,15 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = [
-    "IDENTITY_HEADERS",
-    "OakIDUser",
-    "SessionView",
-    "has_identity_header",
-    "header_value",
-    "identity_fields",
-    "is_identity_header",
-]
+__all__ = ["OakIDUser", "SessionView"]
 
 
 class OakIDUser:
@@ -76,66 +68,3 @@ class SessionView:
 
     def __repr__(self) -> str:
         return f"SessionView(expires_at={self.expires_at!r}, scopes={self.scopes!r})"
-
-
-def header_value(text: str) -> bytes:
-    """A claim as a header value: no control or format characters, UTF-8 bytes.
-
-    CR and LF cannot split the header; non-Latin-1 characters are kept and sent
-    as UTF-8 (as oauth2-proxy does), so no identity is lost or mangled into
-    another one.
-    """
-    cleaned = "".join(c for c in text if c == " " or c.isprintable())
-    return cleaned.strip().encode("utf-8")
-
-
-def identity_fields(user: OakIDUser) -> list[tuple[str, bytes]]:
-    """The user's identity as (name suffix, header value) pairs: ``user``, ``email``,
-    ``preferred-username``, ``groups``; the proxy prefixes ``x-forwarded-`` and
-    ``/oauth2/auth`` prefixes ``x-auth-request-``. Empty values are left out."""
-    fields = [("user", user.identity), ("email", user.email or "")]
-    username = user.claims.get("preferred_username")
-    if isinstance(username, str):
-        fields.append(("preferred-username", username))
-    fields.append(("groups", ",".join(user.groups)))
-    return [(name, value) for name, text in fields if (value := header_value(text))]
-
-
-#: headers that claim an identity: only the gate may set them, a client never
-IDENTITY_HEADERS = frozenset(
-    {
-        b"remote-user",
-        b"x-remote-user",
-        b"x-forwarded-user",
-        b"x-forwarded-email",
-        b"x-forwarded-preferred-username",
-        b"x-forwarded-groups",
-        b"x-forwarded-access-token",
-        b"x-auth-request-user",
-        b"x-auth-request-email",
-        b"x-auth-request-preferred-username",
-        b"x-auth-request-groups",
-        b"x-auth-request-access-token",
-    }
-)
-
-
-#: the first bytes of every name in IDENTITY_HEADERS: a cheap pre-filter for hot paths
-IDENTITY_FIRST_BYTES = frozenset(b"xXrR")
-
-
-def has_identity_header(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Whether any of ``headers`` claims an identity (one byte and one set look-up a header)."""
-    first = IDENTITY_FIRST_BYTES
-    for name, _ in headers:  # noqa: SIM110 - a plain loop: faster than any() on the hot path
-        if name and name[0] in first and is_identity_header(name):
-            return True
-    return False
-
-
-def is_identity_header(name: bytes) -> bool:
-    """Whether a header name claims an identity, in any spelling (case, ``_`` for ``-``)."""
-    norm = name.lower()
-    if b"_" in norm:
-        norm = norm.replace(b"_", b"-")
-    return norm in IDENTITY_HEADERS or norm.startswith(b"x-auth-request-")

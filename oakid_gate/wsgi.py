@@ -25,8 +25,7 @@ Security: the app must only ever see an identity that the gate put there.
 ``forwarder_headers``, may have filled in), ``oakid.user`` and ``oakid`` are
 removed from every request before anything else happens, and so are the
 identity headers other gates use (``Remote-User``, ``X-Forwarded-User`` and
-its siblings, ``X-Auth-Request-*``): an app once deployed behind another gate
-may still trust them, and a client must not be able to send them.
+its siblings, every ``X-Auth-Request-*``): see :mod:`oakid_gate.gate.identity`.
 
 The gate's endpoints and ``public_paths`` match ``SCRIPT_NAME + PATH_INFO``,
 the same full path the ASGI middleware sees; an app mounted below a prefix
@@ -41,7 +40,9 @@ connection is ever shared between processes. Several processes need a shared
 ``session_store`` (``sqlite://`` or ``redis://``); ``memory://`` sessions live
 in one process.
 
-This module only translates: every decision is made in :mod:`oakid_gate.gate`.
+The decisions are the core's (:mod:`oakid_gate.gate`), the same as for ASGI;
+the blocking driver (:func:`oakid_gate.drivers.run_sync`) performs them in the
+server's thread. This module reads the environ and calls ``start_response``.
 """
 
 from __future__ import annotations
@@ -51,41 +52,25 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
-from starlette.authentication import UnauthenticatedUser
 from starlette.requests import cookie_parser
 
-from .effects import (
-    BodyTooLarge,
-    provider_client_options,
-    random_token,
-    run_sync,
-    store_unavailable,
-)
-from .errors import StoreUnavailable
-from .gate import GATE_HEADERS, UNEXPECTED_ERROR, Forward, Gate, GateRequest, Outcome, Reply
-from .proxies import TrustedProxies
-from .session import Session
-from .settings import Settings
-from .stores import SessionStore, store_for
-from .user import IDENTITY_HEADERS
+from .adapter import GateAdapter
+from .drivers import SyncEffects, provider_client_options, random_token, run_sync, store_unavailable
+from .errors import BodyTooLarge, StoreUnavailable
+from .gate.identity import strip_environ
+from .gate.records import Session
+from .gate.replies import UNEXPECTED_ERROR, Forward, Outcome, Reply
+from .gate.request import GATE_HEADERS, GateRequest
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment  # noqa: F401 - the base class names it as a string
 
 __all__ = ["OakIDWSGIMiddleware"]
 
 log = logging.getLogger("oakid_gate")
-
-#: environ keys only the gate may set, and client headers that claim an identity
-_IDENTITY_KEYS = (
-    "REMOTE_USER",
-    "oakid.user",
-    "oakid",
-    *("HTTP_" + name.decode().upper().replace("-", "_") for name in sorted(IDENTITY_HEADERS)),
-)
 
 #: (environ key, header name) for the headers the gate reads, the cookie aside
 _ENVIRON_HEADERS = tuple(
@@ -95,66 +80,54 @@ _ENVIRON_HEADERS = tuple(
 )
 
 
-class OakIDWSGIMiddleware:
+class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", httpx.Client]):
     """Require an OpenID Connect sign-in for every request to the WSGI ``app``."""
 
-    def __init__(
-        self,
-        app: WSGIApplication,
-        settings: Settings | None = None,
-        *,
-        store: SessionStore | None = None,
-        http: httpx.Client | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self.app = app
-        self.settings = settings if settings is not None else Settings.load(**kwargs)
-        self.gate = Gate(self.settings)
-        self.store = store if store is not None else store_for(self.settings)
-        self._own_http = http is None
-        self.http = http if http is not None else self._new_http()
-        self._pid = os.getpid()
-        self._proxies = TrustedProxies(self.settings.trusted_proxies)
-        self._anonymous = UnauthenticatedUser()
-
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        for key in _IDENTITY_KEYS:
-            environ.pop(key, None)
+        strip_environ(environ)
         path = _full_path(environ)
+        cookie = environ.get("HTTP_COOKIE")
+        cookies = cookie_parser(cookie) if cookie else {}
         if not self.gate.is_gate_path(path):
             # The hot path: one store read, one pure decision, nothing else.
             try:
-                session = self._fast_session(environ)
+                session = self._admitted(environ, cookies)
             except StoreUnavailable as exc:
                 # Answer now: the full path would wait for the store a second time.
-                failed = self.gate.store_failed(self._request(environ, path), exc)
+                failed = self.gate.store_failed(self._request(environ, path, cookies), exc)
                 return self._finish(failed, environ, start_response)
             if session is not None:
-                return self._forward(environ, start_response, session)
+                return self._forward(session, environ, start_response)
+        effects = SyncEffects(
+            http=self._client(),
+            store=self.store,
+            timeout=self.settings.http_timeout,
+            read_body=_body_reader(environ),
+        )
         try:
-            req = self._request(environ, path)
-            outcome = run_sync(
-                self.gate.handle(req, time.time(), random_token),
-                http=self._client(),
-                store=self.store,
-                read_body=_body_reader(environ),
-                timeout=self.settings.http_timeout,
+            program = self.gate.handle(
+                self._request(environ, path, cookies), time.time(), random_token
             )
+            outcome = run_sync(program, effects)
         except Exception:
             log.exception("oakid-gate: unexpected error")
             outcome = UNEXPECTED_ERROR
         return self._finish(outcome, environ, start_response)
 
-    def _finish(
-        self, outcome: Outcome, environ: WSGIEnvironment, start_response: StartResponse
-    ) -> Iterable[bytes]:
-        """Call the app with the session, or send the gate's own reply."""
-        if isinstance(outcome, Forward):
-            return self._forward(environ, start_response, outcome.session)
-        return _send_reply(outcome, start_response, head=environ.get("REQUEST_METHOD") == "HEAD")
+    def _admitted(self, environ: WSGIEnvironment, cookies: dict[str, str]) -> Session | None:
+        """The signed-in session if it passes as it is, else ``None`` (take the full path)."""
+        scheme = "https" if environ.get("wsgi.url_scheme") == "https" else "http"
+        key = self.gate.hot_key(cookies, scheme)
+        if key is None:
+            return None
+        try:
+            session = self.store.get_session(key)
+        except Exception as exc:
+            raise store_unavailable("get_session", exc) from None
+        return session if self.gate.admit(session, time.time()) else None
 
     def _forward(
-        self, environ: WSGIEnvironment, start_response: StartResponse, session: Session | None
+        self, session: Session | None, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         if session is None:
             environ["oakid.user"] = self._anonymous
@@ -164,43 +137,33 @@ class OakIDWSGIMiddleware:
             environ["oakid"] = session.view
         return self.app(environ, start_response)
 
-    def _fast_session(self, environ: WSGIEnvironment) -> Session | None:
-        """The signed-in session if it passes as it is, else ``None`` (take the full path)."""
-        key = self.gate.hot_key(
-            environ.get("HTTP_COOKIE"),
-            "https" if environ.get("wsgi.url_scheme") == "https" else "http",
-        )
-        if key is None:
-            return None
-        try:
-            session = self.store.get_session(key)
-        except Exception as exc:
-            raise store_unavailable("get_session", exc) from None
-        return session if self.gate.admit(session, time.time()) else None
+    def _finish(
+        self, outcome: Outcome, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Call the app with the session, or send the gate's own reply."""
+        if isinstance(outcome, Forward):
+            return self._forward(outcome.session, environ, start_response)
+        return _send_reply(outcome, start_response, head=environ.get("REQUEST_METHOD") == "HEAD")
 
-    def _request(self, environ: WSGIEnvironment, path: str) -> GateRequest:
-        headers = {name: environ[key] for key, name in _ENVIRON_HEADERS if environ.get(key)}
-        cookie = environ.get("HTTP_COOKIE")
-        client_host = environ.get("REMOTE_ADDR") or None
-        scheme = "https" if environ.get("wsgi.url_scheme") == "https" else "http"
-        scheme = self._proxies.apply(client_host, scheme, headers)
-        return GateRequest(
+    def _request(self, environ: WSGIEnvironment, path: str, cookies: dict[str, str]) -> GateRequest:
+        return self.gate.request(
             method=environ.get("REQUEST_METHOD", "GET"),
-            scheme=scheme,
+            scheme="https" if environ.get("wsgi.url_scheme") == "https" else "http",
             path=path,
             query_string=environ.get("QUERY_STRING", ""),
-            headers=headers,
-            cookies=cookie_parser(cookie) if cookie else {},
-            client=client_host,
+            headers={name: environ[key] for key, name in _ENVIRON_HEADERS if environ.get(key)},
+            cookies=cookies,
+            client=environ.get("REMOTE_ADDR") or None,
         )
 
     def _client(self) -> httpx.Client:
         """The HTTP client of this process: a forked child never reuses its parent's pool."""
         if self._own_http and os.getpid() != self._pid:
-            self.http, self._pid = self._new_http(), os.getpid()
+            self.http = self._new_http()
         return self.http
 
     def _new_http(self) -> httpx.Client:
+        self._pid = os.getpid()
         return httpx.Client(**provider_client_options(self.settings))
 
     def close(self) -> None:

@@ -31,7 +31,7 @@ from support.hostile_idp import USERS, Faults, HostileIdP
 
 import oakid_gate.asgi
 from oakid_gate import OakIDMiddleware
-from oakid_gate.redirects import safe_return_to
+from oakid_gate.gate.redirects import safe_return_to
 
 ISSUER = "http://127.0.0.1:9"
 AUTHORIZE = ISSUER + "/authorize?"

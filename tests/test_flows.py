@@ -10,9 +10,9 @@ import httpx
 import pytest
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
-from oakid_gate import flows
 from oakid_gate.errors import MetadataError, ProviderError, ProviderUnavailable, TokenEndpointError
-from oakid_gate.metadata import ProviderMetadata, parse_metadata
+from oakid_gate.gate import flows
+from oakid_gate.gate.metadata import ProviderMetadata, parse_metadata
 
 ISSUER = "https://id.oakwall.mom"
 

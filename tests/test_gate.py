@@ -9,10 +9,20 @@ from typing import Any
 import httpx
 import pytest
 
-from oakid_gate.effects import Sleep, StoreCall
-from oakid_gate.gate import Forward, Gate, GateRequest, ProviderState, Reply
-from oakid_gate.metadata import parse_metadata
-from oakid_gate.session import Session, hash_key
+from oakid_gate.drivers import run_sync
+from oakid_gate.gate import Forward, Gate, GateRequest, Reply
+from oakid_gate.gate.effects import (
+    AcquireLock,
+    DeleteSession,
+    GetSession,
+    PutLogin,
+    PutSession,
+    Sleep,
+    StoreOp,
+)
+from oakid_gate.gate.metadata import parse_metadata
+from oakid_gate.gate.provider import ProviderState
+from oakid_gate.gate.records import Session, hash_key
 from oakid_gate.settings import Settings
 
 ISSUER = "https://id.oakwall.mom"
@@ -37,7 +47,7 @@ def make_gate(**settings: Any) -> Gate:
     )
     gate = Gate(s)
     meta = parse_metadata(DOC, issuer=ISSUER, kind="openid")
-    gate.provider = ProviderState(meta, None, NOW, NOW)
+    gate.parts.provider.state = ProviderState(meta, None, NOW, NOW)
     return gate
 
 
@@ -71,35 +81,29 @@ Handler = Callable[[Any], Any]
 
 
 def step(program: Any, handler: Handler) -> tuple[Any, list[Any]]:
-    """Run a program, answering each effect with ``handler``; return result and effects."""
+    """Run a program through the drivers' own loop, answering each effect with
+    ``handler``; return its result and the effects it yielded."""
     effects: list[Any] = []
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            effect = program.send(value) if error is None else program.throw(error)
-        except StopIteration as stop:
-            return stop.value, effects
+
+    def perform(effect: Any) -> Any:
         effects.append(effect)
-        value, error = None, None
-        try:
-            value = handler(effect)
-        except Exception as exc:
-            error = exc
+        return handler(effect)
+
+    return run_sync(program, perform), effects
 
 
 def store_only(sessions: dict[str, Session]) -> Handler:
     def handler(effect: Any) -> Any:
-        assert isinstance(effect, StoreCall), effect
-        if effect.method == "get_session":
-            return sessions.get(effect.args[0])
-        if effect.method == "put_session":
-            sessions[effect.args[0]] = effect.args[1]
+        assert isinstance(effect, StoreOp), effect
+        if isinstance(effect, GetSession):
+            return sessions.get(effect.key)
+        if isinstance(effect, PutSession):
+            sessions[effect.key] = effect.session
             return None
-        if effect.method == "delete_session":
-            sessions.pop(effect.args[0], None)
+        if isinstance(effect, DeleteSession):
+            sessions.pop(effect.key, None)
             return None
-        if effect.method in ("acquire_lock",):
+        if isinstance(effect, AcquireLock):
             return True
         return None
     return handler
@@ -115,7 +119,7 @@ def test_hot_path_is_one_store_read() -> None:
     gate = make_gate()
     s = session()
     outcome, effects = step(gate.handle(request(), NOW, lambda: "r"), store_only({KEY: s}))
-    assert effects == [StoreCall("get_session", (KEY,))]
+    assert effects == [GetSession(KEY)]
     assert isinstance(outcome, Forward) and outcome.session is s
 
 
@@ -142,8 +146,8 @@ def test_requests_without_a_session(req: GateRequest, status: int) -> None:
     logins: list[Any] = []
 
     def handler(effect: Any) -> Any:
-        if effect.method == "put_login":
-            logins.append(effect.args[1])
+        if isinstance(effect, PutLogin):
+            logins.append(effect.login)
         return None
 
     outcome, _ = step(gate.handle(req, NOW, lambda: "rnd"), handler)
@@ -167,12 +171,12 @@ def test_login_start_is_fresh_each_time() -> None:
     for _ in range(2):
         _outcome, _effects = step(
             gate.handle(request(cookie=False, accept="text/html"), NOW, lambda: f"r{next(counter)}"),
-            lambda e: stored.append(e) if e.method == "put_login" else None,
+            lambda e: stored.append(e) if isinstance(e, PutLogin) else None,
         )
     a, b = stored
-    assert a.args[0] != b.args[0]  # hash of state
-    assert a.args[1].nonce != b.args[1].nonce
-    assert a.args[1].code_verifier != b.args[1].code_verifier
+    assert a.key != b.key  # hash of state
+    assert a.login.nonce != b.login.nonce
+    assert a.login.code_verifier != b.login.code_verifier
 
 
 @pytest.mark.parametrize(
@@ -217,8 +221,8 @@ def test_refresh_rotates_and_persists() -> None:
     assert isinstance(outcome, Forward)
     assert outcome.session is not None and outcome.session.access_token == "AT2"
     assert sessions[KEY].refresh_token == "RT2" and sessions[KEY].version == 2
-    methods = [e.method if isinstance(e, StoreCall) else "http" for e in effects]
-    assert methods == ["get_session", "acquire_lock", "get_session", "http", "put_session", "release_lock"]
+    kinds = [type(e).__name__ if isinstance(e, StoreOp) else "http" for e in effects]
+    assert kinds == ["GetSession", "AcquireLock", "GetSession", "http", "PutSession", "ReleaseLock"]
     assert b"RT1" in handler.sent[0].content  # type: ignore[attr-defined]
 
 
@@ -232,10 +236,10 @@ def test_refresh_waits_for_another_holder() -> None:
     def handler(effect: Any) -> Any:
         if isinstance(effect, Sleep):
             return NOW + 0.05
-        assert isinstance(effect, StoreCall), "no provider call may be made"
-        if effect.method == "acquire_lock":
+        assert isinstance(effect, StoreOp), "no provider call may be made"
+        if isinstance(effect, AcquireLock):
             return False
-        if effect.method == "get_session":
+        if isinstance(effect, GetSession):
             return next(reads)
         return None
 
@@ -253,9 +257,9 @@ def test_superseded_refresh_token_is_never_sent() -> None:
 
     def handler(effect: Any) -> Any:
         assert not isinstance(effect, httpx.Request)
-        if effect.method == "get_session":
+        if isinstance(effect, GetSession):
             return next(reads)
-        return effect.method == "acquire_lock" or None
+        return isinstance(effect, AcquireLock) or None
 
     outcome, _ = step(gate.handle(request(), NOW, lambda: "owner"), handler)
     assert isinstance(outcome, Forward) and outcome.session is fresh
@@ -274,12 +278,8 @@ def test_superseded_refresh_token_is_never_sent() -> None:
 )
 def test_refresh_failures(answer: Any, expires_at: float, accept: str, status: int | None) -> None:
     """invalid_grant ends the session; transient failures serve while the token lasts, else 503."""
-    from oakid_gate.effects import _as_gate_error
-
     gate = make_gate()
     sessions = {KEY: session(refresh_at=NOW - 1, expires_at=expires_at)}
-    if isinstance(answer, Exception):
-        answer = _as_gate_error(answer)
     handler = provider_and_store(sessions, [answer])
     outcome, _ = step(gate.handle(request(accept=accept), NOW, lambda: "r"), handler)
     if status is None:
@@ -313,7 +313,7 @@ def test_refresh_failures(answer: Any, expires_at: float, accept: str, status: i
 def test_public_paths(path: str, public: bool) -> None:
     """public_paths match the normalized path exactly or below a '/*' entry; odd paths never."""
     gate = make_gate(public_paths=["/health", "/static/*"])
-    assert gate.is_public(path) is public
+    assert (path in gate.parts.public_paths) is public
 
 
 def test_public_path_passes_anonymously() -> None:
@@ -366,8 +366,8 @@ def test_https_cookie_is_host_prefixed() -> None:
     """On https the session cookie is __Host- prefixed, Secure, HttpOnly, Path=/."""
     gate = make_gate(base_url="https://tools.example.com")
     req = replace(request(cookie=False), scheme="https")
-    assert gate.cookie_name(req) == "__Host-oakid_session"
-    cookie = gate._cookie(req, gate.cookie_name(req), "v", path="/", max_age=10)
+    assert gate.parts.cookies.session_name(req) == "__Host-oakid_session"
+    _, cookie = gate.parts.cookies.set_session(req, "v")
     for part in ("Secure", "HttpOnly", "Path=/", "SameSite=Lax"):
         assert part in cookie
     assert "Domain" not in cookie

@@ -11,7 +11,7 @@ from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 from joserfc.util import urlsafe_b64encode
 
 from oakid_gate.errors import IDTokenError
-from oakid_gate.idtoken import IDTokenExpectations, UnknownSigningKey, validate_id_token
+from oakid_gate.gate.idtoken import IDTokenExpectations, UnknownSigningKey, validate_id_token
 
 NOW = 1_800_000_000.0
 ISS = "https://id.oakwall.mom"

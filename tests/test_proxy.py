@@ -39,11 +39,11 @@ from peers.ports import free_port, wait_for_port
 from peers.process import Running, spawn, terminate
 from websockets.asyncio.client import connect as ws_connect
 
+from oakid_gate.gate.identity import header_value, identity_headers
 from oakid_gate.proxy import (
+    Limits,
     ProxyApp,
     downstream_headers,
-    header_value,
-    identity_headers,
     upstream_headers,
 )
 from oakid_gate.settings import Settings
@@ -244,15 +244,15 @@ def test_identity_headers_from_the_user_and_session() -> None:
         "preferred_username",
     )
     view = SessionView("tok", None, user.claims, ())
-    assert dict(identity_headers(user, view, pass_access_token=False)) == {
+    assert dict(identity_headers(user, b"x-forwarded-")) == {
         b"x-forwarded-user": b"al",
         b"x-forwarded-email": b"a@example.test",
         b"x-forwarded-preferred-username": b"al",
         b"x-forwarded-groups": b"x,y",
     }
-    with_token = dict(identity_headers(user, view, pass_access_token=True))
+    with_token = dict(identity_headers(user, b"x-forwarded-", access_token=view.access_token))
     assert with_token[b"x-forwarded-access-token"] == b"tok"
-    assert identity_headers(None, None, pass_access_token=True) == []
+    assert identity_headers(None, b"x-forwarded-", access_token="tok") == []
 
 
 def test_response_headers_lose_hop_by_hop_keep_cookies_and_location() -> None:
@@ -333,7 +333,9 @@ async def in_process(upstream: Running) -> AsyncIterator[Callable[..., httpx.Asy
         timeout: float = 10.0,
         **settings: Any,
     ) -> httpx.AsyncClient:
-        app = ProxyApp(settings_for(upstream_url or upstream.url, **settings), timeout=timeout)
+        app = ProxyApp(
+            settings_for(upstream_url or upstream.url, **settings), limits=Limits(timeout=timeout)
+        )
         apps.append(app)
         transport = httpx.ASGITransport(app=as_user(app, claims), client=(peer, 40000))
         client = httpx.AsyncClient(transport=transport, base_url="http://app.example")

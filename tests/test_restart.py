@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 
 from oakid_gate.asgi import OakIDMiddleware
 from oakid_gate.devidp import DevClient, DevIdPConfig, create_app
-from oakid_gate.session import hash_key
+from oakid_gate.gate.records import hash_key
 from oakid_gate.settings import Settings
 
 ISSUER = "http://127.0.0.1:9000"

@@ -29,7 +29,8 @@ from peers.ports import free_port
 from starlette.applications import Starlette
 
 from oakid_gate import ConfigurationError, OakIDMiddleware, OakIDWSGIMiddleware, Settings, protect
-from oakid_gate.serve import app_from_environment, detect_interface, worker_environment
+from oakid_gate.protect import detect_interface
+from oakid_gate.serve import app_from_environment, worker_environment
 
 CLIENT_ID = "oak_run_tests"
 CLIENT_SECRET = secrets.token_urlsafe(32)

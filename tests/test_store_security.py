@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import redis
 
-from oakid_gate.session import PendingLogin, Session, hash_key
+from oakid_gate.gate.records import PendingLogin, Session, hash_key
 from oakid_gate.stores import SessionCodec, SessionStore, open_store
 from oakid_gate.stores import codec as codec_module
 

@@ -27,7 +27,7 @@ import pytest
 from peers.redis_server import RedisServer
 
 from oakid_gate.errors import ConfigurationError, StoreUnavailable
-from oakid_gate.session import PendingLogin, Session, hash_key
+from oakid_gate.gate.records import PendingLogin, Session, hash_key
 from oakid_gate.stores import (
     MemoryStore,
     RedisStore,
@@ -695,3 +695,21 @@ def test_memory_store_sweeps_expired_entries_on_writes() -> None:
     store.put_session("newer", make_session(), 100)
     assert len(store) == 2  # swept: "old" is gone, "new" and "newer" live
     assert store.get_session("new") is not None and store.get_session("old") is None
+
+
+# -- redis operations as values (no server) ----------------------------------------
+
+
+def test_redis_operations_are_one_command_each() -> None:
+    """Each redis store operation is the one command it sends and how its reply reads."""
+    from oakid_gate.stores import redis as redis_store
+
+    op = redis_store._acquire_lock("k", "owner", 1.5)
+    assert op.command == ("SET", "oakid:k:k", "owner", "NX", "PX", 1500)
+    assert op.read(True) is True and op.read(None) is False
+    from oakid_gate.stores import SessionCodec
+
+    take = redis_store._take_login(SessionCodec(["s" * 32]), "k")
+    assert take.command == ("GETDEL", "oakid:l:k") and take.read(None) is None
+    release = redis_store._release_lock("k", "owner")
+    assert release.command[0] == "EVAL" and release.command[3:] == ("oakid:k:k", "owner")

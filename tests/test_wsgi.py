@@ -24,7 +24,7 @@ from peers.gate import NAVIGATION_HEADERS, DevIdP, dev_idp_sign_in, start_dev_id
 
 import oakid_gate.wsgi
 from oakid_gate import ConfigurationError, OakIDUser, OakIDWSGIMiddleware, SessionView, Settings
-from oakid_gate.effects import BodyTooLarge
+from oakid_gate.errors import BodyTooLarge
 from oakid_gate.flask import OakID, current_session, current_user
 
 CLIENT_ID = "oak_wsgi_tests"
@@ -373,6 +373,7 @@ FORGED_HEADERS = {
     "X-Forwarded-User": "mallory",
     "X-Forwarded-Email": "mallory@evil.example",
     "X-Auth-Request-User": "mallory",
+    "X-Auth-Request-Role": "admin",  # a name the gate never sets: still another gate's
 }
 FORGED_KEYS = {"HTTP_" + name.upper().replace("-", "_") for name in FORGED_HEADERS}
 

@@ -2,9 +2,9 @@
 
 Each flow is a generator in the manner of httpx's ``auth_flow``: it yields an
 :class:`httpx.Request` and receives the :class:`httpx.Response`; the drivers in
-:mod:`oakid_gate.effects` run it on ``httpx.AsyncClient`` (ASGI) or
-``httpx.Client`` (WSGI). A transport failure is thrown into the generator as an
-:class:`httpx.TransportError` and comes out as :class:`ProviderUnavailable`.
+:mod:`oakid_gate.drivers` run it on ``httpx.AsyncClient`` (ASGI) or
+``httpx.Client`` (WSGI). A transport failure or a timeout is thrown into the
+generator as :class:`ProviderUnavailable` (the drivers map it).
 Tests step a flow by hand::
 
     flow = discover("https://id.oakwall.mom")
@@ -24,7 +24,7 @@ import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry, KeySet
 
-from .errors import (
+from ..errors import (
     MetadataError,
     ProviderError,
     ProviderUnavailable,

@@ -23,12 +23,13 @@ from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import KeySet, OctKey
 from joserfc.util import urlsafe_b64decode
 
-from .errors import IDTokenError
+from ..errors import IDTokenError
 
 __all__ = [
     "HMAC_ALGS",
     "IDTokenExpectations",
     "UnknownSigningKey",
+    "check_claims",
     "token_alg",
     "validate_id_token",
 ]

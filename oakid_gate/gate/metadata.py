@@ -3,7 +3,7 @@
 The two well-known rules differ (OpenID Discovery section 4 appends to the
 issuer's path; RFC 8414 section 3.1 inserts before it), so they stay two
 functions, both from Authlib. :func:`parse_metadata` checks a document as
-values; fetching it is :func:`oakid_gate.flows.discover`.
+values; fetching it is :func:`oakid_gate.gate.flows.discover`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 from authlib.oauth2.rfc8414 import get_well_known_url as rfc8414_well_known_url
 from authlib.oidc.discovery import get_well_known_url as oidc_well_known_url
 
-from .errors import MetadataError
-from .settings import is_loopback_host
+from ..errors import MetadataError
+from ..settings import is_loopback_host
 
 __all__ = ["SUPPORTED_ID_TOKEN_ALGS", "ProviderMetadata", "discovery_urls", "parse_metadata"]
 
@@ -25,6 +25,14 @@ __all__ = ["SUPPORTED_ID_TOKEN_ALGS", "ProviderMetadata", "discovery_urls", "par
 SUPPORTED_ID_TOKEN_ALGS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "HS256")
 
 Kind = Literal["openid", "oauth"]
+
+#: the endpoints the gate uses when a provider has them
+_OPTIONAL_ENDPOINTS = (
+    "userinfo_endpoint",
+    "jwks_uri",
+    "revocation_endpoint",
+    "introspection_endpoint",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +114,7 @@ def parse_metadata(document: Any, *, issuer: str, kind: Kind) -> ProviderMetadat
         issuer=issuer,
         authorization_endpoint=auth_ep,
         token_endpoint=token_ep,
-        userinfo_endpoint=_endpoint(document, "userinfo_endpoint"),
-        jwks_uri=_endpoint(document, "jwks_uri"),
-        revocation_endpoint=_endpoint(document, "revocation_endpoint"),
-        introspection_endpoint=_endpoint(document, "introspection_endpoint"),
+        **{name: _endpoint(document, name) for name in _OPTIONAL_ENDPOINTS},
         id_token_algs=tuple(a for a in algs if a in SUPPORTED_ID_TOKEN_ALGS),
         token_endpoint_auth_methods=auth_methods,
         code_challenge_methods=challenge_methods,

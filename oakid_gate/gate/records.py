@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .user import OakIDUser, SessionView
+from ..user import OakIDUser, SessionView
 
 __all__ = ["PendingLogin", "Session", "hash_key"]
 

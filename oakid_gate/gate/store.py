@@ -1,7 +1,7 @@
 """The session store contract.
 
 A store keeps three kinds of entry, each under a key that is already a hash
-(see :func:`oakid_gate.session.hash_key`):
+(see :func:`oakid_gate.gate.records.hash_key`):
 
 - sessions, read on every signed-in request;
 - sign-ins under way, taken exactly once (atomically read and deleted);
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from ..session import PendingLogin, Session
+from .records import PendingLogin, Session
 
 __all__ = ["SessionStore"]
 

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
+from ..gate.store import SessionStore
 from ..settings import Settings
-from .base import SessionStore
 from .codec import SessionCodec
 from .memory import MemoryStore
 from .redis import RedisStore

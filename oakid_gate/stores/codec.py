@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ..session import PendingLogin, Session
+from ..gate.records import PendingLogin, Session
 
 __all__ = ["SessionCodec"]
 

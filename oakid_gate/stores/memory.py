@@ -16,8 +16,8 @@ from typing import Generic, TypeVar
 
 from cachetools import LRUCache
 
-from ..session import PendingLogin, Session
-from .base import SessionStore
+from ..gate.records import PendingLogin, Session
+from ..gate.store import SessionStore
 
 __all__ = ["MemoryStore"]
 

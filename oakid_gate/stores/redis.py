@@ -9,7 +9,7 @@ Keys, values and locks:
 
 - ``oakid:s:<hash>`` a session, ``oakid:l:<hash>`` a sign-in under way,
   ``oakid:k:<hash>`` a refresh lock; ``<hash>`` is already the SHA-256 of the
-  cookie's session id or of ``state`` (:func:`oakid_gate.session.hash_key`).
+  cookie's session id or of ``state`` (:func:`oakid_gate.gate.records.hash_key`).
 - Values are sealed with AES-256-GCM (:mod:`oakid_gate.stores.codec`); every
   key has a time to live (``SET ... PX``), so redis expires what is stale.
 - A sign-in is taken with ``GETDEL`` (redis 6.2 or later): read and deleted
@@ -25,9 +25,12 @@ anonymously. redis-py reconnects by itself at the next command once redis is
 back, and a pooled connection that broke meanwhile is replaced before use;
 nothing needs restarting.
 
-The synchronous methods (WSGI) use ``redis.Redis``, the asynchronous ones (ASGI)
-``redis.asyncio.Redis``; each client is created at its first use, and the
-asynchronous one once per event loop (in practice: once).
+Each operation is written once, as a value: the one redis command it sends
+and how its reply is read (``_Op``). The synchronous methods (WSGI) send it
+with ``redis.Redis``, the asynchronous ones (ASGI) with ``redis.asyncio.Redis``;
+each client is created at its first use, and the asynchronous one once per
+event loop (in practice: once). Operations that must touch several keys at
+once are one Lua script (``EVAL``), so every operation stays one command.
 """
 
 from __future__ import annotations
@@ -37,13 +40,14 @@ import contextlib
 import logging
 import math
 import threading
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, StoreUnavailable
-from ..session import PendingLogin, Session
-from .base import SessionStore
+from ..gate.records import PendingLogin, Session
+from ..gate.store import SessionStore
 from .codec import SessionCodec
 
 if TYPE_CHECKING:
@@ -69,9 +73,21 @@ return 0
 _UNAVAILABLE = "the session store (redis) is not answering"
 _INSTALL = "redis:// and rediss:// need redis-py: pip install 'oakid-gate[redis]'"
 
+T = TypeVar("T")
+#: a redis command as sent, ``("SET", key, value, "PX", 60000)``
+Command = tuple[str | bytes | int, ...]
 
-def _millis(ttl: float) -> int:
-    return max(1, math.ceil(ttl * 1000))
+
+@dataclass(frozen=True, slots=True)
+class _Op(Generic[T]):
+    """One store operation: the command to send, and what its reply means."""
+
+    command: Command
+    read: Callable[[object], T]
+
+
+def _nothing(reply: object) -> None:
+    return None
 
 
 def _require_redis() -> None:
@@ -79,6 +95,61 @@ def _require_redis() -> None:
         import redis.asyncio  # noqa: F401 - redis-py is installed
     except ImportError:
         raise ConfigurationError("session_store", _INSTALL) from None
+
+
+def _millis(ttl: float) -> int:
+    return max(1, math.ceil(ttl * 1000))
+
+
+def _bytes(value: object) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+# ---------------------------------------------------------------- operations
+#
+# Replies come through redis-py's execute_command, so its reply callbacks apply
+# by command name, as they do for its methods: SET gives True ("OK") or None
+# (NX and the key exists), PING gives True; GET, GETDEL, DEL and EVAL give the raw
+# reply (bytes, None, an integer).
+
+
+def _get_session(codec: SessionCodec, key: str) -> _Op[Session | None]:
+    def read(blob: object) -> Session | None:
+        return None if blob is None else codec.decode_session(key, _bytes(blob))
+
+    return _Op(("GET", SESSION_PREFIX + key), read)
+
+
+def _put_session(codec: SessionCodec, key: str, session: Session, ttl: float) -> _Op[None]:
+    blob = codec.encode_session(key, session)
+    return _Op(("SET", SESSION_PREFIX + key, blob, "PX", _millis(ttl)), _nothing)
+
+
+def _delete_session(key: str) -> _Op[None]:
+    return _Op(("DEL", SESSION_PREFIX + key), _nothing)
+
+
+def _put_login(codec: SessionCodec, key: str, login: PendingLogin, ttl: float) -> _Op[None]:
+    blob = codec.encode_login(key, login)
+    return _Op(("SET", LOGIN_PREFIX + key, blob, "PX", _millis(ttl)), _nothing)
+
+
+def _take_login(codec: SessionCodec, key: str) -> _Op[PendingLogin | None]:
+    def read(blob: object) -> PendingLogin | None:
+        return None if blob is None else codec.decode_login(key, _bytes(blob))
+
+    return _Op(("GETDEL", LOGIN_PREFIX + key), read)  # read and delete in one step
+
+
+def _acquire_lock(key: str, owner: str, ttl: float) -> _Op[bool]:
+    return _Op(("SET", LOCK_PREFIX + key, owner, "NX", "PX", _millis(ttl)), bool)
+
+
+def _release_lock(key: str, owner: str) -> _Op[None]:
+    return _Op(("EVAL", RELEASE_LOCK, 1, LOCK_PREFIX + key, owner), _nothing)
+
+
+_PING: _Op[None] = _Op(("PING",), _nothing)
 
 
 class RedisStore(SessionStore):
@@ -180,43 +251,45 @@ class RedisStore(SessionStore):
             log.warning("session store: redis failed: %s", type(exc).__name__)
             raise StoreUnavailable(_UNAVAILABLE) from exc
 
+    # ------------------------------------------------------------ running an operation
+
+    def _run(self, op: _Op[T]) -> T:
+        """Send ``op`` with the synchronous client (WSGI)."""
+        with self._errors():
+            reply = self._client().execute_command(*op.command)  # type: ignore[no-untyped-call]
+        return op.read(reply)
+
+    async def _arun(self, op: _Op[T]) -> T:
+        """Send ``op`` with this event loop's asynchronous client (ASGI)."""
+        with self._errors():
+            reply = await self._aclient().execute_command(*op.command)  # type: ignore[no-untyped-call]
+        return op.read(reply)
+
     # ------------------------------------------------------------ synchronous
 
     def get_session(self, key: str) -> Session | None:
-        with self._errors():
-            blob = self._client().get(SESSION_PREFIX + key)
-        return None if blob is None else self._codec.decode_session(key, _bytes(blob))
+        return self._run(_get_session(self._codec, key))
 
     def put_session(self, key: str, session: Session, ttl: float) -> None:
-        blob = self._codec.encode_session(key, session)
-        with self._errors():
-            self._client().set(SESSION_PREFIX + key, blob, px=_millis(ttl))
+        self._run(_put_session(self._codec, key, session, ttl))
 
     def delete_session(self, key: str) -> None:
-        with self._errors():
-            self._client().delete(SESSION_PREFIX + key)
+        self._run(_delete_session(key))
 
     def put_login(self, key: str, login: PendingLogin, ttl: float) -> None:
-        blob = self._codec.encode_login(key, login)
-        with self._errors():
-            self._client().set(LOGIN_PREFIX + key, blob, px=_millis(ttl))
+        self._run(_put_login(self._codec, key, login, ttl))
 
     def take_login(self, key: str) -> PendingLogin | None:
-        with self._errors():
-            blob = self._client().getdel(LOGIN_PREFIX + key)
-        return None if blob is None else self._codec.decode_login(key, _bytes(blob))
+        return self._run(_take_login(self._codec, key))
 
     def acquire_lock(self, key: str, owner: str, ttl: float) -> bool:
-        with self._errors():
-            return bool(self._client().set(LOCK_PREFIX + key, owner, nx=True, px=_millis(ttl)))
+        return self._run(_acquire_lock(key, owner, ttl))
 
     def release_lock(self, key: str, owner: str) -> None:
-        with self._errors():
-            self._client().eval(RELEASE_LOCK, 1, LOCK_PREFIX + key, owner)
+        self._run(_release_lock(key, owner))
 
     def ping(self) -> None:
-        with self._errors():
-            self._client().ping()
+        self._run(_PING)
 
     def close(self) -> None:
         with self._mutex:
@@ -231,41 +304,28 @@ class RedisStore(SessionStore):
     # ------------------------------------------------------------ asynchronous
 
     async def aget_session(self, key: str) -> Session | None:
-        with self._errors():
-            blob = await self._aclient().get(SESSION_PREFIX + key)
-        return None if blob is None else self._codec.decode_session(key, _bytes(blob))
+        return await self._arun(_get_session(self._codec, key))
 
     async def aput_session(self, key: str, session: Session, ttl: float) -> None:
-        blob = self._codec.encode_session(key, session)
-        with self._errors():
-            await self._aclient().set(SESSION_PREFIX + key, blob, px=_millis(ttl))
+        await self._arun(_put_session(self._codec, key, session, ttl))
 
     async def adelete_session(self, key: str) -> None:
-        with self._errors():
-            await self._aclient().delete(SESSION_PREFIX + key)
+        await self._arun(_delete_session(key))
 
     async def aput_login(self, key: str, login: PendingLogin, ttl: float) -> None:
-        blob = self._codec.encode_login(key, login)
-        with self._errors():
-            await self._aclient().set(LOGIN_PREFIX + key, blob, px=_millis(ttl))
+        await self._arun(_put_login(self._codec, key, login, ttl))
 
     async def atake_login(self, key: str) -> PendingLogin | None:
-        with self._errors():
-            blob = await self._aclient().getdel(LOGIN_PREFIX + key)
-        return None if blob is None else self._codec.decode_login(key, _bytes(blob))
+        return await self._arun(_take_login(self._codec, key))
 
     async def aacquire_lock(self, key: str, owner: str, ttl: float) -> bool:
-        with self._errors():
-            got = await self._aclient().set(LOCK_PREFIX + key, owner, nx=True, px=_millis(ttl))
-        return bool(got)
+        return await self._arun(_acquire_lock(key, owner, ttl))
 
     async def arelease_lock(self, key: str, owner: str) -> None:
-        with self._errors():
-            await self._aclient().eval(RELEASE_LOCK, 1, LOCK_PREFIX + key, owner)
+        await self._arun(_release_lock(key, owner))
 
     async def aping(self) -> None:
-        with self._errors():
-            await self._aclient().ping()
+        await self._arun(_PING)
 
     async def aclose(self) -> None:
         """Close this event loop's client and the synchronous one."""
@@ -278,7 +338,3 @@ class RedisStore(SessionStore):
         if sync is not None:
             with contextlib.suppress(*self._failures):
                 sync.close()
-
-
-def _bytes(value: bytes | str) -> bytes:
-    return value if isinstance(value, bytes) else value.encode()

@@ -47,11 +47,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, StoreUnavailable
-from ..session import PendingLogin, Session
-from .base import SessionStore
+from ..gate.records import PendingLogin, Session
+from ..gate.store import SessionStore
 from .codec import SessionCodec
 
-__all__ = ["SQLiteStore"]
+__all__ = ["SQLiteStore", "sqlite_path"]
 
 log = logging.getLogger("oakid_gate")
 
@@ -229,6 +229,16 @@ class SQLiteStore(SessionStore):
             log.warning("session store: sqlite failed: %s", exc)
             raise StoreUnavailable(_UNAVAILABLE) from exc
 
+    def _put(self, table: str, key: str, blob: bytes, ttl: float) -> None:
+        """Write a sealed record that expires ``ttl`` seconds from now."""
+        now = self._clock()
+        with self._errors() as conn:
+            conn.execute(
+                f"INSERT OR REPLACE INTO {table} (key, value, expires_at) VALUES (?, ?, ?)",  # noqa: S608 - fixed names
+                (key, blob, now + ttl),
+            )
+            self._after_write(conn, now)
+
     def _after_write(self, conn: sqlite3.Connection, now: float) -> None:
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_INTERVAL
@@ -255,14 +265,7 @@ class SQLiteStore(SessionStore):
         return None if row is None else self._codec.decode_session(key, row[0])
 
     def put_session(self, key: str, session: Session, ttl: float) -> None:
-        blob = self._codec.encode_session(key, session)
-        now = self._clock()
-        with self._errors() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO sessions (key, value, expires_at) VALUES (?, ?, ?)",
-                (key, blob, now + ttl),
-            )
-            self._after_write(conn, now)
+        self._put("sessions", key, self._codec.encode_session(key, session), ttl)
 
     def delete_session(self, key: str) -> None:
         with self._errors() as conn:
@@ -271,14 +274,7 @@ class SQLiteStore(SessionStore):
     # ------------------------------------------------------------ sign-ins
 
     def put_login(self, key: str, login: PendingLogin, ttl: float) -> None:
-        blob = self._codec.encode_login(key, login)
-        now = self._clock()
-        with self._errors() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO logins (key, value, expires_at) VALUES (?, ?, ?)",
-                (key, blob, now + ttl),
-            )
-            self._after_write(conn, now)
+        self._put("logins", key, self._codec.encode_login(key, login), ttl)
 
     def take_login(self, key: str) -> PendingLogin | None:
         with self._errors() as conn:

@@ -1,0 +1,49 @@
+"""Settings on the command line: a flag for every setting, and reading them back."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from ..errors import ConfigurationError
+from ..settings import Settings, setting_fields
+
+__all__ = ["add_settings", "int_option", "settings_from"]
+
+
+def add_settings(parser: argparse.ArgumentParser) -> None:
+    """A ``--<name>`` flag for every setting (``OAKID_<NAME>`` variables still apply)."""
+    group = parser.add_argument_group("settings (also OAKID_<NAME> environment variables)")
+    for f in setting_fields():
+        flag = "--" + f.name.replace("_", "-")
+        doc = f.metadata.get("doc", "")
+        type_ = str(f.type)
+        if type_.startswith("bool"):
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, help=doc)
+        elif type_.startswith("tuple"):
+            group.add_argument(
+                flag, dest=f.name, action="append", metavar="VALUE", help=doc + " (repeatable)"
+            )
+        else:
+            group.add_argument(flag, dest=f.name, metavar="VALUE", help=doc)
+
+
+def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
+    """The settings: flags over ``OAKID_*`` variables, checked."""
+    names = {f.name for f in setting_fields()}
+    kwargs = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    kwargs.update(overrides)
+    return Settings.load(**kwargs)
+
+
+def int_option(name: str, value: str | None, *, env_default: int) -> int:
+    """A whole-number option, from the flag, else ``OAKID_<NAME>``, else the default."""
+    raw = value if value is not None else os.environ.get(f"OAKID_{name.upper()}", str(env_default))
+    try:
+        number = int(raw)
+    except ValueError:
+        raise ConfigurationError(name, f"cannot read {raw!r} as a whole number") from None
+    if name.endswith("port") and not 0 < number < 65536:
+        raise ConfigurationError(name, "must be between 1 and 65535")
+    return number

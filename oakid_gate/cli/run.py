@@ -1,0 +1,46 @@
+"""Serve a Python web app (ASGI or WSGI, detected) behind the gate.
+
+Serve module:attribute behind the gate: ASGI apps on uvicorn, WSGI apps on
+gunicorn (threaded workers). See oakid_gate.serve.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..serve import run_app
+from .options import add_settings, settings_from
+
+__all__ = ["add_arguments", "main"]
+
+
+def add_arguments(run: argparse.ArgumentParser) -> None:
+    run.add_argument("app", help="the app to serve, as module:attribute")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default 1); above 1 needs a shared session_store",
+    )
+    run.add_argument(
+        "--threads", type=int, default=8, help="WSGI: threads per worker process (default 8)"
+    )
+    run.add_argument(
+        "--interface",
+        choices=("auto", "asgi", "wsgi"),
+        default="auto",
+        help="what the app speaks (default: detected)",
+    )
+    add_settings(run)
+
+
+def main(args: argparse.Namespace) -> int:
+    run_app(
+        args.app,
+        settings_from(args),
+        workers=args.workers,
+        threads=args.threads,
+        interface=None if args.interface == "auto" else args.interface,
+        log_level=args.log_level.lower(),
+    )
+    return 0

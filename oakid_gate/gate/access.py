@@ -1,0 +1,66 @@
+"""Who may reach what: ``public_paths`` and the allow-lists.
+
+- :class:`PublicPaths`: a path is public when it equals an entry, or lies below
+  an entry ending in ``/*``; matched on the normalized path only, never the
+  query. A path that normalization would change (``//``, ``/./``, ``/../``) is
+  never public, so no spelling of a protected path can pass as a public one.
+- :class:`Allowlist`: once signed in, the email must be one of
+  ``allowed_emails`` or of ``allowed_domains``, compared without case; a
+  provider that sends ``email_verified`` must send true.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from typing import Any
+
+from ..settings import Settings
+
+__all__ = ["Allowlist", "PublicPaths"]
+
+
+class PublicPaths:
+    """The ``public_paths`` setting, compiled once."""
+
+    def __init__(self, entries: tuple[str, ...]) -> None:
+        self._exact = frozenset(p for p in entries if not p.endswith("/*"))
+        self._prefixes = tuple(p[:-1] for p in entries if p.endswith("/*"))
+        self._any = bool(entries)
+
+    def __contains__(self, path: str) -> bool:
+        if not self._any:
+            return False
+        if "//" in path or "/./" in path or "/../" in path or path.endswith(("/.", "/..")):
+            return False
+        if posixpath.normpath(path) != path.rstrip("/") and path != "/":
+            return False
+        return path in self._exact or path.startswith(self._prefixes)
+
+
+class Allowlist:
+    """``allowed_emails`` and ``allowed_domains``; empty means everyone signed in."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._emails = frozenset(e.lower() for e in settings.allowed_emails)
+        self._domains = frozenset(d.lower() for d in settings.allowed_domains)
+        #: whether there is a list at all (the hot path skips the check otherwise)
+        self.restricted = bool(self._emails or self._domains)
+
+    def allows(self, claims: Mapping[str, Any]) -> bool:
+        """An email that matches, and is verified when the provider says.
+
+        A provider that sends ``email_verified`` must send true (or ``"true"``,
+        as some do); one that never sends it is taken at its word.
+        """
+        if not self.restricted:
+            return True
+        email = claims.get("email")
+        if not isinstance(email, str):
+            return False
+        if "email_verified" in claims and claims["email_verified"] not in (True, "true"):
+            return False
+        email = email.lower()
+        if email in self._emails:
+            return True
+        return email.rpartition("@")[2] in self._domains

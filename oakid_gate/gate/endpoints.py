@@ -1,0 +1,122 @@
+"""The gate's own endpoints under ``prefix`` (``/oauth2`` by default).
+
+==============  =========  =================================================
+endpoint        methods    answer
+==============  =========  =================================================
+``ping``        any        200 while the process is up
+``ready``       any        200 when provider metadata and the store answer, else 503
+``start``       GET, HEAD  302 into the sign-in; ``rd`` is where to come back
+``callback``    GET, HEAD  the redirect URI: completes a sign-in
+``sign_out``    GET, HEAD  the confirmation form
+                POST       signs out (same origin only)
+``userinfo``    GET, HEAD  the signed-in user's claims as JSON, else 401
+``auth``        GET, HEAD  202 with ``X-Auth-Request-*`` (nginx ``auth_request``), else 401
+==============  =========  =================================================
+
+A wrong method is 405 with ``Allow``; any other name is 404. These paths are
+never forwarded to the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+from ..errors import OakIDGateError, ProviderUnavailable, StoreUnavailable
+from .effects import PingStore, Program, Random, perform
+from .identity import identity_headers
+from .parts import Parts
+from .records import Session
+from .replies import NO_STORE, Outcome, Reply, json_reply, method_not_allowed, text_reply
+from .request import GateRequest
+from .sessions import Sessions
+from .signin import SignIn
+from .signout import SignOut
+
+__all__ = ["Endpoints"]
+
+Handler = Callable[[GateRequest, float, Random], Program[Outcome]]
+
+_GET = ("GET", "HEAD")
+
+
+class Endpoints:
+    """Routing and answering ``{prefix}/<name>``."""
+
+    def __init__(self, parts: Parts, sessions: Sessions, signin: SignIn) -> None:
+        self._p = parts
+        self._sessions = sessions
+        self._signin = signin
+        self._signout = SignOut(parts)
+        #: name -> (methods, or None for any; handler)
+        self._routes: dict[str, tuple[tuple[str, ...] | None, Handler]] = {
+            "ping": (None, self._ping),
+            "ready": (None, self._ready),
+            "start": (_GET, self._start),
+            "callback": (_GET, self._signin.callback),
+            "sign_out": ((*_GET, "POST"), self._sign_out),
+            "userinfo": (_GET, self._userinfo),
+            "auth": (_GET, self._auth),
+        }
+
+    def handle(self, req: GateRequest, name: str, now: float, random: Random) -> Program[Outcome]:
+        route = self._routes.get(name)
+        if route is None:
+            return self._p.replies.not_found()
+        methods, handler = route
+        if methods is not None and req.method not in methods:
+            return method_not_allowed(", ".join(methods))
+        return (yield from handler(req, now, random))
+
+    def _ping(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
+        return text_reply(200, "OK")
+        yield  # a program like every other endpoint
+
+    def _ready(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
+        problems = []
+        try:
+            yield from self._p.provider.load(now)
+        except OakIDGateError as exc:
+            problems.append(f"provider: {exc.message}")
+        try:
+            yield from perform(PingStore())
+        except StoreUnavailable as exc:
+            problems.append(f"session store: {exc.message}")
+        if problems:
+            return text_reply(503, "\n".join(problems))
+        return text_reply(200, "OK")
+
+    def _start(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
+        return_to = dict(parse_qsl(req.query_string)).get("rd", "/")
+        return (yield from self._signin.begin(req, return_to, now, random))
+
+    def _sign_out(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
+        if req.method != "POST":
+            return self._signout.form(req)
+        return (yield from self._signout.sign_out(req, now))
+
+    def _userinfo(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
+        session = yield from self._signed_in(req, now, random)
+        if isinstance(session, Reply):
+            return session
+        return json_reply(200, dict(session.claims))
+
+    def _auth(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
+        session = yield from self._signed_in(req, now, random)
+        if isinstance(session, Reply):
+            return session
+        headers = tuple(
+            (name.decode(), value.decode("latin-1"))  # the adapters write latin-1: UTF-8 bytes
+            for name, value in identity_headers(session.user, b"x-auth-request-")
+        )
+        return Reply(202, headers + NO_STORE)
+
+    def _signed_in(self, req: GateRequest, now: float, random: Random) -> Program[Session | Reply]:
+        """The request's allowed session, or the 401/503 that answers it instead."""
+        try:
+            session = yield from self._sessions.current(req, now, random)
+        except (StoreUnavailable, ProviderUnavailable) as exc:
+            return json_reply(503, {"error": exc.error, "error_description": exc.message})
+        if session is None or not self._p.allowlist.allows(session.claims):
+            return self._p.replies.unauthenticated(req)
+        return session

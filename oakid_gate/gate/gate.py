@@ -1,0 +1,138 @@
+"""The :class:`Gate`: the core's parts composed, and what every adapter calls.
+
+An adapter (ASGI, WSGI) does this for each request:
+
+1. remove client-sent identity headers (:mod:`~oakid_gate.gate.identity`);
+2. the hot path, for anything outside the gate's own endpoints: parse the
+   cookies, take the store key with :meth:`Gate.hot_key`, read the session
+   (one store read) and ask :meth:`Gate.admit`; if it passes, call the app;
+3. otherwise build a :class:`~oakid_gate.gate.request.GateRequest` with
+   :meth:`Gate.request` and drive :meth:`Gate.handle` with a driver
+   (:mod:`oakid_gate.drivers`): its :data:`~oakid_gate.gate.replies.Outcome` says
+   to call the app (with a session, or anonymously) or to answer directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..errors import AccessDenied, ProviderUnavailable, StoreUnavailable
+from ..settings import Settings
+from .effects import Program, Random
+from .endpoints import Endpoints
+from .parts import Parts
+from .provider import ProviderState
+from .records import Session, hash_key
+from .replies import Forward, Outcome
+from .request import GateRequest, is_navigation
+from .sessions import Sessions
+from .signin import SignIn
+
+__all__ = ["Gate"]
+
+
+class Gate:
+    """The decisions of one gate, configured once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.parts = Parts.build(settings)
+        self.sessions = Sessions(self.parts)
+        self.signin = SignIn(self.parts)
+        self.endpoints = Endpoints(self.parts, self.sessions, self.signin)
+        self._prefix = settings.prefix
+        self._prefix_slash = settings.prefix + "/"
+        # What the hot path needs, looked up once.
+        self._passes = self.parts.lifecycle.passes
+        self._allowlist = self.parts.allowlist
+        self._session_names = self.parts.cookies.session_names_by_scheme()
+        self._proxied = bool(self.parts.proxies)
+
+    # ------------------------------------------------------------ the hot path
+
+    def is_gate_path(self, path: str) -> bool:
+        return path == self._prefix or path.startswith(self._prefix_slash)
+
+    def hot_key(self, cookies: Mapping[str, str], scheme: str) -> str | None:
+        """The store key of the session cookie, for the hot path; ``None`` means take the full path.
+
+        With ``trusted_proxies`` the scheme (and so the cookie's name) depends on
+        forwarded headers, so the full path, which reads them, decides instead.
+        """
+        if self._proxied:
+            return None
+        sid = cookies.get(self._session_names[scheme])
+        return hash_key(sid) if sid else None
+
+    def admit(self, session: Session | None, now: float) -> bool:
+        """Whether a session just read from the store passes as it is.
+
+        True means nothing more is needed (the lifecycle says pass, the
+        allow-lists admit). False means: run :meth:`handle`, which reads the
+        session again and does what is needed.
+        """
+        return (
+            session is not None
+            and self._passes(session, now)
+            and (not self._allowlist.restricted or self._allowlist.allows(session.claims))
+        )
+
+    # ------------------------------------------------------------ the full path
+
+    def request(
+        self,
+        *,
+        method: str,
+        scheme: str,
+        path: str,
+        query_string: str,
+        headers: dict[str, str],
+        cookies: Mapping[str, str],
+        client: str | None,
+    ) -> GateRequest:
+        """A :class:`GateRequest`; with a trusted proxy as ``client``, its forwarded
+        scheme and host count (``headers`` is updated)."""
+        return GateRequest(
+            method=method,
+            scheme=self.parts.proxies.apply(client, scheme, headers),
+            path=path,
+            query_string=query_string,
+            headers=headers,
+            cookies=cookies,
+            client=client,
+        )
+
+    def handle(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
+        """Decide what to do with one request."""
+        if self.is_gate_path(req.path):
+            name = req.path[len(self._prefix_slash) :]
+            return self.endpoints.handle(req, name, now, random)
+        return self._protected(req, now, random)
+
+    def _protected(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
+        try:
+            session = yield from self.sessions.current(req, now, random)
+        except StoreUnavailable as exc:
+            return self.store_failed(req, exc)
+        except ProviderUnavailable as exc:
+            return self.parts.replies.error(req, exc, "The identity provider is not answering")
+        if session is not None:
+            if not self.parts.allowlist.allows(session.claims):
+                refused = AccessDenied("your account is not allowed to use this site")
+                return self.parts.replies.error(req, refused, "Not allowed")
+            return Forward(session)
+        if req.path in self.parts.public_paths:
+            return Forward(None)
+        if is_navigation(req):
+            return (yield from self.signin.begin(req, req.url_path, now, random))
+        return self.parts.replies.unauthenticated(req)
+
+    def store_failed(self, req: GateRequest, exc: StoreUnavailable) -> Outcome:
+        """The answer when the store fails: a 503, never anonymous, except on public paths."""
+        if req.path in self.parts.public_paths:
+            return Forward(None)  # a public path does not need the store
+        return self.parts.replies.error(req, exc, "The session store is not answering")
+
+    def load_provider(self, now: float) -> Program[ProviderState]:
+        """Fetch discovery and keys now (start-up, ``check``, readiness)."""
+        return self.parts.provider.load(now)

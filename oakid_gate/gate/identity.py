@@ -1,0 +1,139 @@
+"""Identity headers: which they are, removing them, and what the gate puts in them.
+
+It is a security issue to let a client choose the identity an app or an
+upstream believes. Only the gate says who the user is, so every client-sent
+header that *could be read as* an identity header is removed first, on every
+request, in every adapter (ASGI, WSGI, the proxy): any letter case, ``_`` for
+``-`` (many servers, WSGI among them, read ``X_Forwarded_User`` as
+``X-Forwarded-User``), repeated lines, and every ``X-Auth-Request-*``. An app
+once deployed behind another gate (oauth2-proxy, mod_auth_openidc, Apache's
+``REMOTE_USER``) may still trust them.
+
+What the gate sends: the user's ``identity`` (the ``user_claim``), email,
+preferred username and groups, as ``X-Forwarded-*`` to the proxy's upstream
+and ``X-Auth-Request-*`` from ``/oauth2/auth``; claim values lose control and
+format characters and are sent as UTF-8 bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+from ..user import OakIDUser
+
+__all__ = [
+    "ENVIRON_IDENTITY_KEYS",
+    "IDENTITY_HEADERS",
+    "has_identity_header",
+    "header_value",
+    "identity_fields",
+    "identity_headers",
+    "is_identity_header",
+    "normalized_name",
+    "strip_environ",
+    "without_identity_headers",
+]
+
+Headers = list[tuple[bytes, bytes]]
+
+#: headers that claim an identity: only the gate may set them, a client never
+IDENTITY_HEADERS = frozenset(
+    {
+        b"remote-user",
+        b"x-remote-user",
+        b"x-forwarded-user",
+        b"x-forwarded-email",
+        b"x-forwarded-preferred-username",
+        b"x-forwarded-groups",
+        b"x-forwarded-access-token",
+        b"x-auth-request-user",
+        b"x-auth-request-email",
+        b"x-auth-request-preferred-username",
+        b"x-auth-request-groups",
+        b"x-auth-request-access-token",
+    }
+)
+_ANY_AUTH_REQUEST = b"x-auth-request-"
+
+#: the first bytes of every identity header name: a cheap pre-filter for hot paths
+_FIRST_BYTES = frozenset(b"xXrR")
+
+#: WSGI environ keys only the gate may set (PEP 3333 spells headers ``HTTP_...``)
+ENVIRON_IDENTITY_KEYS = (
+    "REMOTE_USER",
+    "oakid.user",
+    "oakid",
+    *("HTTP_" + name.decode().upper().replace("-", "_") for name in sorted(IDENTITY_HEADERS)),
+)
+_ENVIRON_AUTH_REQUEST = "HTTP_X_AUTH_REQUEST_"
+
+
+def normalized_name(name: bytes) -> bytes:
+    """The header name as servers that fold case and ``_``/``-`` will read it."""
+    norm = name.lower()
+    return norm.replace(b"_", b"-") if b"_" in norm else norm
+
+
+def is_identity_header(name: bytes) -> bool:
+    """Whether a header name claims an identity, in any spelling."""
+    norm = normalized_name(name)
+    return norm in IDENTITY_HEADERS or norm.startswith(_ANY_AUTH_REQUEST)
+
+
+def has_identity_header(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether any of ``headers`` claims an identity (one byte and one set look-up a header)."""
+    first = _FIRST_BYTES
+    for name, _ in headers:  # noqa: SIM110 - a plain loop: faster than any() on the hot path
+        if name and name[0] in first and is_identity_header(name):
+            return True
+    return False
+
+
+def without_identity_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
+    """``headers`` less every one that claims an identity."""
+    return [(n, v) for n, v in headers if not is_identity_header(n)]
+
+
+def strip_environ(environ: MutableMapping[str, Any]) -> None:
+    """Remove every identity key a WSGI server or client put in ``environ``."""
+    for key in ENVIRON_IDENTITY_KEYS:
+        environ.pop(key, None)
+    for key in [k for k in environ if k.startswith(_ENVIRON_AUTH_REQUEST)]:
+        del environ[key]
+
+
+def header_value(text: str) -> bytes:
+    """A claim as a header value: no control or format characters, UTF-8 bytes.
+
+    CR and LF cannot split the header; non-Latin-1 characters are kept and sent
+    as UTF-8 (as oauth2-proxy does), so no identity is lost or mangled into
+    another one.
+    """
+    cleaned = "".join(c for c in text if c == " " or c.isprintable())
+    return cleaned.strip().encode("utf-8")
+
+
+def identity_fields(user: OakIDUser) -> list[tuple[str, bytes]]:
+    """The user's identity as (name suffix, header value) pairs: ``user``, ``email``,
+    ``preferred-username``, ``groups``. Empty values are left out."""
+    fields = [("user", user.identity), ("email", user.email or "")]
+    username = user.claims.get("preferred_username")
+    if isinstance(username, str):
+        fields.append(("preferred-username", username))
+    fields.append(("groups", ",".join(user.groups)))
+    return [(name, value) for name, text in fields if (value := header_value(text))]
+
+
+def identity_headers(
+    user: OakIDUser | None, prefix: bytes, *, access_token: str | None = None
+) -> Headers:
+    """The identity headers for ``user`` under ``prefix`` (``x-forwarded-``,
+    ``x-auth-request-``); none for an anonymous user. ``access_token`` adds
+    ``{prefix}access-token``."""
+    if user is None:
+        return []
+    out = [(prefix + name.encode(), value) for name, value in identity_fields(user)]
+    if access_token is not None and (token := header_value(access_token)):
+        out.append((prefix + b"access-token", token))
+    return out

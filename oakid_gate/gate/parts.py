@@ -1,0 +1,45 @@
+"""The parts of one gate that every rule module may need, built once from its settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..settings import Settings
+from .access import Allowlist, PublicPaths
+from .cookies import Cookies
+from .forwarded import TrustedProxies
+from .lifecycle import Lifecycle
+from .provider import Provider
+from .replies import Replies
+from .request import Origin
+
+__all__ = ["Parts"]
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """Settings and the rules worked out from them, shared by the core's modules."""
+
+    settings: Settings
+    cookies: Cookies
+    origin: Origin
+    replies: Replies
+    lifecycle: Lifecycle
+    provider: Provider
+    allowlist: Allowlist
+    public_paths: PublicPaths
+    proxies: TrustedProxies
+
+    @classmethod
+    def build(cls, settings: Settings) -> Parts:
+        return cls(
+            settings=settings,
+            cookies=Cookies(settings),
+            origin=Origin(settings),
+            replies=Replies(settings.prefix),
+            lifecycle=Lifecycle(settings),
+            provider=Provider(settings),
+            allowlist=Allowlist(settings),
+            public_paths=PublicPaths(settings.public_paths),
+            proxies=TrustedProxies(settings.trusted_proxies),
+        )

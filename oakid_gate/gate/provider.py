@@ -1,0 +1,149 @@
+"""The provider as the gate knows it: metadata and keys, cached; how the gate
+authenticates to it; what it may ask of it beyond the flows.
+
+- Discovery is refetched every hour; while the provider fails, what was
+  loaded is kept (retried at most every 10 seconds), and a gate that never
+  loaded it fails fast for a second before trying again.
+- The JWKS is fetched only when an asymmetric token needs it, and refetched
+  on an unknown ``kid`` (key rotation) at most every 10 seconds.
+- ID tokens (:mod:`oakid_gate.gate.idtoken`): HMAC only ever keyed with the
+  client secret, asymmetric algorithms only with the provider's JWKS, the
+  algorithm from an allow-list.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc.jwk import KeySet
+
+from ..errors import ProviderError, ProviderUnavailable
+from ..settings import Settings
+from . import flows
+from .effects import Program
+from .idtoken import (
+    HMAC_ALGS,
+    IDTokenExpectations,
+    UnknownSigningKey,
+    token_alg,
+    validate_id_token,
+)
+from .metadata import ProviderMetadata
+
+__all__ = ["METADATA_RETRY", "METADATA_TTL", "Provider", "ProviderState"]
+
+log = logging.getLogger("oakid_gate")
+
+METADATA_TTL = 3600.0  # seconds between discovery refetches
+METADATA_RETRY = 10.0  # at most one refetch this often (failures, unknown kid)
+FIRST_LOAD_RETRY = 1.0  # a gate that never loaded the metadata retries this often
+
+
+@dataclass(slots=True)
+class ProviderState:
+    """Provider metadata and keys, with when they were fetched."""
+
+    metadata: ProviderMetadata
+    jwks: KeySet | None
+    fetched_at: float
+    jwks_at: float
+
+
+class Provider:
+    """One provider's metadata, keys and client registration."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._issuer = settings.issuer
+        self._client_id = settings.client_id
+        self._client_secret = settings.client_secret
+        self._auth_method = settings.token_endpoint_auth_method
+        self._clock_skew = settings.clock_skew
+        #: what was loaded; swapped as a whole, so threads never see half of it
+        self.state: ProviderState | None = None
+        self._failed_at = float("-inf")
+
+    def current(self, now: float) -> Program[ProviderState]:
+        """The provider's metadata, fetched when it is missing or an hour old."""
+        state = self.state
+        if state is not None and now - state.fetched_at < METADATA_TTL:
+            return state
+        if state is not None and now - self._failed_at < METADATA_RETRY:
+            return state  # keep what we have while the provider is failing
+        if state is None and now - self._failed_at < FIRST_LOAD_RETRY:
+            raise ProviderUnavailable("the provider's discovery document could not be loaded")
+        try:
+            metadata = yield from flows.discover(self._issuer)
+        except ProviderError as exc:
+            self._failed_at = now
+            log.warning("discovery failed: %s", exc.message)
+            if state is not None:
+                return state
+            raise
+        jwks = state.jwks if state is not None else None
+        self.state = ProviderState(metadata, jwks, now, float("-inf"))
+        return self.state
+
+    def keys(self, state: ProviderState, now: float, *, force: bool) -> Program[KeySet | None]:
+        """The provider's JWKS (``None`` when it publishes none)."""
+        uri = state.metadata.jwks_uri
+        if uri is None:
+            return None
+        if state.jwks is not None and not force and now - state.jwks_at < METADATA_TTL:
+            return state.jwks
+        state.jwks = yield from flows.fetch_jwks(uri)
+        state.jwks_at = now
+        return state.jwks
+
+    def load(self, now: float) -> Program[ProviderState]:
+        """Fetch discovery and keys now (start-up, ``check``, readiness)."""
+        state = yield from self.current(now)
+        yield from self.keys(state, now, force=False)
+        return state
+
+    def client(self, metadata: ProviderMetadata) -> flows.ClientCredentials:
+        """How the gate authenticates at the token, revocation and introspection endpoints."""
+        return flows.ClientCredentials(
+            self._client_id,
+            self._client_secret.reveal(),
+            metadata.auth_method(self._auth_method),
+        )
+
+    def revoke(self, metadata: ProviderMetadata, token: str, hint: str) -> Program[None]:
+        """Revoke a token (RFC 7009), best effort: a failure is logged, never raised."""
+        try:
+            ok = yield from flows.revoke(metadata, self.client(metadata), token=token, hint=hint)
+            if not ok:
+                log.warning("the provider did not confirm a token revocation")
+        except ProviderError as exc:
+            log.warning("token revocation failed: %s", exc.message)
+
+    def id_token_claims(self, token: str, nonce: str, now: float) -> Program[dict[str, Any]]:
+        """The claims of a valid ID token (OpenID Connect Core 3.1.3.7), else IDTokenError."""
+        state = yield from self.current(now)
+        if token_alg(token) in HMAC_ALGS:
+            return validate_id_token(token, None, self._expect(state, None, nonce, now))
+        jwks = yield from self.keys(state, now, force=False)
+        try:
+            return validate_id_token(token, jwks, self._expect(state, jwks, nonce, now))
+        except UnknownSigningKey:
+            # Key rotation at the provider: refetch the JWKS, at most this often.
+            if now - state.jwks_at < METADATA_RETRY:
+                raise
+            jwks = yield from self.keys(state, now, force=True)
+            return validate_id_token(token, jwks, self._expect(state, jwks, nonce, now))
+
+    def _expect(
+        self, state: ProviderState, jwks: KeySet | None, nonce: str, now: float
+    ) -> IDTokenExpectations:
+        declared = tuple(k.alg for k in jwks.keys if k.alg) if jwks is not None else ()
+        return IDTokenExpectations(
+            issuer=state.metadata.issuer,
+            client_id=self._client_id,
+            client_secret=self._client_secret.reveal(),
+            allowed_algs=state.metadata.allowed_algs(declared),
+            nonce=nonce,
+            now=now,
+            leeway=self._clock_skew,
+        )

@@ -1,0 +1,151 @@
+"""What the gate decides for a request, and every answer it gives itself.
+
+A program ends with an :data:`Outcome`: :class:`Forward` (call the app, with
+this session or anonymously) or :class:`Reply` (answer the client directly).
+Every error answer is built by :func:`error_reply`: an HTML page for a browser,
+``{"error", "error_description"}`` JSON for anything else, ``no-store`` always.
+No answer ever holds a token, a code, a cookie value or a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from ..errors import OakIDGateError, ProviderError, StoreUnavailable
+from . import pages
+from .records import Session
+from .request import GateRequest
+
+__all__ = [
+    "NO_STORE",
+    "UNEXPECTED_ERROR",
+    "Forward",
+    "Headers",
+    "Outcome",
+    "Replies",
+    "Reply",
+    "error_reply",
+    "html_reply",
+    "json_reply",
+    "method_not_allowed",
+    "text_reply",
+]
+
+log = logging.getLogger("oakid_gate")
+
+Headers = tuple[tuple[str, str], ...]
+
+NO_STORE: Headers = (("cache-control", "no-store"), ("pragma", "no-cache"))
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """Call the app. ``session`` is ``None`` for an anonymous request on a public path."""
+
+    session: Session | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Answer the client directly."""
+
+    status: int
+    headers: Headers
+    body: bytes = b""
+
+    def with_headers(self, *extra: tuple[str, str]) -> Reply:
+        return Reply(self.status, self.headers + extra, self.body)
+
+
+Outcome = Forward | Reply
+
+#: what an adapter answers when something unforeseen breaks: no detail, no trace
+UNEXPECTED_ERROR = Reply(
+    500,
+    (("content-type", "text/plain; charset=utf-8"), ("cache-control", "no-store")),
+    b"The sign-in gate hit an unexpected error. Try again later.",
+)
+
+
+def text_reply(status: int, text: str, extra: Headers = ()) -> Reply:
+    return Reply(
+        status, (("content-type", "text/plain; charset=utf-8"), *NO_STORE, *extra), text.encode()
+    )
+
+
+def json_reply(status: int, body: Mapping[str, Any], extra: Headers = ()) -> Reply:
+    return Reply(
+        status,
+        (("content-type", "application/json"), *NO_STORE, *extra),
+        json.dumps(body, separators=(",", ":")).encode(),
+    )
+
+
+def html_reply(status: int, page: bytes, extra: Headers = ()) -> Reply:
+    return Reply(status, (("content-type", "text/html; charset=utf-8"), *NO_STORE, *extra), page)
+
+
+def method_not_allowed(allow: str) -> Reply:
+    return text_reply(405, "Method Not Allowed", (("allow", allow),))
+
+
+def error_reply(
+    status: int,
+    error: str,
+    title: str,
+    message: str,
+    *,
+    html: bool,
+    retry_url: str | None = None,
+) -> Reply:
+    """An error answer: a page for a browser, ``{"error", "error_description"}`` otherwise."""
+    if not html:
+        return json_reply(status, {"error": error, "error_description": message})
+    return html_reply(status, pages.error_page(title, message, retry_url=retry_url))
+
+
+class Replies:
+    """The answers that depend on the gate's ``prefix``: errors, 401, 404."""
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+        self._prefix_slash = prefix + "/"
+
+    def wants_html(self, req: GateRequest) -> bool:
+        """Whether an error is shown as a page: the client accepts HTML, or it is a
+        navigation to one of the gate's own endpoints (whatever it accepts)."""
+        return req.accepts_html() or (
+            req.path.startswith(self._prefix_slash)
+            and req.headers.get("sec-fetch-mode") == "navigate"
+        )
+
+    def error(
+        self, req: GateRequest, exc: OakIDGateError, title: str, *, retry: bool = False
+    ) -> Reply:
+        """The answer for ``exc``, logged by how much it matters to the operator."""
+        status = exc.status_hint if exc.status_hint >= 400 else 500
+        if status >= 500 or isinstance(exc, (StoreUnavailable, ProviderError)):
+            log.warning("%s: %s", title, exc.message)
+        else:
+            log.info("%s: %s", title, exc.message)
+        retry_url = self._prefix + "/start?rd=/" if retry else None
+        return error_reply(
+            status, exc.error, title, exc.message, html=self.wants_html(req), retry_url=retry_url
+        )
+
+    def unauthenticated(self, req: GateRequest) -> Reply:
+        """401 for a request that is not a navigation: JSON with where to sign in."""
+        login_url = self._prefix + "/start?" + urlencode({"rd": req.url_path})
+        return json_reply(
+            401,
+            {"error": "unauthenticated", "login_url": login_url},
+            (("www-authenticate", 'Bearer realm="oakid-gate"'),),
+        )
+
+    def not_found(self) -> Reply:
+        return error_reply(404, "not_found", "Not found", "There is no such page.", html=True)

@@ -1,0 +1,98 @@
+"""What the gate knows of a request, and the facts it derives from it.
+
+Adapters read a :class:`GateRequest` from the ASGI scope or the WSGI environ:
+plain values, only the headers in :data:`GATE_HEADERS`, the cookies already
+parsed. Everything else about the request (what kind it is, which origin it
+came to) is decided here, once, for every adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from ..settings import Settings
+
+__all__ = ["GATE_HEADERS", "GateRequest", "Origin", "is_navigation"]
+
+#: the request headers the gate reads; adapters pass only these (lower case)
+GATE_HEADERS = frozenset(
+    {
+        "cookie",
+        "accept",
+        "authorization",
+        "host",
+        "origin",
+        "sec-fetch-mode",
+        "sec-fetch-site",
+        "sec-fetch-dest",
+        "x-requested-with",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "content-type",
+    }
+)
+
+#: characters a return path keeps as they are (RFC 3986 ``pchar`` and ``/``)
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+@dataclass(frozen=True, slots=True)
+class GateRequest:
+    """What the gate needs to know of a request."""
+
+    method: str
+    scheme: str  # after trusted_proxies: the scheme the client used
+    path: str  # percent-decoded, as in the ASGI scope and PATH_INFO
+    query_string: str
+    headers: Mapping[str, str]  # lower-case names, only GATE_HEADERS
+    cookies: Mapping[str, str]
+    client: str | None = None
+
+    @property
+    def url_path(self) -> str:
+        """The path and query to come back to after signing in."""
+        path = quote(self.path, safe=_PATH_SAFE)
+        return path + ("?" + self.query_string if self.query_string else "")
+
+    def accepts_html(self) -> bool:
+        return "text/html" in self.headers.get("accept", "")
+
+
+def is_navigation(req: GateRequest) -> bool:
+    """A browser navigation: GET or HEAD that accepts HTML, not fetch/XHR.
+
+    Only a navigation is sent into the sign-in; anything else gets a 401, since
+    a redirect to the provider means nothing to a script or to ``fetch``.
+    """
+    if req.method not in ("GET", "HEAD"):
+        return False
+    mode = req.headers.get("sec-fetch-mode")
+    if mode is not None:
+        return mode == "navigate"
+    if req.headers.get("x-requested-with"):
+        return False
+    return req.accepts_html()
+
+
+class Origin:
+    """The site's external origin: ``base_url``, else the request's scheme and ``Host``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._fixed = settings.base_url.rstrip("/") if settings.base_url else None
+        self._fallback_host = f"{settings.host}:{settings.port}"
+
+    def of(self, req: GateRequest) -> str:
+        if self._fixed is not None:
+            return self._fixed
+        host = req.headers.get("host", "")
+        if not _valid_host(host):
+            host = self._fallback_host
+        return f"{req.scheme}://{host}"
+
+
+def _valid_host(host: str) -> bool:
+    if not host or len(host) > 255:
+        return False
+    return all(c.isalnum() or c in ".-:[]_" for c in host)

@@ -1,0 +1,304 @@
+"""Signing in: the authorization request, and the callback in its security order.
+
+Starting (:meth:`SignIn.begin`): a fresh ``state``, ``nonce``, PKCE S256
+verifier and browser-binding value per sign-in. The pending sign-in is stored
+under the hash of ``state`` with the return target (a same-origin path only,
+:mod:`~oakid_gate.gate.redirects`), and the binding value goes into a cookie
+of its own, so parallel sign-ins in several tabs each succeed.
+
+The callback (:meth:`SignIn.callback`), step by step; any failure is an error
+page and no session:
+
+1. the pending sign-in is *taken* (read and deleted at once) by its ``state``:
+   unknown, used or expired fails; so does a browser without its binding cookie;
+2. the answer is checked: RFC 9207 ``iss`` (required when the provider
+   advertises it), the provider's ``error``, a ``code``;
+3. the code is exchanged with the stored PKCE verifier;
+4. the user is identified: the ID token validated (signature, ``iss``,
+   ``aud``, ``azp``, times, ``nonce``), userinfo read and its ``sub`` checked
+   against the ID token's; OAuth 2.0 servers without ID tokens name the user
+   by userinfo's ``sub``, introspection's, or the email;
+5. the allow-lists are applied (a refused user's tokens are revoked);
+6. a new session, under a new random id; the browser's old session is deleted.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from ..errors import (
+    AccessDenied,
+    AuthenticationError,
+    AuthorizationDenied,
+    IDTokenError,
+    OakIDGateError,
+    ProviderError,
+    ProviderUnavailable,
+    StateError,
+    StoreUnavailable,
+    UserInfoError,
+    oauth_error_code,
+)
+from . import flows
+from .claims import check_same_subject, user_claims
+from .effects import DeleteSession, Program, PutLogin, PutSession, Random, TakeLogin, perform
+from .metadata import ProviderMetadata
+from .parts import Parts
+from .records import PendingLogin, Session, hash_key
+from .redirects import safe_return_to
+from .replies import NO_STORE, Outcome, Reply
+from .request import GateRequest
+
+__all__ = ["SignIn", "authorization_url"]
+
+log = logging.getLogger("oakid_gate")
+
+
+def authorization_url(
+    metadata: ProviderMetadata,
+    *,
+    client_id: str,
+    redirect_uri: str,
+    scope: str,
+    state: str,
+    nonce: str,
+    code_verifier: str,
+) -> str:
+    """The authorization request (RFC 6749 4.1.1, RFC 7636 4.3, OpenID Connect Core 3.1.2.1)."""
+    url: str = add_params_to_uri(
+        metadata.authorization_endpoint,
+        [
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", redirect_uri),
+            ("scope", scope),
+            ("state", state),
+            ("nonce", nonce),
+            ("code_challenge", create_s256_code_challenge(code_verifier)),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    """Step 1's result: the sign-in this callback completes."""
+
+    login: PendingLogin
+    state: str
+
+
+class SignIn:
+    """Starting sign-ins and completing them at the callback."""
+
+    def __init__(self, parts: Parts) -> None:
+        self._p = parts
+        self._scope = " ".join(parts.settings.scopes)
+
+    # ------------------------------------------------------------ starting
+
+    def begin(
+        self, req: GateRequest, return_to: str, now: float, random: Random
+    ) -> Program[Outcome]:
+        """Send the browser to the provider, remembering where it wanted to go."""
+        try:
+            state_ = yield from self._p.provider.current(now)
+        except ProviderError as exc:
+            return self._p.replies.error(req, exc, "The identity provider is not answering")
+        state, nonce, verifier, binding = random(), random(), random() + random(), random()
+        timeout = self._p.settings.login_timeout
+        login = PendingLogin(
+            nonce=nonce,
+            code_verifier=verifier,
+            return_to=safe_return_to(return_to),
+            redirect_uri=self._p.origin.of(req) + self._p.settings.redirect_path,
+            binding_hash=hash_key(binding),
+            expires_at=now + timeout,
+        )
+        try:
+            yield from perform(PutLogin(hash_key(state), login, timeout))
+        except StoreUnavailable as exc:
+            return self._p.replies.error(req, exc, "The session store is not answering")
+        url = authorization_url(
+            state_.metadata,
+            client_id=self._p.settings.client_id,
+            redirect_uri=login.redirect_uri,
+            scope=self._scope,
+            state=state,
+            nonce=nonce,
+            code_verifier=verifier,
+        )
+        cookie = self._p.cookies.set_login(req, state, binding)
+        return Reply(302, (("location", url), cookie, *NO_STORE))
+
+    # ------------------------------------------------------------ the callback
+
+    def callback(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
+        """Complete a sign-in: steps 1 to 6 of the module's docstring."""
+        params = dict(parse_qsl(req.query_string, keep_blank_values=True))
+        state = params.get("state")
+        clear_login = () if not state else (self._p.cookies.clear_login(req, state),)
+        try:
+            taken = yield from self._take(req, state, now)
+            state_ = yield from self._p.provider.current(now)
+            meta = state_.metadata
+            code = _checked_code(params, meta)
+            tokens = yield from flows.exchange_code(
+                meta,
+                self._p.provider.client(meta),
+                code=code,
+                redirect_uri=taken.login.redirect_uri,
+                code_verifier=taken.login.code_verifier,
+            )
+            claims = yield from self._identify(meta, tokens, taken.login.nonce, now)
+            yield from self._authorize(meta, tokens, claims)
+            sid = yield from self._start_session(req, tokens, claims, now, random)
+        except OakIDGateError as exc:
+            return self._p.replies.error(req, exc, _title(exc), retry=True).with_headers(
+                *clear_login
+            )
+        log.info("signed in: session started")
+        location = self._p.origin.of(req) + taken.login.return_to
+        session_cookie = self._p.cookies.set_session(req, sid)
+        return Reply(302, (("location", location), session_cookie, *clear_login, *NO_STORE))
+
+    def _take(self, req: GateRequest, state: str | None, now: float) -> Program[_Taken]:
+        """Step 1: the pending sign-in of ``state``, used once, from this browser only."""
+        if not state:
+            raise StateError("The sign-in answer has no state. Start the sign-in from this site.")
+        login = yield from perform(TakeLogin(hash_key(state)))
+        if login is None or now >= login.expires_at:
+            raise StateError(
+                "This sign-in has expired or was already used. Start the sign-in again."
+            )
+        binding = req.cookies.get(self._p.cookies.login_name(req, state), "")
+        if not hmac.compare_digest(hash_key(binding), login.binding_hash):
+            raise StateError(
+                "This sign-in was started in another browser. Start the sign-in again here."
+            )
+        return _Taken(login, state)
+
+    def _identify(
+        self, meta: ProviderMetadata, tokens: flows.TokenResponse, nonce: str, now: float
+    ) -> Program[dict[str, Any]]:
+        """Step 4: who signed in, from the ID token and userinfo."""
+        claims: dict[str, Any] = {}
+        if tokens.id_token is not None:
+            validated = yield from self._p.provider.id_token_claims(tokens.id_token, nonce, now)
+            claims = user_claims(validated)
+        elif meta.kind == "openid":
+            raise IDTokenError(
+                "The provider answered without an ID token (does `scopes` include openid?)."
+            )
+        info = yield from flows.fetch_userinfo(meta, tokens.access_token)
+        if claims:
+            check_same_subject(claims, info)
+        else:
+            sub = yield from self._oauth_subject(meta, tokens.access_token, info)
+            if sub is not None:
+                info = {**info, "sub": sub}
+        claims = {**claims, **info}
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise UserInfoError("The provider did not say who signed in (no sub).")
+        return claims
+
+    def _oauth_subject(
+        self, meta: ProviderMetadata, access_token: str, info: Mapping[str, Any]
+    ) -> Program[str | None]:
+        """Who signed in at an OAuth 2.0 server that issues no ID token (RFC 8414 servers).
+
+        Userinfo's ``sub``, else introspection's ``sub`` (RFC 7662), else the
+        email that userinfo gives (Auth Agent's userinfo holds only that).
+        """
+        sub = info.get("sub")
+        if isinstance(sub, str) and sub:
+            return sub
+        active = yield from flows.introspect(
+            meta, self._p.provider.client(meta), token=access_token
+        )
+        if active is not None and isinstance(active.get("sub"), str) and active["sub"]:
+            return str(active["sub"])
+        email = info.get("email")
+        return email if isinstance(email, str) and "@" in email else None
+
+    def _authorize(
+        self, meta: ProviderMetadata, tokens: flows.TokenResponse, claims: Mapping[str, Any]
+    ) -> Program[None]:
+        """Step 5: the allow-lists; a refused user's tokens are revoked at once."""
+        if self._p.allowlist.allows(claims):
+            return
+        token, hint = (
+            (tokens.refresh_token, "refresh_token")
+            if tokens.refresh_token
+            else (tokens.access_token, "access_token")
+        )
+        yield from self._p.provider.revoke(meta, token, hint)
+        raise AccessDenied("Your account is not allowed to use this site.")
+
+    def _start_session(
+        self,
+        req: GateRequest,
+        tokens: flows.TokenResponse,
+        claims: dict[str, Any],
+        now: float,
+        random: Random,
+    ) -> Program[str]:
+        """Step 6: a new session under a new id; the one the browser had goes."""
+        expires_at, refresh_at = self._p.lifecycle.token_times(tokens.expires_in, now)
+        session = Session(
+            claims=claims,
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            expires_at=expires_at,
+            refresh_at=refresh_at,
+            scopes=tuple(tokens.scope.split()) if tokens.scope else self._p.settings.scopes,
+            created_at=now,
+            last_seen=now,
+            claims_at=now,
+            user_claim=self._p.settings.user_claim,
+        )
+        old = req.cookies.get(self._p.cookies.session_name(req))
+        if old:
+            yield from perform(DeleteSession(hash_key(old)))
+        sid = random()
+        yield from perform(PutSession(hash_key(sid), session, self._p.lifecycle.ttl(session, now)))
+        return sid
+
+
+def _checked_code(params: Mapping[str, str], meta: ProviderMetadata) -> str:
+    """Step 2: the authorization response names our issuer, carries no error, has a code."""
+    iss = params.get("iss")  # RFC 9207
+    if iss is not None and iss != meta.issuer:
+        raise AuthenticationError("The sign-in answer came from another issuer.")
+    if iss is None and meta.iss_parameter_supported:
+        raise AuthenticationError("The sign-in answer does not name its issuer.")
+    if "error" in params:
+        raise AuthorizationDenied(_provider_error_message(params))
+    code = params.get("code")
+    if not code:
+        raise AuthenticationError("The sign-in answer has no authorization code.")
+    return code
+
+
+def _provider_error_message(params: Mapping[str, str]) -> str:
+    code = oauth_error_code(params.get("error"))
+    if code == "access_denied":
+        return "The sign-in was cancelled or refused at the identity provider."
+    return f"The identity provider refused the sign-in ({code})."
+
+
+def _title(exc: OakIDGateError) -> str:
+    if isinstance(exc, AccessDenied):
+        return "Not allowed"
+    if isinstance(exc, (ProviderUnavailable, StoreUnavailable)):
+        return "Sign-in is unavailable right now"
+    return "Sign-in failed"

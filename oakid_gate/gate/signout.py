@@ -1,0 +1,103 @@
+"""Signing out, and why a cross-site page cannot do it for the user.
+
+A GET shows a confirmation form; only a POST signs out, and only when it comes
+from this site: ``Sec-Fetch-Site`` is ``same-origin`` (or ``none``), or
+``Origin`` is this site's origin, or (old browsers, scripts: neither header)
+the form carries the CSRF token of this session, an HMAC of the session id
+under ``secret`` (every configured secret is accepted, for rotation).
+
+Signing out revokes the refresh token at the provider (RFC 7009), deletes the
+session and clears the cookie, then sends the browser to ``rd`` (a same-origin
+path only) or shows the signed-out page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from urllib.parse import parse_qsl
+
+from ..errors import ForbiddenRequest, ProviderError, StoreUnavailable
+from . import pages
+from .effects import DeleteSession, GetSession, Program, perform, read_body
+from .parts import Parts
+from .records import hash_key
+from .redirects import safe_return_to
+from .replies import NO_STORE, Outcome, Reply, html_reply
+from .request import GateRequest
+
+__all__ = ["SignOut"]
+
+log = logging.getLogger("oakid_gate")
+
+
+class SignOut:
+    """``/oauth2/sign_out``: the confirmation form (GET) and the sign-out itself (POST)."""
+
+    def __init__(self, parts: Parts) -> None:
+        self._p = parts
+        self._action = parts.settings.prefix + "/sign_out"
+        self._secrets = tuple(s.reveal().encode() for s in parts.settings.secret)
+
+    def form(self, req: GateRequest) -> Reply:
+        """The confirmation page, with this session's CSRF token in the form."""
+        sid = req.cookies.get(self._p.cookies.session_name(req))
+        action = self._action + ("?" + req.query_string if req.query_string else "")
+        token = self.csrf_token(sid) if sid else None
+        return html_reply(200, pages.sign_out_page(action, token), (("x-frame-options", "DENY"),))
+
+    def sign_out(self, req: GateRequest, now: float) -> Program[Outcome]:
+        """End the session (a same-origin POST only) and clear the cookie."""
+        sid = req.cookies.get(self._p.cookies.session_name(req))
+        body = yield from read_body()
+        form = dict(parse_qsl(body.decode("latin-1"))) if body else {}
+        if not self._same_origin_post(req, sid, form.get("csrf", "")):
+            refused = ForbiddenRequest("a sign-out must come from this site")
+            return self._p.replies.error(req, refused, "Sign-out refused")
+        if sid:
+            try:
+                yield from self._end(hash_key(sid), now)
+            except (StoreUnavailable, ProviderError) as exc:
+                return self._p.replies.error(req, exc, "Sign-out could not be completed")
+            log.info("signed out: session ended")
+        clear = self._p.cookies.clear_session(req)
+        rd = dict(parse_qsl(req.query_string)).get("rd")
+        if rd is not None:
+            target = self._p.origin.of(req) + safe_return_to(rd)
+            return Reply(303, (("location", target), clear, *NO_STORE))
+        return html_reply(200, pages.signed_out_page(), (clear,))
+
+    def _end(self, key: str, now: float) -> Program[None]:
+        """Revoke the session's refresh token (else its access token), then delete it."""
+        session = yield from perform(GetSession(key))
+        if session is not None:
+            state = yield from self._p.provider.current(now)
+            token, hint = (
+                (session.refresh_token, "refresh_token")
+                if session.refresh_token
+                else (session.access_token, "access_token")
+            )
+            yield from self._p.provider.revoke(state.metadata, token, hint)
+        yield from perform(DeleteSession(key))
+
+    def _same_origin_post(self, req: GateRequest, sid: str | None, csrf: str) -> bool:
+        site = req.headers.get("sec-fetch-site")
+        if site is not None and site not in ("same-origin", "none"):
+            return False
+        origin = req.headers.get("origin")
+        ours = self._p.origin.of(req)
+        if origin is not None and origin != "null" and origin != ours:
+            return False
+        if site == "same-origin" or (origin is not None and origin == ours):
+            return True
+        # Neither header (old browsers, scripts): the form's token must match.
+        return bool(sid) and any(
+            hmac.compare_digest(csrf.encode(), self.csrf_token(sid or "", key).encode())
+            for key in self._secrets
+        )
+
+    def csrf_token(self, sid: str, key: bytes | None = None) -> str:
+        """The sign-out form's token for session id ``sid``."""
+        mac = hmac.new(key or self._secrets[0], b"sign-out:" + sid.encode(), hashlib.sha256)
+        return mac.hexdigest()

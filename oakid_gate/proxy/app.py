@@ -1,0 +1,55 @@
+"""``ProxyApp``: a plain ASGI app that forwards every request to ``upstream``."""
+
+from __future__ import annotations
+
+import httpx
+from starlette.types import Receive, Scope, Send
+
+from ..settings import Settings
+from .relay import DEFAULT_LIMITS, HTTPRelay, Limits
+from .upstream import Upstream
+from .websocket import WebSocketRelay
+
+__all__ = ["ProxyApp"]
+
+
+class ProxyApp:
+    """An ASGI app that forwards requests (and WebSockets) to ``settings.upstream``.
+
+    Wrapped by :class:`~oakid_gate.asgi.OakIDMiddleware`, it only ever sees
+    requests the gate let through. ``limits`` sets the upstream timeouts and
+    pool sizes; ``transport`` replaces the HTTP transport (tests).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.upstream = Upstream(settings)
+        self._http = HTTPRelay(self.upstream, limits, transport)
+        self._websocket = WebSocketRelay(self.upstream, limits.connect_timeout)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,78 @@
+"""Where a request goes upstream, and with which headers: shared by both relays."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
+
+from starlette.types import Scope
+
+from ..errors import ConfigurationError
+from ..gate.cookies import Cookies
+from ..gate.forwarded import TrustedProxies
+from ..gate.identity import identity_headers
+from ..settings import Settings
+from ..user import OakIDUser, SessionView
+from .headers import Headers, upstream_headers
+
+__all__ = ["Upstream"]
+
+
+class Upstream:
+    """The ``upstream`` setting, checked and taken apart once."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.upstream:
+            raise ConfigurationError(
+                "upstream", "is required for the proxy (--upstream URL or OAKID_UPSTREAM)"
+            )
+        parts = urlsplit(settings.upstream)
+        if parts.query or parts.fragment:
+            raise ConfigurationError("upstream", "must not hold a query or a fragment")
+        self.url = settings.upstream
+        self.origin = parts.scheme + "://" + parts.netloc
+        self.ws_origin = ("wss" if parts.scheme == "https" else "ws") + "://" + parts.netloc
+        self._path_prefix = parts.path.rstrip("/")
+        self._proxies = TrustedProxies(settings.trusted_proxies)
+        self._pass_token = settings.pass_access_token
+        exact, prefixes = Cookies(settings).owned()
+        self._gate_cookies = (
+            frozenset(n.encode() for n in exact),
+            tuple(p.encode() for p in prefixes),
+        )
+
+    def target(self, scope: Scope) -> str | None:
+        """The upstream path and query: the client's bytes, after the upstream's path.
+
+        ``None`` for a request target that is not a path (absolute-form, ``*``).
+        """
+        raw: bytes | None = scope.get("raw_path")
+        if raw:
+            path = raw.partition(b"?")[0].decode("latin-1")
+        else:
+            path = quote(scope["path"], safe="/:@!$&'()*+,;=-._~%")
+        if not path.startswith("/"):
+            return None
+        query: bytes = scope.get("query_string", b"")
+        return self._path_prefix + path + ("?" + query.decode("latin-1") if query else "")
+
+    def headers(self, scope: Scope, *, websocket: bool = False) -> Headers:
+        """The request headers for the upstream, with the identity the gate put in ``scope``."""
+        client = scope.get("client")
+        peer = client[0] if client else None
+        user = scope.get("user")
+        view = scope.get("oakid")
+        token = view.access_token if self._pass_token and isinstance(view, SessionView) else None
+        identity = identity_headers(
+            user if isinstance(user, OakIDUser) else None,
+            b"x-forwarded-",
+            access_token=token,
+        )
+        return upstream_headers(
+            scope["headers"],
+            client=peer,
+            scheme=scope.get("scheme", "http"),
+            trusted=self._proxies.trusts(peer),
+            identity=identity,
+            drop_cookies=self._gate_cookies,
+            websocket=websocket,
+        )
