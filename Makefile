@@ -31,13 +31,26 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 ## make test: installs everything the tests need, then runs lint, mypy and the whole suite
-test: $(STAMP) peers lint typecheck
+test: $(STAMP) peers bench-peers lint typecheck
 	$(PY) -m pytest
 
 unit: $(STAMP)
 	$(PY) -m pytest -m "not e2e"
 
-bench: $(STAMP)
+## make bench: every mode against what users run instead, with wrk (benchmarks/README.md)
+.PHONY: bench-quick bench-peers bench-hot-path
+bench: $(STAMP) bench-peers
+	$(PY) benchmarks/bench.py
+
+## make bench-quick: the same, 1 round x 2 s per variant, for development
+bench-quick: $(STAMP) bench-peers
+	$(PY) benchmarks/bench.py --quick
+
+bench-peers:
+	bash scripts/install-peers.sh
+	bash scripts/install-bench.sh
+
+bench-hot-path: $(STAMP)
 	$(PY) benchmarks/hot_path.py
 
 clean:

@@ -1,0 +1,105 @@
+"""The hello app and its variants, as uvicorn and ``oakid-gate run`` serve them.
+
+Served from this directory (``uvicorn apps:hello``, ``uvicorn --factory
+apps:gated_app``, ``oakid-gate run apps:hello``). Every variant answers ``/``
+(and ``/public``) with the same 13-byte body, :data:`BODY`.
+
+``hello``
+    Starlette, one route: the baseline of every comparison.
+``floor_app()``
+    ``hello`` behind the least a cookie session can cost: the ``Cookie``
+    header parsed into a dict and a user put into the scope.
+``sessions_app()``
+    ``hello`` behind Starlette's ``SessionMiddleware`` and a small auth
+    middleware reading the user from the session (the hand-rolled Authlib
+    path); ``/login`` signs in (sets the session) for the benchmark.
+``gated_app()``
+    ``hello`` behind ``OakIDMiddleware``, every setting from ``OAKID_*``.
+
+Only Starlette is imported at module level: ``uvicorn apps:hello`` must not
+pay for importing oakid_gate (start-up times are compared).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request, cookie_parser
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+__all__ = ["BODY", "floor_app", "gated_app", "hello", "hello_app", "sessions_app"]
+
+BODY = b"Hello, world!"
+#: the key SessionMiddleware signs its cookie with (a fixed one: it is a benchmark)
+SESSION_KEY = "bench-session-middleware-key-0123456789"
+
+
+async def _hello(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(BODY)
+
+
+def hello_app() -> Starlette:
+    """The bare hello app."""
+    return Starlette(routes=[Route("/", _hello), Route("/public", _hello)])
+
+
+hello = hello_app()
+
+
+class CookieFloor:
+    """The floor: ``Cookie`` -> dict -> ``scope["user"]``, nothing else."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"cookie":
+                    cookies = cookie_parser(value.decode("latin-1"))
+                    scope["user"] = {"sid": cookies.get("oakid_session")}
+                    break
+        await self.app(scope, receive, send)
+
+
+def floor_app() -> CookieFloor:
+    return CookieFloor(hello_app())
+
+
+class SessionUser:
+    """Behind ``SessionMiddleware``: a 401 without ``session["user"]``, else the user
+    in ``scope["user"]``; ``/login`` puts a user in the session."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        session: dict[str, Any] = scope["session"]
+        if scope["path"] == "/login":
+            session["user"] = {"sub": "alice", "email": "alice@example.test", "name": "Alice"}
+            await PlainTextResponse("signed in")(scope, receive, send)
+            return
+        user = session.get("user")
+        if user is None:
+            await Response(status_code=401)(scope, receive, send)
+            return
+        scope["user"] = user
+        await self.app(scope, receive, send)
+
+
+def sessions_app() -> SessionMiddleware:
+    return SessionMiddleware(SessionUser(hello_app()), secret_key=SESSION_KEY)
+
+
+def gated_app() -> ASGIApp:
+    """``hello`` behind ``OakIDMiddleware``, configured by the ``OAKID_*`` variables."""
+    from oakid_gate import OakIDMiddleware
+
+    return OakIDMiddleware(hello_app())
