@@ -96,7 +96,7 @@ class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
         if key is None:
             return None
         try:
-            session = await self.store.aget_session(key)
+            session = await self.store.apeek_session(key)
         except Exception as exc:
             raise store_unavailable("get_session", exc) from None
         return session if self.gate.admit(session, time.time()) else None

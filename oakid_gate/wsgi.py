@@ -121,7 +121,7 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", httpx.Client]):
         if key is None:
             return None
         try:
-            session = self.store.get_session(key)
+            session = self.store.peek_session(key)
         except Exception as exc:
             raise store_unavailable("get_session", exc) from None
         return session if self.gate.admit(session, time.time()) else None

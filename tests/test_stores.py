@@ -349,6 +349,19 @@ async def test_async_forms_equal_sync_forms(store: SessionStore) -> None:
     await store.aping()
 
 
+async def test_peek_sees_this_processs_own_writes_at_once(store: SessionStore) -> None:
+    """The hot path's read never lags behind a write or delete made through the same store."""
+    key = hash_key("peeked")
+    first, second = make_session(version=1), make_session(version=2, access_token="at-2")
+    assert store.peek_session(key) is None and await store.apeek_session(key) is None
+    store.put_session(key, first, 60)
+    assert store.peek_session(key) == first and await store.apeek_session(key) == first
+    await store.aput_session(key, second, 60)
+    assert store.peek_session(key) == second and await store.apeek_session(key) == second
+    store.delete_session(key)
+    assert store.peek_session(key) is None and await store.apeek_session(key) is None
+
+
 # ---------------------------------------------------------------- shared stores
 
 

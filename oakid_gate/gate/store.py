@@ -8,6 +8,15 @@ A store keeps three kinds of entry, each under a key that is already a hash
 - short locks, so that one refresh runs at a time per session, across tasks,
   threads, processes and hosts that share the store.
 
+Two reads: :meth:`SessionStore.get_session` is the store of record, and every
+decision that changes a session (refresh under its lock, sign-out) reads with
+it; :meth:`SessionStore.peek_session` is the hot path's read, which a shared
+store may answer from a near cache in its own process as long as a session
+changed or deleted elsewhere is never served from it for longer than the
+store's documented bound. The hot path only ever uses a peeked session that
+needs nothing (no refresh, no touch), so a peek can never send a superseded
+refresh token anywhere.
+
 Every method has a synchronous form (WSGI) and an ``a``-prefixed asynchronous
 form (ASGI). Stores whose calls are local and quick (memory, sqlite) inherit
 the asynchronous forms, which call the synchronous ones directly; a network
@@ -32,6 +41,10 @@ class SessionStore(ABC):
 
     @abstractmethod
     def get_session(self, key: str) -> Session | None: ...
+
+    def peek_session(self, key: str) -> Session | None:
+        """The hot path's read: may be served from a near cache (see the module docstring)."""
+        return self.get_session(key)
 
     @abstractmethod
     def put_session(self, key: str, session: Session, ttl: float) -> None: ...
@@ -61,6 +74,9 @@ class SessionStore(ABC):
 
     async def aget_session(self, key: str) -> Session | None:
         return self.get_session(key)
+
+    async def apeek_session(self, key: str) -> Session | None:
+        return await self.aget_session(key)
 
     async def aput_session(self, key: str, session: Session, ttl: float) -> None:
         self.put_session(key, session, ttl)
