@@ -31,8 +31,10 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            record.args = (*args[:2], redact_url(args[2]), *args[3:])
+        if isinstance(args, tuple) and len(args) >= 3:
+            path = args[2]
+            if isinstance(path, str) and "=" in path:  # only a query can hold a secret
+                record.args = (*args[:2], redact_url(path), *args[3:])
         return True
 
 

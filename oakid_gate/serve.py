@@ -110,32 +110,46 @@ def app_from_environment() -> OakIDMiddleware | OakIDWSGIMiddleware:
 # ---------------------------------------------------------------- uvicorn
 
 
-def uvicorn_options(host: str, port: int, log_level: str) -> dict[str, Any]:
-    """How every command runs uvicorn."""
+def uvicorn_options(host: str, port: int, log_level: str, access_log: bool) -> dict[str, Any]:
+    """How every command runs uvicorn: uvloop and httptools where installed (they are
+    dependencies), no forwarded headers believed, the access log only when asked for
+    (and then with codes, ``state`` and tokens redacted)."""
     return {
         "host": host,
         "port": port,
+        "loop": "auto",
+        "http": "auto",
         "proxy_headers": False,  # the gate's own trusted_proxies decides
         "server_header": False,
         "lifespan": "auto",
         "log_level": log_level,
+        "access_log": access_log,
         "log_config": uvicorn_log_config(),  # no code or state in the access log
     }
 
 
-def serve_asgi(apps: list[tuple[Any, str, int]], *, log_level: str = "info") -> None:
+def serve_asgi(
+    apps: list[tuple[Any, str, int]], *, log_level: str = "info", access_log: bool = False
+) -> None:
     """Serve each ``(app, host, port)`` on uvicorn, in this process, until stopped."""
     import uvicorn
 
-    servers = [
-        uvicorn.Server(uvicorn.Config(app, **uvicorn_options(host, port, log_level)))
+    configs = [
+        uvicorn.Config(app, **uvicorn_options(host, port, log_level, access_log))
         for app, host, port in apps
     ]
+    servers = [uvicorn.Server(config) for config in configs]
 
     async def serve_all() -> None:
         await asyncio.gather(*(s.serve() for s in servers))
 
-    asyncio.run(serve_all())
+    # The loop uvicorn would choose itself (uvloop when installed), as Server.run does.
+    factory = configs[0].get_loop_factory() or asyncio.new_event_loop
+    loop = factory()
+    try:
+        loop.run_until_complete(serve_all())
+    finally:
+        loop.close()
 
 
 # ---------------------------------------------------------------- oakid-gate run
@@ -149,6 +163,7 @@ def run_app(
     threads: int = 8,
     interface: Interface | None = None,
     log_level: str = "info",
+    access_log: bool = False,
 ) -> None:
     """Serve the app named ``target`` (``module:attribute``) behind the gate, until stopped.
 
@@ -176,9 +191,18 @@ def run_app(
         server,
     )
     if kind == "wsgi":
-        _serve_wsgi(app, settings, workers=workers, threads=threads, log_level=log_level)
+        _serve_wsgi(
+            app,
+            settings,
+            workers=workers,
+            threads=threads,
+            log_level=log_level,
+            access_log=access_log,
+        )
     else:
-        _serve_asgi_app(target, app, settings, workers=workers, log_level=log_level)
+        _serve_asgi_app(
+            target, app, settings, workers=workers, log_level=log_level, access_log=access_log
+        )
 
 
 def _check_workers(settings: Settings, workers: int, threads: int) -> None:
@@ -201,11 +225,11 @@ def _check_workers(settings: Settings, workers: int, threads: int) -> None:
 
 
 def _serve_asgi_app(
-    target: str, app: Any, settings: Settings, *, workers: int, log_level: str
+    target: str, app: Any, settings: Settings, *, workers: int, log_level: str, access_log: bool
 ) -> None:
     import uvicorn
 
-    options = uvicorn_options(settings.host, settings.port, log_level)
+    options = uvicorn_options(settings.host, settings.port, log_level, access_log)
     if workers == 1:
         uvicorn.run(OakIDMiddleware(app, settings), **options)
         return
@@ -244,7 +268,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
 
 
 def _serve_wsgi(
-    app: Any, settings: Settings, *, workers: int, threads: int, log_level: str
+    app: Any, settings: Settings, *, workers: int, threads: int, log_level: str, access_log: bool
 ) -> None:
     from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
@@ -255,6 +279,10 @@ def _serve_wsgi(
         "threads": threads,
         "loglevel": log_level,
         "errorlog": "-",
+        # The access log, when asked for, names the path only: a query may hold a
+        # code or a state (%(U)s is the path without it); no Referer either.
+        "accesslog": "-" if access_log else None,
+        "access_log_format": '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms',
         "proc_name": "oakid-gate",
         # The gate's trusted_proxies decides what forwarded headers mean.
         "forwarded_allow_ips": "",

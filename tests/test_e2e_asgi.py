@@ -42,7 +42,9 @@ def dev_idp_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     workdir = tmp_path_factory.mktemp("e2e-dev-idp")
     with (
         start_dev_idp(workdir, client_id="oak_e2e") as idp,
-        start_gate(workdir, settings=idp.settings(public_paths="/public")) as gate,
+        start_gate(
+            workdir, settings=idp.settings(public_paths="/public", access_log="true")
+        ) as gate,
     ):
         yield Setup(
             "dev-idp",
@@ -63,7 +65,9 @@ def oidc_setup(
         token_endpoint_auth_method=auth_method,
         id_token_signed_response_alg=alg,
     )
-    settings.update(token_endpoint_auth_method=auth_method, public_paths="/public")
+    settings.update(
+        token_endpoint_auth_method=auth_method, public_paths="/public", access_log="true"
+    )
     gate = start_gate(workdir, port=port, settings=settings)
 
     def login(http: httpx.Client, url: str) -> httpx.Response:
@@ -242,6 +246,6 @@ def test_no_code_or_state_in_the_gate_log(setup: Setup) -> None:
         assert setup.sign_in(http, f"{setup.gate.url}/private").status_code == 200
         session = http.cookies.get("oakid_session") or ""
     log = setup.gate.log()
-    assert "/oauth2/callback?" in log  # the access log is on, and redacted
+    assert "/oauth2/callback?" in log  # the access log is on (asked for), and redacted
     assert not re.search(r"[?&](code|state)=(?!\[redacted\])", log)
     assert session and session not in log

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -206,6 +207,28 @@ def test_a_public_path_is_served_anonymously(site: Site) -> None:
 
 
 # ---------------------------------------------------------------- worker processes
+
+
+@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@pytest.mark.parametrize("access_log", [False, True], ids=["default-off", "asked-for"])
+def test_the_access_log_is_off_by_default_and_never_shows_a_code(
+    workdir: Path, idp: DevIdP, interface: str, access_log: bool
+) -> None:
+    """No request lines unless --access-log (OAKID_ACCESS_LOG); with it, uvicorn's redacts
+    codes and state and gunicorn's names the path alone."""
+    settings = dev_idp_settings(idp, **({"access_log": "true"} if access_log else {}))
+    with (
+        start_gate(workdir, ["run", f"apps.whoami:{interface}"], settings=settings) as gate,
+        client() as http,
+    ):
+        assert (
+            dev_idp_sign_in(http, f"{gate.url}/private", "alice", provider=idp.url).status_code
+            == 200
+        )
+        log = gate.log()
+    callback_lines = [line for line in log.splitlines() if "/oauth2/callback" in line]
+    assert bool(callback_lines) is access_log
+    assert not re.search(r"[?&](code|state)=(?!\[redacted\])", log)
 
 
 @pytest.mark.parametrize("interface", ["asgi", "wsgi"])

@@ -15,12 +15,13 @@ from ..demo import demo_app
 from ..devidp import DEMO_USERS, DevClient, DevIdPConfig, create_app
 from ..serve import serve_asgi
 from ..settings import Settings
-from .options import int_option
+from .options import add_serving, int_option
 
 __all__ = ["add_arguments", "main"]
 
 
 def add_arguments(demo: argparse.ArgumentParser) -> None:
+    add_serving(demo)
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", help="default: OAKID_PORT or 8000")
     demo.add_argument("--idp-port", help="default: OAKID_IDP_PORT or 9000")
@@ -51,6 +52,8 @@ def main(args: argparse.Namespace) -> int:
         [
             (idp, args.host, idp_port),
             (OakIDMiddleware(demo_app(), settings), args.host, port),
-        ]
+        ],
+        log_level=args.log_level.lower(),
+        access_log=args.access_log,
     )
     return 0

@@ -14,12 +14,13 @@ import sys
 from ..devidp import DEMO_USERS, DevClient, DevIdPConfig, create_app
 from ..errors import ConfigurationError
 from ..serve import serve_asgi
-from .options import int_option
+from .options import add_serving, int_option
 
 __all__ = ["add_arguments", "main"]
 
 
 def add_arguments(idp: argparse.ArgumentParser) -> None:
+    add_serving(idp)
     idp.add_argument("--host", default=os.environ.get("OAKID_HOST", "127.0.0.1"))
     idp.add_argument("--port", help="default: OAKID_PORT or 9000")
     idp.add_argument("--issuer", help="default: http://HOST:PORT")
@@ -55,5 +56,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"client_secret: {secret}  (generated; pass --client-secret to fix it)")
     print("users: " + ", ".join(f"{u.username}/{u.password}" for u in DEMO_USERS))
     sys.stdout.flush()
-    serve_asgi([(create_app(config), args.host, port)])
+    serve_asgi(
+        [(create_app(config), args.host, port)],
+        log_level=args.log_level.lower(),
+        access_log=args.access_log,
+    )
     return 0

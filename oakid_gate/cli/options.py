@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import ConfigurationError
 from ..settings import Settings, setting_fields
 
-__all__ = ["add_settings", "int_option", "settings_from"]
+__all__ = ["add_serving", "add_settings", "int_option", "settings_from"]
 
 
 def add_settings(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +27,28 @@ def add_settings(parser: argparse.ArgumentParser) -> None:
             )
         else:
             group.add_argument(flag, dest=f.name, metavar="VALUE", help=doc)
+
+
+def add_serving(parser: argparse.ArgumentParser) -> None:
+    """The options of a command that runs a server."""
+    parser.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=_bool_env("OAKID_ACCESS_LOG"),
+        help="log every request, with codes, state and tokens never shown "
+        "(default: off, or OAKID_ACCESS_LOG)",
+    )
+
+
+def _bool_env(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigurationError(
+        name.removeprefix("OAKID_").lower(), f"cannot read {raw!r} as true or false"
+    )
 
 
 def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:

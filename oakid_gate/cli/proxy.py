@@ -13,7 +13,7 @@ from ..asgi import OakIDMiddleware
 from ..errors import ConfigurationError
 from ..proxy import DEFAULT_LIMITS, Limits, ProxyApp
 from ..serve import serve_asgi
-from .options import add_settings, settings_from
+from .options import add_serving, add_settings, settings_from
 
 __all__ = ["add_arguments", "main"]
 
@@ -31,6 +31,7 @@ _TUNING: tuple[tuple[str, type[float] | type[int], str, str], ...] = (
 
 
 def add_arguments(proxy: argparse.ArgumentParser) -> None:
+    add_serving(proxy)
     add_settings(proxy)
     tuning = proxy.add_argument_group("upstream connections")
     for name, kind, metavar, text in _TUNING:
@@ -58,5 +59,9 @@ def main(args: argparse.Namespace) -> int:
     log.info(
         "oakid-gate proxy: http://%s:%s -> %s", settings.host, settings.port, settings.upstream
     )
-    serve_asgi([(OakIDMiddleware(proxy, settings), settings.host, settings.port)])
+    serve_asgi(
+        [(OakIDMiddleware(proxy, settings), settings.host, settings.port)],
+        log_level=args.log_level.lower(),
+        access_log=args.access_log,
+    )
     return 0

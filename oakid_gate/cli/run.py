@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from ..serve import run_app
-from .options import add_settings, settings_from
+from .options import add_serving, add_settings, settings_from
 
 __all__ = ["add_arguments", "main"]
 
@@ -31,6 +31,7 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
         default="auto",
         help="what the app speaks (default: detected)",
     )
+    add_serving(run)
     add_settings(run)
 
 
@@ -42,5 +43,6 @@ def main(args: argparse.Namespace) -> int:
         threads=args.threads,
         interface=None if args.interface == "auto" else args.interface,
         log_level=args.log_level.lower(),
+        access_log=args.access_log,
     )
     return 0
