@@ -12,13 +12,14 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 from starlette.authentication import UnauthenticatedUser
+from starlette.requests import cookie_parser
 
 from .gate import Gate
 from .gate.store import SessionStore
 from .settings import Settings
 from .stores import store_for
 
-__all__ = ["GateAdapter"]
+__all__ = ["GateAdapter", "HotKeys"]
 
 AppT = TypeVar("AppT")
 ClientT = TypeVar("ClientT")
@@ -49,7 +50,48 @@ class GateAdapter(Generic[AppT, ClientT]):
         self.http: ClientT = http if http is not None else self._new_http()
         #: the user of a request on a public path without a session
         self._anonymous = UnauthenticatedUser()
+        self._hot_keys = HotKeys(self.gate)
+        #: a store whose reads never wait on the network is read without a coroutine
+        self._direct_reads = not self.store.waits_on_network
 
     def _new_http(self) -> ClientT:
         """A provider HTTP client of this adapter's kind."""
         raise NotImplementedError
+
+
+_MISSING = object()
+
+
+class HotKeys:
+    """The store key behind each ``Cookie`` header, for the hot path.
+
+    A browser sends the same ``Cookie`` header with every request, so parsing it
+    (Starlette's ``cookie_parser``) and hashing the session id
+    (:meth:`~oakid_gate.gate.Gate.hot_key`) happen once per distinct header.
+    The answer is a pure function of the header and the scheme, so a cached one
+    is always the answer parsing would give. Bounded: headers over
+    :data:`MAX_HEADER` bytes are never kept, and the cache is emptied when it
+    holds :data:`MAX_ENTRIES` (at most about 10 MB).
+    """
+
+    MAX_ENTRIES = 4096
+    MAX_HEADER = 2048
+
+    def __init__(self, gate: Gate) -> None:
+        self._gate = gate
+        self._by_scheme: dict[str, dict[bytes | str, str | None]] = {"http": {}, "https": {}}
+
+    def key(self, cookie: bytes | str | None, scheme: str) -> str | None:
+        """The session's store key for this ``Cookie`` header, or ``None``."""
+        if cookie is None:
+            return None
+        cache = self._by_scheme[scheme]
+        key = cache.get(cookie, _MISSING)
+        if key is _MISSING:
+            text = cookie.decode("latin-1") if isinstance(cookie, bytes) else cookie
+            key = self._gate.hot_key(cookie_parser(text), scheme)
+            if len(cookie) <= self.MAX_HEADER:
+                if len(cache) >= self.MAX_ENTRIES:
+                    cache.clear()
+                cache[cookie] = key
+        return key  # type: ignore[return-value]

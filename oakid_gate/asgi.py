@@ -37,8 +37,8 @@ from .drivers import (
     run_async,
     store_unavailable,
 )
-from .errors import BodyTooLarge, StoreUnavailable
-from .gate.identity import has_identity_header, without_identity_headers
+from .errors import BodyTooLarge
+from .gate.identity import IDENTITY_FIRST_BYTES, is_identity_header, without_identity_headers
 from .gate.records import Session
 from .gate.replies import UNEXPECTED_ERROR, Forward, Outcome, Reply
 from .gate.request import GATE_HEADERS, GateRequest
@@ -60,22 +60,35 @@ class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        if has_identity_header(scope["headers"]):
+        cookie, forged = _scan(scope["headers"])
+        if forged:
             scope["headers"] = without_identity_headers(scope["headers"])
-        cookies = _cookies(scope)
-        if not self.gate.is_gate_path(scope["path"]):
+        # A WebSocket scope has no method: only its app path may take the hot path.
+        target = self.gate.hot_target(scope["path"], scope.get("method", ""))
+        if target is not None:
             # The hot path: one store read, one pure decision, nothing else.
-            try:
-                session = await self._admitted(scope, cookies)
-            except StoreUnavailable as exc:
-                # Answer now: the full path would wait for the store a second time.
-                failed = self.gate.store_failed(self._request(scope, cookies), exc)
-                await self._finish(failed, scope, receive, send)
-                return
-            if session is not None:
-                self._inject(session, scope)
-                await self.app(scope, receive, send)
-                return
+            key = self._hot_keys.key(cookie, _scheme(scope))
+            if key is not None:
+                try:
+                    if self._direct_reads:
+                        session = self.store.peek_session(key)
+                    else:
+                        session = await self.store.apeek_session(key)
+                except Exception as exc:
+                    # Answer now: the full path would wait for the store a second time.
+                    failed = store_unavailable("peek_session", exc)
+                    await self._finish(
+                        self.gate.store_failed(self._request(scope), failed), scope, receive, send
+                    )
+                    return
+                if self.gate.admit(session, time.time()):
+                    if target == "app":
+                        self._inject(session, scope)
+                        await self.app(scope, receive, send)
+                    else:
+                        reply = self.gate.auth_reply(session)
+                        await _send_reply(reply, send, head=scope["method"] == "HEAD")
+                    return
         effects = AsyncEffects(
             http=self.http,
             store=self.store,
@@ -83,23 +96,12 @@ class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
             read_body=_body_reader(receive),
         )
         try:
-            program = self.gate.handle(self._request(scope, cookies), time.time(), random_token)
+            program = self.gate.handle(self._request(scope), time.time(), random_token)
             outcome = await run_async(program, effects)
         except Exception:
             log.exception("oakid-gate: unexpected error")
             outcome = UNEXPECTED_ERROR
         await self._finish(outcome, scope, receive, send)
-
-    async def _admitted(self, scope: Scope, cookies: dict[str, str]) -> Session | None:
-        """The signed-in session if it passes as it is, else ``None`` (take the full path)."""
-        key = self.gate.hot_key(cookies, _scheme(scope))
-        if key is None:
-            return None
-        try:
-            session = await self.store.apeek_session(key)
-        except Exception as exc:
-            raise store_unavailable("get_session", exc) from None
-        return session if self.gate.admit(session, time.time()) else None
 
     def _inject(self, session: Session | None, scope: Scope) -> None:
         if session is None:
@@ -107,7 +109,7 @@ class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
             scope["auth"] = AuthCredentials()
         else:
             scope["user"] = session.user
-            scope["auth"] = AuthCredentials(["authenticated", *session.scopes])
+            scope["auth"] = AuthCredentials(("authenticated", *session.scopes))
             scope["oakid"] = session.view
 
     async def _finish(self, outcome: Outcome, scope: Scope, receive: Receive, send: Send) -> None:
@@ -121,7 +123,7 @@ class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
         else:
             await _send_reply(outcome, send, head=scope.get("method") == "HEAD")
 
-    def _request(self, scope: Scope, cookies: dict[str, str]) -> GateRequest:
+    def _request(self, scope: Scope) -> GateRequest:
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
             if name in _GATE_HEADERS_BYTES:
@@ -134,7 +136,7 @@ class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
             path=scope["path"],
             query_string=scope.get("query_string", b"").decode("latin-1"),
             headers=headers,
-            cookies=cookies,
+            cookies=_cookies(scope["headers"]),
             client=client[0] if client else None,
         )
 
@@ -147,12 +149,23 @@ def _scheme(scope: Scope) -> str:
     return "https" if scope.get("scheme") in ("https", "wss") else "http"
 
 
-def _cookies(scope: Scope) -> dict[str, str]:
-    """Every ``Cookie`` header of the request, parsed (Starlette's parser)."""
+def _scan(headers: list[tuple[bytes, bytes]]) -> tuple[bytes | None, bool]:
+    """One pass over the headers: every ``Cookie`` header as one (HTTP/2 may send
+    several), and whether any header claims an identity (the hot path's two reads)."""
     cookie = None
-    for name, value in scope["headers"]:
+    forged = False
+    first = IDENTITY_FIRST_BYTES
+    for name, value in headers:
         if name == b"cookie":
             cookie = value if cookie is None else cookie + b"; " + value
+        elif name and name[0] in first and is_identity_header(name):
+            forged = True
+    return cookie, forged
+
+
+def _cookies(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The request's cookies, parsed (Starlette's parser)."""
+    cookie = _scan(headers)[0]
     return {} if cookie is None else cookie_parser(cookie.decode("latin-1"))
 
 

@@ -59,7 +59,7 @@ from starlette.requests import cookie_parser
 
 from .adapter import GateAdapter
 from .drivers import SyncEffects, provider_client_options, random_token, run_sync, store_unavailable
-from .errors import BodyTooLarge, StoreUnavailable
+from .errors import BodyTooLarge
 from .gate.identity import strip_environ
 from .gate.records import Session
 from .gate.replies import UNEXPECTED_ERROR, Forward, Outcome, Reply
@@ -86,18 +86,25 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", httpx.Client]):
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         strip_environ(environ)
         path = _full_path(environ)
-        cookie = environ.get("HTTP_COOKIE")
-        cookies = cookie_parser(cookie) if cookie else {}
-        if not self.gate.is_gate_path(path):
+        method = environ.get("REQUEST_METHOD", "GET")
+        target = self.gate.hot_target(path, method)
+        if target is not None:
             # The hot path: one store read, one pure decision, nothing else.
-            try:
-                session = self._admitted(environ, cookies)
-            except StoreUnavailable as exc:
-                # Answer now: the full path would wait for the store a second time.
-                failed = self.gate.store_failed(self._request(environ, path, cookies), exc)
-                return self._finish(failed, environ, start_response)
-            if session is not None:
-                return self._forward(session, environ, start_response)
+            scheme = "https" if environ.get("wsgi.url_scheme") == "https" else "http"
+            key = self._hot_keys.key(environ.get("HTTP_COOKIE"), scheme)
+            if key is not None:
+                try:
+                    session = self.store.peek_session(key)
+                except Exception as exc:
+                    # Answer now: the full path would wait for the store a second time.
+                    failed = store_unavailable("peek_session", exc)
+                    outcome = self.gate.store_failed(self._request(environ, path), failed)
+                    return self._finish(outcome, environ, start_response)
+                if self.gate.admit(session, time.time()):
+                    if target == "app":
+                        return self._forward(session, environ, start_response)
+                    reply = self.gate.auth_reply(session)
+                    return _send_reply(reply, start_response, head=method == "HEAD")
         effects = SyncEffects(
             http=self._client(),
             store=self.store,
@@ -105,26 +112,12 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", httpx.Client]):
             read_body=_body_reader(environ),
         )
         try:
-            program = self.gate.handle(
-                self._request(environ, path, cookies), time.time(), random_token
-            )
+            program = self.gate.handle(self._request(environ, path), time.time(), random_token)
             outcome = run_sync(program, effects)
         except Exception:
             log.exception("oakid-gate: unexpected error")
             outcome = UNEXPECTED_ERROR
         return self._finish(outcome, environ, start_response)
-
-    def _admitted(self, environ: WSGIEnvironment, cookies: dict[str, str]) -> Session | None:
-        """The signed-in session if it passes as it is, else ``None`` (take the full path)."""
-        scheme = "https" if environ.get("wsgi.url_scheme") == "https" else "http"
-        key = self.gate.hot_key(cookies, scheme)
-        if key is None:
-            return None
-        try:
-            session = self.store.peek_session(key)
-        except Exception as exc:
-            raise store_unavailable("get_session", exc) from None
-        return session if self.gate.admit(session, time.time()) else None
 
     def _forward(
         self, session: Session | None, environ: WSGIEnvironment, start_response: StartResponse
@@ -145,14 +138,15 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", httpx.Client]):
             return self._forward(outcome.session, environ, start_response)
         return _send_reply(outcome, start_response, head=environ.get("REQUEST_METHOD") == "HEAD")
 
-    def _request(self, environ: WSGIEnvironment, path: str, cookies: dict[str, str]) -> GateRequest:
+    def _request(self, environ: WSGIEnvironment, path: str) -> GateRequest:
+        cookie = environ.get("HTTP_COOKIE")
         return self.gate.request(
             method=environ.get("REQUEST_METHOD", "GET"),
             scheme="https" if environ.get("wsgi.url_scheme") == "https" else "http",
             path=path,
             query_string=environ.get("QUERY_STRING", ""),
             headers={name: environ[key] for key, name in _ENVIRON_HEADERS if environ.get(key)},
-            cookies=cookies,
+            cookies=cookie_parser(cookie) if cookie else {},
             client=environ.get("REMOTE_ADDR") or None,
         )
 

@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from support.spies import full_path_calls
 
 from oakid_gate import OakIDMiddleware
 
@@ -76,3 +77,56 @@ async def test_websocket_without_session_is_refused() -> None:
     await gate()(scope, None, send)  # type: ignore[arg-type]
     assert sent == [{"type": "websocket.close", "code": 1008}]
     assert not called
+
+
+# ---------------------------------------------------------------- /oauth2/auth on the hot path
+
+
+def _session(**changes: Any) -> Any:
+    import time
+    from dataclasses import replace
+
+    from oakid_gate.gate.records import Session
+
+    now = time.time()
+    base = Session(
+        claims={"sub": "s1", "email": "ann@example.test", "preferred_username": "ann",
+                "groups": ["staff", "ops"]},
+        access_token="at", refresh_token="rt", expires_at=now + 3600, refresh_at=now + 3000,
+        scopes=("openid",), created_at=now, last_seen=now, claims_at=now,
+    )
+    return replace(base, **changes)
+
+
+@pytest.mark.parametrize(
+    ("last_seen_ago", "full_path"),
+    [
+        pytest.param(0, False, id="fresh-session-hot-path"),
+        pytest.param(120, True, id="touch-due-full-path"),
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+async def test_auth_endpoint_answers_alike_on_the_hot_and_the_full_path(
+    monkeypatch: pytest.MonkeyPatch, last_seen_ago: float, full_path: bool, method: str
+) -> None:
+    """nginx's auth_request with a session that needs nothing costs one store read and no
+    program; the answer is the one the full path gives a session that needs a touch."""
+    import time
+
+    from oakid_gate.gate.records import hash_key
+
+    app = gate()
+    app.store.put_session(hash_key("SID"), _session(last_seen=time.time() - last_seen_ago), 600)
+    calls = full_path_calls(app, monkeypatch)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t", cookies={"oakid_session": "SID"}
+    ) as c:
+        response = await c.request(method, "/oauth2/auth")
+    assert response.status_code == 202
+    assert response.headers["x-auth-request-user"] == "s1"
+    assert response.headers["x-auth-request-email"] == "ann@example.test"
+    assert response.headers["x-auth-request-preferred-username"] == "ann"
+    assert response.headers["x-auth-request-groups"] == "staff,ops"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.content == b""
+    assert calls == (["/oauth2/auth"] if full_path else [])

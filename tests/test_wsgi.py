@@ -21,6 +21,7 @@ import httpx
 import pytest
 from flask import Flask, request
 from peers.gate import NAVIGATION_HEADERS, DevIdP, dev_idp_sign_in, start_dev_idp
+from support.spies import full_path_calls
 
 import oakid_gate.wsgi
 from oakid_gate import ConfigurationError, OakIDUser, OakIDWSGIMiddleware, SessionView, Settings
@@ -210,16 +211,25 @@ def test_signed_in_requests_take_the_hot_path(
 ) -> None:
     """Once signed in, a request is one store read: the gate's full decision never runs."""
     with signed_in(gate) as client:
-        calls: list[str] = []
-        handle = gate.gate.handle
-
-        def counting(req: Any, now: float, random: Any) -> Any:
-            calls.append(req.path)
-            return handle(req, now, random)
-
-        monkeypatch.setattr(gate.gate, "handle", counting)
+        calls = full_path_calls(gate, monkeypatch)
         for _ in range(10):
             assert client.get("/private", headers=JSON).status_code == 200
+    assert calls == []
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_auth_endpoint_takes_the_hot_path(
+    gate: OakIDWSGIMiddleware, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """nginx's auth_request for a signed-in user is one store read: no program runs, and the
+    answer is the 202 with the identity headers."""
+    with signed_in(gate) as client:
+        calls = full_path_calls(gate, monkeypatch)
+        response = client.request(method, "/oauth2/auth")
+    assert response.status_code == 202
+    assert response.headers["x-auth-request-user"] == "u-alice"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.content == b""
     assert calls == []
 
 

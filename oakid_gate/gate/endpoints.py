@@ -33,11 +33,20 @@ from .sessions import Sessions
 from .signin import SignIn
 from .signout import SignOut
 
-__all__ = ["Endpoints"]
+__all__ = ["Endpoints", "auth_reply"]
 
 Handler = Callable[[GateRequest, float, Random], Program[Outcome]]
 
 _GET = ("GET", "HEAD")
+
+
+def auth_reply(session: Session) -> Reply:
+    """``/oauth2/auth``'s answer for an allowed session: 202 with ``X-Auth-Request-*``."""
+    headers = tuple(
+        (name.decode(), value.decode("latin-1"))  # the adapters write latin-1: UTF-8 bytes
+        for name, value in identity_headers(session.user, b"x-auth-request-")
+    )
+    return Reply(202, headers + NO_STORE)
 
 
 class Endpoints:
@@ -105,11 +114,7 @@ class Endpoints:
         session = yield from self._signed_in(req, now, random)
         if isinstance(session, Reply):
             return session
-        headers = tuple(
-            (name.decode(), value.decode("latin-1"))  # the adapters write latin-1: UTF-8 bytes
-            for name, value in identity_headers(session.user, b"x-auth-request-")
-        )
-        return Reply(202, headers + NO_STORE)
+        return auth_reply(session)
 
     def _signed_in(self, req: GateRequest, now: float, random: Random) -> Program[Session | Reply]:
         """The request's allowed session, or the 401/503 that answers it instead."""

@@ -15,20 +15,26 @@ An adapter (ASGI, WSGI) does this for each request:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal, TypeGuard
 
 from ..errors import AccessDenied, ProviderUnavailable, StoreUnavailable
 from ..settings import Settings
 from .effects import Program, Random
-from .endpoints import Endpoints
+from .endpoints import Endpoints, auth_reply
 from .parts import Parts
 from .provider import ProviderState
 from .records import Session, hash_key
-from .replies import Forward, Outcome
+from .replies import Forward, Outcome, Reply
 from .request import GateRequest, is_navigation
 from .sessions import Sessions
 from .signin import SignIn
 
-__all__ = ["Gate"]
+__all__ = ["AUTH_REPLIES", "Gate", "HotTarget"]
+
+#: what the hot path answers: the app, or /oauth2/auth (nginx auth_request)
+HotTarget = Literal["app", "auth"]
+#: how many /oauth2/auth answers are kept, one per session object
+AUTH_REPLIES = 4096
 
 
 class Gate:
@@ -47,11 +53,35 @@ class Gate:
         self._allowlist = self.parts.allowlist
         self._session_names = self.parts.cookies.session_names_by_scheme()
         self._proxied = bool(self.parts.proxies)
+        self._auth_path = settings.prefix + "/auth"
+        #: /oauth2/auth's 202, built once per session object (bounded)
+        self._auth_replies: dict[int, tuple[Session, Reply]] = {}
 
     # ------------------------------------------------------------ the hot path
 
     def is_gate_path(self, path: str) -> bool:
         return path == self._prefix or path.startswith(self._prefix_slash)
+
+    def hot_target(self, path: str, method: str) -> HotTarget | None:
+        """What the hot path may answer for this request: the app (``"app"``), the
+        ``auth`` endpoint for nginx (``"auth"``), or nothing (``None``: only the full
+        path may answer the gate's other endpoints)."""
+        if not self.is_gate_path(path):
+            return "app"
+        if path == self._auth_path and method in ("GET", "HEAD"):
+            return "auth"
+        return None
+
+    def auth_reply(self, session: Session) -> Reply:
+        """``/oauth2/auth``'s 202 for an admitted session, from the hot path."""
+        cached = self._auth_replies.get(id(session))
+        if cached is not None and cached[0] is session:
+            return cached[1]
+        reply = auth_reply(session)
+        if len(self._auth_replies) >= AUTH_REPLIES:
+            self._auth_replies.clear()
+        self._auth_replies[id(session)] = (session, reply)
+        return reply
 
     def hot_key(self, cookies: Mapping[str, str], scheme: str) -> str | None:
         """The store key of the session cookie, for the hot path; ``None`` means take the full path.
@@ -64,7 +94,7 @@ class Gate:
         sid = cookies.get(self._session_names[scheme])
         return hash_key(sid) if sid else None
 
-    def admit(self, session: Session | None, now: float) -> bool:
+    def admit(self, session: Session | None, now: float) -> TypeGuard[Session]:
         """Whether a session just read from the store passes as it is.
 
         True means nothing more is needed (the lifecycle says pass, the

@@ -24,8 +24,8 @@ from ..user import OakIDUser
 
 __all__ = [
     "ENVIRON_IDENTITY_KEYS",
+    "IDENTITY_FIRST_BYTES",
     "IDENTITY_HEADERS",
-    "has_identity_header",
     "header_value",
     "identity_fields",
     "identity_headers",
@@ -57,7 +57,7 @@ IDENTITY_HEADERS = frozenset(
 _ANY_AUTH_REQUEST = b"x-auth-request-"
 
 #: the first bytes of every identity header name: a cheap pre-filter for hot paths
-_FIRST_BYTES = frozenset(b"xXrR")
+IDENTITY_FIRST_BYTES = frozenset(b"xXrR")
 
 #: WSGI environ keys only the gate may set (PEP 3333 spells headers ``HTTP_...``)
 ENVIRON_IDENTITY_KEYS = (
@@ -79,15 +79,6 @@ def is_identity_header(name: bytes) -> bool:
     """Whether a header name claims an identity, in any spelling."""
     norm = normalized_name(name)
     return norm in IDENTITY_HEADERS or norm.startswith(_ANY_AUTH_REQUEST)
-
-
-def has_identity_header(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    """Whether any of ``headers`` claims an identity (one byte and one set look-up a header)."""
-    first = _FIRST_BYTES
-    for name, _ in headers:  # noqa: SIM110 - a plain loop: faster than any() on the hot path
-        if name and name[0] in first and is_identity_header(name):
-            return True
-    return False
 
 
 def without_identity_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:

@@ -38,6 +38,9 @@ class SessionStore(ABC):
 
     #: whether several processes may share this store
     shared: bool = False
+    #: whether its calls wait on the network (an ASGI adapter then awaits them);
+    #: a store whose calls never do is read directly on the hot path
+    waits_on_network: bool = False
 
     @abstractmethod
     def get_session(self, key: str) -> Session | None: ...

@@ -1,4 +1,4 @@
-"""``memory://``: a bounded in-process store (cachetools), for one process.
+"""``memory://``: a bounded in-process store, for one process.
 
 Sessions and sign-ins under way sit in separate bounded caches, so a flood of
 unauthenticated requests starting sign-ins can never evict a signed-in
@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
-
-from cachetools import LRUCache
 
 from ..gate.records import PendingLogin, Session
 from ..gate.store import SessionStore
@@ -28,11 +27,18 @@ SWEEP_INTERVAL = 60.0
 
 
 class _Bounded(Generic[V]):
-    """A bounded LRU cache (cachetools) whose entries each carry their own expiry."""
+    """A bounded LRU map whose entries each carry their own expiry.
+
+    An :class:`~collections.OrderedDict` in recency order: a read moves its
+    entry to the end, a write beyond ``maxsize`` drops the first. (cachetools'
+    ``LRUCache`` does the same with a dict and an ordered dict beside it, at
+    several times the cost of a read on the hot path.)
+    """
 
     def __init__(self, maxsize: int, clock: Callable[[], float]) -> None:
+        self._maxsize = maxsize
         self._clock = clock
-        self._cache: LRUCache[str, tuple[V, float]] = LRUCache(maxsize=maxsize)
+        self._cache: OrderedDict[str, tuple[V, float]] = OrderedDict()
 
     def get(self, key: str) -> V | None:
         item = self._cache.get(key)
@@ -41,10 +47,15 @@ class _Bounded(Generic[V]):
         if item[1] <= self._clock():
             del self._cache[key]
             return None
+        self._cache.move_to_end(key)
         return item[0]
 
     def put(self, key: str, value: V, ttl: float) -> None:
-        self._cache[key] = (value, self._clock() + ttl)
+        cache = self._cache
+        cache[key] = (value, self._clock() + ttl)
+        cache.move_to_end(key)
+        if len(cache) > self._maxsize:
+            cache.popitem(last=False)
 
     def pop(self, key: str) -> V | None:
         item = self._cache.pop(key, None)
@@ -83,6 +94,9 @@ class MemoryStore(SessionStore):
     def get_session(self, key: str) -> Session | None:
         with self._mutex:
             return self._sessions.get(key)
+
+    #: this store is the store of record itself: the hot path's read is a read
+    peek_session = get_session
 
     def put_session(self, key: str, session: Session, ttl: float) -> None:
         with self._mutex:

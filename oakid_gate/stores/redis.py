@@ -156,6 +156,7 @@ class RedisStore(SessionStore):
     """Sessions, sign-ins under way and refresh locks in redis."""
 
     shared = True
+    waits_on_network = True
 
     def __init__(
         self,
