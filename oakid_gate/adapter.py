@@ -9,6 +9,7 @@ and their provider HTTP client are made here, once.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Generic, TypeVar
 
 from starlette.authentication import UnauthenticatedUser
@@ -47,12 +48,26 @@ class GateAdapter(Generic[AppT, ClientT]):
         self.gate = Gate(self.settings)
         self.store = store if store is not None else store_for(self.settings)
         self._own_http = http is None
-        self.http: ClientT = http if http is not None else self._new_http()
+        #: made at the first call to the provider, not at start-up (an SSL context
+        #: with the CA bundle costs tens of milliseconds)
+        self._http: ClientT | None = http
+        self._http_lock = threading.Lock()  # WSGI threads may ask at once
         #: the user of a request on a public path without a session
         self._anonymous = UnauthenticatedUser()
         self._hot_keys = HotKeys(self.gate)
         #: a store whose reads never wait on the network is read without a coroutine
         self._direct_reads = not self.store.waits_on_network
+
+    @property
+    def http(self) -> ClientT:
+        """The provider HTTP client, made when first needed."""
+        client = self._http
+        if client is None:
+            with self._http_lock:
+                client = self._http
+                if client is None:
+                    client = self._http = self._new_http()
+        return client
 
     def _new_http(self) -> ClientT:
         """A provider HTTP client of this adapter's kind."""

@@ -141,7 +141,8 @@ class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
         )
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
         await self.store.aclose()
 
 

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -152,8 +153,10 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", httpx.Client]):
 
     def _client(self) -> httpx.Client:
         """The HTTP client of this process: a forked child never reuses its parent's pool."""
-        if self._own_http and os.getpid() != self._pid:
-            self.http = self._new_http()
+        if self._own_http and self._http is not None and os.getpid() != self._pid:
+            # The parent's pool (and a lock another thread may have held at the
+            # fork) stay behind: this process makes its own.
+            self._http, self._http_lock = None, threading.Lock()
         return self.http
 
     def _new_http(self) -> httpx.Client:
@@ -162,7 +165,8 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", httpx.Client]):
 
     def close(self) -> None:
         """Close the HTTP client and the session store."""
-        self.http.close()
+        if self._http is not None:
+            self._http.close()
         self.store.close()
 
 
