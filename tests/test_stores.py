@@ -726,3 +726,42 @@ def test_redis_operations_are_one_command_each() -> None:
     assert take.command == ("GETDEL", "oakid:l:k") and take.read(None) is None
     release = redis_store._release_lock("k", "owner")
     assert release.command[0] == "EVAL" and release.command[3:] == ("oakid:k:k", "owner")
+
+
+@pytest.mark.parametrize(
+    ("url", "bound"),
+    [
+        pytest.param("memory://", 100_000, id="default"),
+        pytest.param("memory://?max_sessions=3", 3, id="three"),
+    ],
+)
+def test_memory_store_bound_comes_from_the_url(url: str, bound: int) -> None:
+    """``max_sessions`` bounds the memory store; the least recently used session goes first."""
+    store = open_store(url, SECRETS)
+    assert isinstance(store, MemoryStore) and store.max_sessions == bound
+    if bound > 10:
+        return
+    for i in range(bound + 1):
+        store.put_session(f"k{i}", make_session(), 60)
+        if i == 0:
+            continue
+        store.get_session("k1")  # k1 is used, k0 is not
+    assert store.get_session("k0") is None
+    assert store.get_session("k1") is not None and len(store) == bound
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("memory://?max_sessions=0", id="zero"),
+        pytest.param("memory://?max_sessions=-5", id="negative"),
+        pytest.param("memory://?max_sessions=lots", id="not-a-number"),
+        pytest.param("memory://?max_sessions=99999999999", id="too-large"),
+        pytest.param("memory://?max_session=5", id="misspelled"),
+        pytest.param("memory://host", id="a-host"),
+    ],
+)
+def test_a_bad_memory_store_url_names_the_setting(url: str) -> None:
+    """A memory:// URL the store cannot take is a start-up error naming session_store."""
+    with pytest.raises(ConfigurationError, match="session_store"):
+        open_store(url, SECRETS)

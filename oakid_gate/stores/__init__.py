@@ -1,7 +1,8 @@
 """Session stores; :func:`open_store` picks one from the ``session_store`` URL.
 
 ==============================  ==================================================
-``memory://``                   this process only, bounded LRU (the default)
+``memory://``                   this process only, bounded LRU (the default;
+                                ``?max_sessions=N``, 100,000 by default)
 ``sqlite:///relative/path.db``  one host, its worker processes share it, survives
 ``sqlite:////absolute/path.db`` restarts (stdlib ``sqlite3``)
 ``redis://host:port/db``        several hosts (``pip install 'oakid-gate[redis]'``)
@@ -45,7 +46,7 @@ def open_store(url: str, secrets: Sequence[str]) -> SessionStore:
     """The store that ``session_store`` names; a bad URL is a ConfigurationError naming it."""
     scheme = urlsplit(url).scheme if "://" in url else ""
     if scheme == "memory":
-        return MemoryStore()
+        return MemoryStore.from_url(url)
     if scheme == "sqlite":
         return SQLiteStore.from_url(url, secrets)
     if scheme in ("redis", "rediss"):

@@ -1,5 +1,16 @@
 """``memory://``: a bounded in-process store, for one process.
 
+::
+
+    session_store = "memory://"                        # at most 100,000 sessions
+    session_store = "memory://?max_sessions=20000"     # or another bound
+
+A session costs about 1.9 KB with the claims a provider usually sends (name,
+email, groups; measured by ``benchmarks/footprint.py``), so the default bound
+is about 190 MiB at most; set ``max_sessions`` from the memory you give the
+process. When the bound is reached the least recently used session goes (its
+user signs in again).
+
 Sessions and sign-ins under way sit in separate bounded caches, so a flood of
 unauthenticated requests starting sign-ins can never evict a signed-in
 session. Entries expire by their own time to live; the least recently used go
@@ -14,7 +25,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
+from ..errors import ConfigurationError
 from ..gate.records import PendingLogin, Session
 from ..gate.store import SessionStore
 
@@ -24,6 +37,9 @@ V = TypeVar("V")
 
 #: seconds between sweeps of expired entries, done on a write
 SWEEP_INTERVAL = 60.0
+DEFAULT_MAX_SESSIONS = 100_000
+#: the largest max_sessions taken (about 19 GB of sessions)
+LARGEST_MAX_SESSIONS = 10_000_000
 
 
 class _Bounded(Generic[V]):
@@ -80,16 +96,35 @@ class MemoryStore(SessionStore):
 
     def __init__(
         self,
-        max_sessions: int = 100_000,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
         max_logins: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.max_sessions = max_sessions
         self._sessions: _Bounded[Session] = _Bounded(max_sessions, clock)
         self._logins: _Bounded[PendingLogin] = _Bounded(max_logins, clock)
         self._locks: _Bounded[str] = _Bounded(max_sessions, clock)
         self._mutex = threading.Lock()  # WSGI servers call from many threads
         self._clock = clock
         self._swept_at = clock()
+
+    @classmethod
+    def from_url(cls, url: str) -> MemoryStore:
+        """``memory://`` or ``memory://?max_sessions=N``; anything else names the setting."""
+        parts = urlsplit(url)
+        params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        if parts.netloc or parts.path or parts.fragment or set(params) - {"max_sessions"}:
+            raise ConfigurationError(
+                "session_store",
+                "memory:// takes only ?max_sessions=N, like memory://?max_sessions=20000",
+            )
+        raw = params.get("max_sessions", str(DEFAULT_MAX_SESSIONS))
+        if not raw.isdigit() or not 1 <= int(raw) <= LARGEST_MAX_SESSIONS:
+            raise ConfigurationError(
+                "session_store",
+                f"max_sessions must be a whole number from 1 to {LARGEST_MAX_SESSIONS:,}",
+            )
+        return cls(max_sessions=int(raw))
 
     def get_session(self, key: str) -> Session | None:
         with self._mutex:
