@@ -38,6 +38,7 @@ from .drivers import (
     store_unavailable,
 )
 from .errors import BodyTooLarge
+from .gate.endpoints import PING_REPLY
 from .gate.identity import IDENTITY_FIRST_BYTES, is_identity_header, without_identity_headers
 from .gate.records import Session
 from .gate.replies import UNEXPECTED_ERROR, Forward, Outcome, Reply
@@ -65,6 +66,9 @@ class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
             scope["headers"] = without_identity_headers(scope["headers"])
         # A WebSocket scope has no method: only its app path may take the hot path.
         target = self.gate.hot_target(scope["path"], scope.get("method", ""))
+        if target == "ping":
+            await _send_reply(PING_REPLY, send, head=scope["method"] == "HEAD")
+            return
         if target is not None:
             # The hot path: one store read, one pure decision, nothing else.
             key = self._hot_keys.key(cookie, _scheme(scope))

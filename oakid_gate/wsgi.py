@@ -61,6 +61,7 @@ from starlette.requests import cookie_parser
 from .adapter import GateAdapter
 from .drivers import SyncEffects, provider_client_options, random_token, run_sync, store_unavailable
 from .errors import BodyTooLarge
+from .gate.endpoints import PING_REPLY
 from .gate.identity import strip_environ
 from .gate.records import Session
 from .gate.replies import UNEXPECTED_ERROR, Forward, Outcome, Reply
@@ -89,6 +90,8 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", httpx.Client]):
         path = _full_path(environ)
         method = environ.get("REQUEST_METHOD", "GET")
         target = self.gate.hot_target(path, method)
+        if target == "ping":
+            return _send_reply(PING_REPLY, start_response, head=method == "HEAD")
         if target is not None:
             # The hot path: one store read, one pure decision, nothing else.
             scheme = "https" if environ.get("wsgi.url_scheme") == "https" else "http"

@@ -130,3 +130,16 @@ async def test_auth_endpoint_answers_alike_on_the_hot_and_the_full_path(
     assert response.headers["cache-control"] == "no-store"
     assert response.content == b""
     assert calls == (["/oauth2/auth"] if full_path else [])
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST"])
+async def test_ping_answers_without_a_program(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    """``/oauth2/ping`` is the cheapest answer there is: 200 OK, no store, no program."""
+    app = gate()
+    calls = full_path_calls(app, monkeypatch)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        response = await c.request(method, "/oauth2/ping")
+    assert response.status_code == 200
+    assert response.content == (b"" if method == "HEAD" else b"OK")
+    assert response.headers["cache-control"] == "no-store"
+    assert calls == []

@@ -217,6 +217,19 @@ def test_signed_in_requests_take_the_hot_path(
     assert calls == []
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST"])
+def test_ping_answers_without_a_program(
+    gate: OakIDWSGIMiddleware, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """``/oauth2/ping`` is the cheapest answer there is: 200 OK, no store, no program."""
+    calls = full_path_calls(gate, monkeypatch)
+    with browser(gate) as client:
+        response = client.request(method, "/oauth2/ping")
+    assert response.status_code == 200
+    assert response.content == (b"" if method == "HEAD" else b"OK")
+    assert calls == []
+
+
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 def test_auth_endpoint_takes_the_hot_path(
     gate: OakIDWSGIMiddleware, monkeypatch: pytest.MonkeyPatch, method: str

@@ -33,11 +33,15 @@ from .sessions import Sessions
 from .signin import SignIn
 from .signout import SignOut
 
-__all__ = ["Endpoints", "auth_reply"]
+__all__ = ["PING_REPLY", "Endpoints", "auth_reply"]
 
 Handler = Callable[[GateRequest, float, Random], Program[Outcome]]
 
 _GET = ("GET", "HEAD")
+
+
+#: ``/oauth2/ping``: the process is up
+PING_REPLY = text_reply(200, "OK")
 
 
 def auth_reply(session: Session) -> Reply:
@@ -78,7 +82,7 @@ class Endpoints:
         return (yield from handler(req, now, random))
 
     def _ping(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
-        return text_reply(200, "OK")
+        return PING_REPLY
         yield  # a program like every other endpoint
 
     def _ready(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:

@@ -20,7 +20,7 @@ from typing import Literal, TypeGuard
 from ..errors import AccessDenied, ProviderUnavailable, StoreUnavailable
 from ..settings import Settings
 from .effects import Program, Random
-from .endpoints import Endpoints, auth_reply
+from .endpoints import PING_REPLY, Endpoints, auth_reply
 from .parts import Parts
 from .provider import ProviderState
 from .records import Session, hash_key
@@ -29,10 +29,10 @@ from .request import GateRequest, is_navigation
 from .sessions import Sessions
 from .signin import SignIn
 
-__all__ = ["AUTH_REPLIES", "Gate", "HotTarget"]
+__all__ = ["AUTH_REPLIES", "PING_REPLY", "Gate", "HotTarget"]
 
-#: what the hot path answers: the app, or /oauth2/auth (nginx auth_request)
-HotTarget = Literal["app", "auth"]
+#: what the hot path answers: the app, /oauth2/auth (nginx auth_request), /oauth2/ping
+HotTarget = Literal["app", "auth", "ping"]
 #: how many /oauth2/auth answers are kept, one per session object
 AUTH_REPLIES = 4096
 
@@ -54,6 +54,7 @@ class Gate:
         self._session_names = self.parts.cookies.session_names_by_scheme()
         self._proxied = bool(self.parts.proxies)
         self._auth_path = settings.prefix + "/auth"
+        self._ping_path = settings.prefix + "/ping"
         #: /oauth2/auth's 202, built once per session object (bounded)
         self._auth_replies: dict[int, tuple[Session, Reply]] = {}
 
@@ -64,12 +65,15 @@ class Gate:
 
     def hot_target(self, path: str, method: str) -> HotTarget | None:
         """What the hot path may answer for this request: the app (``"app"``), the
-        ``auth`` endpoint for nginx (``"auth"``), or nothing (``None``: only the full
-        path may answer the gate's other endpoints)."""
+        ``auth`` endpoint for nginx (``"auth"``), ``ping`` (``"ping"``: no session
+        needed, :data:`PING_REPLY`), or nothing (``None``: only the full path may
+        answer the gate's other endpoints)."""
         if not self.is_gate_path(path):
             return "app"
         if path == self._auth_path and method in ("GET", "HEAD"):
             return "auth"
+        if path == self._ping_path and method:
+            return "ping"
         return None
 
     def auth_reply(self, session: Session) -> Reply:
