@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 from starlette.authentication import AuthCredentials
@@ -71,7 +72,7 @@ class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
             return
         if target is not None:
             # The hot path: one store read, one pure decision, nothing else.
-            key = self._hot_keys.key(cookie, _scheme(scope))
+            key = self._hot_keys.key(cookie, _SCHEMES.get(scope.get("scheme"), "http"))
             if key is not None:
                 try:
                     if self._direct_reads:
@@ -150,8 +151,12 @@ class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
         await self.store.aclose()
 
 
+#: the scheme a request came in on, as the gate names it
+_SCHEMES: dict[Any, str] = {"https": "https", "wss": "https"}
+
+
 def _scheme(scope: Scope) -> str:
-    return "https" if scope.get("scheme") in ("https", "wss") else "http"
+    return _SCHEMES.get(scope.get("scheme"), "http")
 
 
 def _scan(headers: list[tuple[bytes, bytes]]) -> tuple[bytes | None, bool]:

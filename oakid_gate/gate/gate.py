@@ -68,8 +68,8 @@ class Gate:
         ``auth`` endpoint for nginx (``"auth"``), ``ping`` (``"ping"``: no session
         needed, :data:`PING_REPLY`), or nothing (``None``: only the full path may
         answer the gate's other endpoints)."""
-        if not self.is_gate_path(path):
-            return "app"
+        if not path.startswith(self._prefix) or not self.is_gate_path(path):
+            return "app"  # the first test alone decides nearly every request
         if path == self._auth_path and method in ("GET", "HEAD"):
             return "auth"
         if path == self._ping_path and method:
