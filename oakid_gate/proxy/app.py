@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
+import ssl
+
 from starlette.types import Receive, Scope, Send
 
 from ..settings import Settings
-from .relay import DEFAULT_LIMITS, HTTPRelay, Limits
+from .pool import DEFAULT_LIMITS, Limits
+from .relay import HTTPRelay
 from .upstream import Upstream
 from .websocket import WebSocketRelay
 
@@ -18,7 +20,8 @@ class ProxyApp:
 
     Wrapped by :class:`~oakid_gate.asgi.OakIDMiddleware`, it only ever sees
     requests the gate let through. ``limits`` sets the upstream timeouts and
-    pool sizes; ``transport`` replaces the HTTP transport (tests).
+    pool sizes; ``ssl_context`` replaces the default one for an ``https``
+    upstream (a private certificate authority, a client certificate).
     """
 
     def __init__(
@@ -26,11 +29,11 @@ class ProxyApp:
         settings: Settings,
         *,
         limits: Limits = DEFAULT_LIMITS,
-        transport: httpx.AsyncBaseTransport | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.settings = settings
-        self.upstream = Upstream(settings)
-        self._http = HTTPRelay(self.upstream, limits, transport)
+        self.upstream = Upstream(settings, ssl_context)
+        self._http = HTTPRelay(self.upstream, limits)
         self._websocket = WebSocketRelay(self.upstream, limits.connect_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from urllib.parse import quote, urlsplit
 
 from starlette.types import Scope
@@ -18,9 +19,14 @@ __all__ = ["Upstream"]
 
 
 class Upstream:
-    """The ``upstream`` setting, checked and taken apart once."""
+    """The ``upstream`` setting, checked and taken apart once.
 
-    def __init__(self, settings: Settings) -> None:
+    ``tls``: for an ``https`` upstream, ``ssl_context`` or the default context
+    (the system's trust, certificates and host name verified), made once and
+    shared by every connection, HTTP and WebSocket; ``None`` for ``http``.
+    """
+
+    def __init__(self, settings: Settings, ssl_context: ssl.SSLContext | None = None) -> None:
         if not settings.upstream:
             raise ConfigurationError(
                 "upstream", "is required for the proxy (--upstream URL or OAKID_UPSTREAM)"
@@ -29,6 +35,8 @@ class Upstream:
         if parts.query or parts.fragment:
             raise ConfigurationError("upstream", "must not hold a query or a fragment")
         self.url = settings.upstream
+        secure = parts.scheme == "https"
+        self.tls = (ssl_context or ssl.create_default_context()) if secure else None
         self.origin = parts.scheme + "://" + parts.netloc
         self.ws_origin = ("wss" if parts.scheme == "https" else "ws") + "://" + parts.netloc
         self._path_prefix = parts.path.rstrip("/")
