@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..gate.forwarded import TrustedProxies
-from ..gate.identity import is_identity_header, normalized_name
+from ..gate.identity import IDENTITY_FIRST_BYTES, is_identity_header, normalized_name
 
 __all__ = [
     "HOP_BY_HOP",
@@ -66,6 +66,13 @@ _WEBSOCKET_HANDSHAKE = frozenset(
     }
 )
 
+#: request header names that take a closer look in :func:`upstream_headers`; any other
+#: passes as it is, unless it has a ``_``, starts as an identity header could, or is
+#: named by ``Connection``
+_CLOSER_LOOK = HOP_BY_HOP | _FORWARDING | _REPLACED | _WEBSOCKET_HANDSHAKE
+#: the response headers that stop at the proxy (besides those ``Connection`` names)
+_NOT_DOWNSTREAM = HOP_BY_HOP | {b"date"}
+
 
 def connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:
     """The header names a ``Connection`` header lists (RFC 9110 section 7.6.1)."""
@@ -109,23 +116,40 @@ def _sort(headers: Headers, *, trusted: bool, websocket: bool) -> _Sorted:
     out = _Sorted()
     for name, value in headers:
         lower = name.lower()
-        norm = normalized_name(lower)
-        if lower in HOP_BY_HOP or lower in connection or norm in HOP_BY_HOP:
-            continue
-        if is_identity_header(norm) or (websocket and norm in _WEBSOCKET_HANDSHAKE):
-            continue  # identity headers: never believed, whoever sent them
-        if lower == b"host":
-            out.host = value
-        elif lower == b"cookie":
+        if lower in connection:
+            continue  # hop-by-hop: named by Connection
+        if lower == b"cookie":
             out.cookies.append(value)
-        elif norm in _REPLACED:
-            continue
-        elif norm.startswith(b"x-forwarded-") or norm in _FORWARDING:
-            if trusted and lower == norm:  # untrusted, or an odd spelling of ours: dropped
-                _keep_forwarding(out, name, lower, value)
+        elif lower == b"host":
+            out.host = value
+        elif (
+            lower
+            and lower[0] not in IDENTITY_FIRST_BYTES
+            and b"_" not in lower
+            and lower not in _CLOSER_LOOK
+        ):
+            out.passed.append((name, value))  # the common case: an end-to-end header
         else:
-            out.passed.append((name, value))
+            _look_closer(out, name, lower, value, trusted=trusted, websocket=websocket)
     return out
+
+
+def _look_closer(
+    out: _Sorted, name: bytes, lower: bytes, value: bytes, *, trusted: bool, websocket: bool
+) -> None:
+    """Any other header: hop-by-hop, identity, remade, forwarding, or passed after all."""
+    norm = normalized_name(lower)
+    if lower in HOP_BY_HOP or norm in HOP_BY_HOP:
+        return
+    if is_identity_header(norm) or (websocket and norm in _WEBSOCKET_HANDSHAKE):
+        return  # identity headers: never believed, whoever sent them
+    if norm in _REPLACED:
+        return
+    if norm.startswith(b"x-forwarded-") or norm in _FORWARDING:
+        if trusted and lower == norm:  # untrusted, or an odd spelling of ours: dropped
+            _keep_forwarding(out, name, lower, value)
+    else:
+        out.passed.append((name, value))
 
 
 def _keep_forwarding(out: _Sorted, name: bytes, lower: bytes, value: bytes) -> None:
@@ -179,10 +203,5 @@ def downstream_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
     """The upstream's response headers for the client: hop-by-hop and ``Date`` removed."""
     headers = list(headers)
     connection = connection_tokens(headers)
-    return [
-        (name, value)
-        for name, value in headers
-        if (lower := name.lower()) not in HOP_BY_HOP
-        and lower not in connection
-        and lower != b"date"
-    ]
+    dropped = _NOT_DOWNSTREAM | connection if connection else _NOT_DOWNSTREAM
+    return [(name, value) for name, value in headers if name.lower() not in dropped]
