@@ -113,9 +113,10 @@ class UpstreamConnection(asyncio.Protocol):
         self.write(head)
 
     def write(self, data: bytes) -> None:
-        if self.lost or self._transport is None:
+        transport = self._transport
+        if self.lost or transport is None or transport.is_closing():
             raise self.error or UpstreamBroken("the upstream closed the connection")
-        self._transport.write(data)
+        transport.write(data)
 
     async def drain(self) -> None:
         """Until the socket takes more (or the upstream answered before the body was sent)."""
@@ -222,6 +223,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.abort(UpstreamBroken(f"the upstream's answer is not HTTP/1.1: {exc}"))
 
     def eof_received(self) -> bool | None:
+        self.lost = True  # never reused, nor written to
         return None  # the transport closes itself; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -9,8 +9,9 @@ HTTP client writes the upstream's), every spelling of an identity header
 proxy; the gate sets ``X-Forwarded-For``/``-Proto``/``-Host`` itself, then adds
 the identity headers.
 
-Responses (:func:`downstream_headers`): hop-by-hop headers and ``Date`` go;
-``Location`` and ``Set-Cookie`` pass as the upstream wrote them.
+Responses (:func:`downstream_headers`): hop-by-hop headers and ``Date`` go, and
+``Content-Length`` of an answer that has no body (1xx, 204, 304); ``Location``
+and ``Set-Cookie`` pass as the upstream wrote them.
 """
 
 from __future__ import annotations
@@ -199,9 +200,16 @@ def upstream_headers(
     return out
 
 
-def downstream_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
-    """The upstream's response headers for the client: hop-by-hop and ``Date`` removed."""
+def downstream_headers(headers: Iterable[tuple[bytes, bytes]], status: int = 200) -> Headers:
+    """The upstream's response headers for the client: hop-by-hop and ``Date`` removed.
+
+    A 1xx, 204 or 304 answer also loses ``Content-Length``: it has no body here,
+    whatever length it names (RFC 9110 section 8.6), and ASGI servers would
+    take the length as a promise of bytes to come.
+    """
     headers = list(headers)
     connection = connection_tokens(headers)
     dropped = _NOT_DOWNSTREAM | connection if connection else _NOT_DOWNSTREAM
+    if status < 200 or status in (204, 304):
+        dropped = dropped | {b"content-length"}
     return [(name, value) for name, value in headers if name.lower() not in dropped]

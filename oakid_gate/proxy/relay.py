@@ -110,7 +110,7 @@ class HTTPRelay:
         """Stream the answer to the client; the connection goes back to the pool if it ended well."""
         released = False
         try:
-            headers = downstream_headers(conn.headers)
+            headers = downstream_headers(conn.headers, conn.status)
             await send({"type": "http.response.start", "status": conn.status, "headers": headers})
             chunk = conn.take()
             while not conn.complete:
@@ -175,12 +175,13 @@ class _DisconnectWatch:
             self._task = None
 
     async def _watch(self) -> None:
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                if self.conn is not None:
-                    self.conn.abort(ClientGone())
-                return
+        try:
+            while (await self._receive())["type"] != "http.disconnect":
+                pass
+        except Exception:  # noqa: S110 - a server whose receive() fails: the client is gone too
+            pass
+        if self.conn is not None:
+            self.conn.abort(ClientGone())
 
 
 def _framing(headers: Headers) -> int:
