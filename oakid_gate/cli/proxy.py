@@ -63,5 +63,6 @@ def main(args: argparse.Namespace) -> int:
         [(OakIDMiddleware(proxy, settings), settings.host, settings.port)],
         log_level=args.log_level.lower(),
         access_log=args.access_log,
+        batch_writes=True,
     )
     return 0

@@ -23,6 +23,8 @@ import uvicorn
 from apps.raw_upstream import RawUpstream, reply
 from peers.ports import free_port
 
+from oakid_gate.serve import batched_httptools_protocol
+
 from .helpers import (
     Client,
     answering,
@@ -218,10 +220,10 @@ async def test_answer_cut_off_midway_leaves_the_client_unfinished(answer: bytes)
 
 
 @contextlib.asynccontextmanager
-async def served_by_uvicorn(app: Any) -> AsyncIterator[str]:
-    """``app`` behind uvicorn (httptools, as the commands run it), in this loop: its URL."""
+async def served_by_uvicorn(app: Any, http: Any) -> AsyncIterator[str]:
+    """``app`` behind uvicorn on the ``http`` protocol, in this loop: its URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, http="httptools", lifespan="off")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=http, lifespan="off")
     config.log_level, config.access_log = "warning", False
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -243,14 +245,25 @@ async def served_by_uvicorn(app: Any) -> AsyncIterator[str]:
         pytest.param(CHUNKED, "GET", 200, None, id="chunked"),
     ],
 )  # fmt: skip
+@pytest.mark.parametrize("protocol", ["httptools", "batched"])
 async def test_answers_pass_a_real_asgi_server(
-    answer: bytes, method: str, status: int, length: str | None, caplog: pytest.LogCaptureFixture
+    answer: bytes,
+    method: str,
+    status: int,
+    length: str | None,
+    protocol: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Through uvicorn in front, as the proxy runs: answers without a body whatever length they
-    name, and chunked ones, reach the client and leave both connections fit for the next."""
+    """Through uvicorn in front, as the proxy runs (its writes batched or not): answers without
+    a body whatever length they name, and chunked ones, reach the client and leave both
+    connections fit for the next."""
+    front = batched_httptools_protocol() if protocol == "batched" else protocol
     async with RawUpstream(answering(answer)) as upstream:
         relay = relay_for(upstream.url)
-        async with served_by_uvicorn(relay) as url, httpx.AsyncClient(base_url=url) as http:
+        async with (
+            served_by_uvicorn(relay, front) as url,
+            httpx.AsyncClient(base_url=url) as http,
+        ):
             first = await http.request(method, "/")
             second = await http.get("/")
         await relay.aclose()
