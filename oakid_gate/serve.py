@@ -222,7 +222,8 @@ def batched_httptools_protocol() -> type[asyncio.Protocol] | None:
 
     class BatchedWrites(HttpToolsProtocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            batch = WriteBatch(cast(asyncio.Transport, transport), self.loop)
+            # The running loop, not uvicorn's attribute for it: one coupling fewer.
+            batch = WriteBatch(cast(asyncio.Transport, transport), asyncio.get_running_loop())
             super().connection_made(cast(asyncio.Transport, batch))
 
     return BatchedWrites
