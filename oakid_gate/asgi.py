@@ -73,6 +73,7 @@ class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
         if target is not None:
             # The hot path: one store read, one pure decision, nothing else.
             key = self._hot_keys.key(cookie, _SCHEMES.get(scope.get("scheme"), "http"))
+            session = None
             if key is not None:
                 try:
                     if self._direct_reads:
@@ -94,6 +95,10 @@ class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
                         reply = self.gate.auth_reply(session)
                         await _send_reply(reply, send, head=scope["method"] == "HEAD")
                     return
+            if session is None and target == "app" and self.gate.passes_anonymously(scope["path"]):
+                self._inject(None, scope)  # a public path, and nobody signed in
+                await self.app(scope, receive, send)
+                return
         effects = AsyncEffects(
             http=self.http,
             store=self.store,

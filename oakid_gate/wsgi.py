@@ -96,6 +96,7 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", httpx.Client]):
             # The hot path: one store read, one pure decision, nothing else.
             scheme = "https" if environ.get("wsgi.url_scheme") == "https" else "http"
             key = self._hot_keys.key(environ.get("HTTP_COOKIE"), scheme)
+            session = None
             if key is not None:
                 try:
                     session = self.store.peek_session(key)
@@ -109,6 +110,8 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", httpx.Client]):
                         return self._forward(session, environ, start_response)
                     reply = self.gate.auth_reply(session)
                     return _send_reply(reply, start_response, head=method == "HEAD")
+            if session is None and target == "app" and self.gate.passes_anonymously(path):
+                return self._forward(None, environ, start_response)  # public, nobody signed in
         effects = SyncEffects(
             http=self._client(),
             store=self.store,

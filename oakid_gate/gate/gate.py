@@ -76,6 +76,11 @@ class Gate:
             return "ping"
         return None
 
+    def passes_anonymously(self, path: str) -> bool:
+        """Whether a request with no session reaches the app: a public path (the hot
+        path's shortcut for what :meth:`handle` would decide)."""
+        return path in self.parts.public_paths
+
     def auth_reply(self, session: Session) -> Reply:
         """``/oauth2/auth``'s 202 for an admitted session, from the hot path."""
         cached = self._auth_replies.get(id(session))
@@ -155,7 +160,7 @@ class Gate:
                 refused = AccessDenied("your account is not allowed to use this site")
                 return self.parts.replies.error(req, refused, "Not allowed")
             return Forward(session)
-        if req.path in self.parts.public_paths:
+        if self.passes_anonymously(req.path):
             return Forward(None)
         if is_navigation(req):
             return (yield from self.signin.begin(req, req.url_path, now, random))
@@ -163,7 +168,7 @@ class Gate:
 
     def store_failed(self, req: GateRequest, exc: StoreUnavailable) -> Outcome:
         """The answer when the store fails: a 503, never anonymous, except on public paths."""
-        if req.path in self.parts.public_paths:
+        if self.passes_anonymously(req.path):
             return Forward(None)  # a public path does not need the store
         return self.parts.replies.error(req, exc, "The session store is not answering")
 
