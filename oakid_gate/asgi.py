@@ -23,9 +23,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from starlette.authentication import AuthCredentials
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,6 +44,9 @@ from .gate.records import Session
 from .gate.replies import UNEXPECTED_ERROR, Forward, Outcome, Reply
 from .gate.request import GATE_HEADERS, GateRequest
 
+if TYPE_CHECKING:
+    import httpx
+
 __all__ = ["OakIDMiddleware"]
 
 log = logging.getLogger("oakid_gate")
@@ -52,10 +54,12 @@ log = logging.getLogger("oakid_gate")
 _GATE_HEADERS_BYTES = frozenset(h.encode() for h in GATE_HEADERS if h != "cookie")
 
 
-class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
+class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
     """Require an OpenID Connect sign-in for every request to ``app``."""
 
     def _new_http(self) -> httpx.AsyncClient:
+        import httpx  # at the first exchange with the provider, not at start-up
+
         return httpx.AsyncClient(**provider_client_options(self.settings))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

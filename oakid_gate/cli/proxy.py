@@ -11,7 +11,8 @@ import logging
 
 from ..asgi import OakIDMiddleware
 from ..errors import ConfigurationError
-from ..proxy import DEFAULT_LIMITS, Limits, ProxyApp
+from ..proxy.app import ProxyApp
+from ..proxy.pool import DEFAULT_LIMITS, Limits
 from ..serve import serve_asgi
 from .options import add_serving, add_settings, settings_from
 

@@ -31,9 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
-
 from ..errors import (
     AccessDenied,
     AuthenticationError,
@@ -73,6 +70,10 @@ def authorization_url(
     code_verifier: str,
 ) -> str:
     """The authorization request (RFC 6749 4.1.1, RFC 7636 4.3, OpenID Connect Core 3.1.2.1)."""
+    # Loaded at first use, not at start-up (issue 8: start-up within 1.3 x bare uvicorn).
+    from authlib.common.urls import add_params_to_uri
+    from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
     url: str = add_params_to_uri(
         metadata.authorization_endpoint,
         [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from typing import TYPE_CHECKING
 
 from starlette.types import Receive, Scope, Send
 
@@ -10,7 +11,9 @@ from ..settings import Settings
 from .pool import DEFAULT_LIMITS, Limits
 from .relay import HTTPRelay
 from .upstream import Upstream
-from .websocket import WebSocketRelay
+
+if TYPE_CHECKING:
+    from .websocket import WebSocketRelay
 
 __all__ = ["ProxyApp"]
 
@@ -34,15 +37,24 @@ class ProxyApp:
         self.settings = settings
         self.upstream = Upstream(settings, ssl_context)
         self._http = HTTPRelay(self.upstream, limits)
-        self._websocket = WebSocketRelay(self.upstream, limits.connect_timeout)
+        self._connect_timeout = limits.connect_timeout
+        self._websocket: WebSocketRelay | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             await self._http(scope, receive, send)
         elif scope["type"] == "websocket":
-            await self._websocket(scope, receive, send)
+            await self._websockets()(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+
+    def _websockets(self) -> WebSocketRelay:
+        # The websockets library loads with the first WebSocket, not at start-up.
+        if self._websocket is None:
+            from .websocket import WebSocketRelay
+
+            self._websocket = WebSocketRelay(self.upstream, self._connect_timeout)
+        return self._websocket
 
     async def aclose(self) -> None:
         await self._http.aclose()
