@@ -1,18 +1,20 @@
 """The near cache of the shared stores: what the hot path's read may serve, and for how long.
 
-Real sqlite files; a second store
+Real sqlite files and the session's real ``redis-server``; a second store
 handle on the same data plays another worker process. Each test that shows a
 change stops being served also shows that the cache was serving before it
 (no store read on a hit), so that it cannot pass with the cache unused.
 
-The bounds under test (documented in the stores' module docstrings): sqlite,
-:data:`~oakid_gate.stores.data_version.CHECK_INTERVAL` (50 ms) after another
-process's commit; every entry, ``max_age``; a write through the same store,
-at once.
+The bounds under test (documented in the stores' module docstrings and the
+README): sqlite, :data:`~oakid_gate.stores.data_version.CHECK_INTERVAL`
+(50 ms) after another process's commit; redis, as soon as the invalidation
+arrives, and two health intervals when the invalidation connection fails
+silently; every entry, ``max_age``; a write through the same store, at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
@@ -23,16 +25,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from test_stores import SECRETS, make_session
 
 from oakid_gate.gate.records import Session, hash_key
-from oakid_gate.stores import SQLiteStore
+from oakid_gate.stores import RedisStore, SQLiteStore
 from oakid_gate.stores.codec import SessionCodec
 from oakid_gate.stores.data_version import CHECK_INTERVAL
 from oakid_gate.stores.near import NearCache
+from oakid_gate.stores.tracking import HEALTH_INTERVAL
 
 KEY = hash_key("near-cache-session")
-Store = SQLiteStore
+Store = SQLiteStore | RedisStore
 #: how long a test waits for something that should happen at once over loopback
 PROMPT = 2.0
 
@@ -66,6 +70,28 @@ class SQLiteReads:
         return taken
 
 
+class RedisReads:
+    """How many reads of a key redis has served: its GET count, since every read is one GET,
+    sent alone or inside the near cache's miss script (EVAL of GET and PTTL)."""
+
+    def __init__(self, url: str) -> None:
+        self._client = redis.Redis.from_url(url)
+        self._last = self._now()
+
+    def _now(self) -> int:
+        stats = self._client.info("commandstats")
+        calls: int = stats.get("cmdstat_get", {}).get("calls", 0)
+        return calls
+
+    def take(self) -> int:
+        now = self._now()
+        taken, self._last = now - self._last, now
+        return taken
+
+    def close(self) -> None:
+        self._client.close()
+
+
 # ---------------------------------------------------------------- fixtures
 
 
@@ -86,26 +112,73 @@ def sqlite_stores(sqlite_path: Path) -> Iterator[Callable[..., SQLiteStore]]:
         yield open_
 
 
-KINDS = [pytest.param("sqlite", id="sqlite")]
+@pytest.fixture
+async def redis_stores(redis_url: str) -> AsyncIterator[Callable[..., RedisStore]]:
+    """Opens handles on the session's redis, closed after the test."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        def open_(url: str = redis_url, **options: Any) -> RedisStore:
+            store = RedisStore(url, SECRETS, **options)
+            stack.push_async_callback(store.aclose)
+            return store
+
+        yield open_
+
+
+KINDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("redis", id="redis", marks=pytest.mark.e2e),
+]
 
 
 @pytest.fixture(params=KINDS)
 async def cached(
     request: pytest.FixtureRequest, sqlite_path: Path
 ) -> AsyncIterator[Callable[..., Store]]:
-    """Opens a sqlite store (data version read once an hour)."""
+    """Opens a sqlite store (data version read once an hour) or a redis store, tracking."""
+    url: str | None = request.getfixturevalue("redis_url") if request.param == "redis" else None
     async with contextlib.AsyncExitStack() as stack:
 
         def open_(**options: Any) -> Store:
-            store = SQLiteStore(sqlite_path, SECRETS, **{"check_interval": 3600, **options})
-            return stack.enter_context(contextlib.closing(store))
+            if url is None:
+                store = SQLiteStore(sqlite_path, SECRETS, **{"check_interval": 3600, **options})
+                return stack.enter_context(contextlib.closing(store))
+            tracking = RedisStore(url, SECRETS, **options)
+            stack.push_async_callback(tracking.aclose)
+            return tracked(tracking)
 
         yield open_
 
 
+def tracked(store: RedisStore) -> RedisStore:
+    """``store`` once its invalidation listener is tracking (its near cache enabled)."""
+    store.tracking.started()
+    eventually(lambda: store.near.enabled, PROMPT, "tracking on")
+    return store
+
+
+def listener_ids(store: RedisStore) -> tuple[int, int]:
+    listener = store.tracking.listener
+    assert listener is not None and listener.client_ids is not None
+    return listener.client_ids
+
+
+def invalidations(store: RedisStore) -> int:
+    listener = store.tracking.listener
+    return 0 if listener is None else listener.invalidations
+
+
 def settled(here: Store, write: Callable[[], object]) -> None:
-    """``write`` (a store whose signal arrives later would wait for it here)."""
+    """``write``, then (redis) wait for ``here`` to handle its invalidation.
+
+    redis invalidates every write, this process's own too (its echo arrives
+    on the listener's thread): a peek whose read is in flight when the echo
+    arrives is answered but not kept, so tests that count hits let it land first.
+    """
+    seen = invalidations(here) if isinstance(here, RedisStore) else 0
     write()
+    if isinstance(here, RedisStore):
+        eventually(lambda: invalidations(here) > seen, PROMPT, "the write's invalidation")
 
 
 def version(session: Session | None) -> int | None:
@@ -145,6 +218,26 @@ async def test_sqlite_hit_reads_nothing_and_miss_reads_once(
     assert len(watches) <= elapsed / CHECK_INTERVAL + 1
 
 
+async def test_redis_hit_reads_nothing_and_miss_reads_once(
+    redis_stores: Callable[..., RedisStore], redis_url: str
+) -> None:
+    """With tracking on, a hit sends redis nothing and a miss one command, sync and async."""
+    store = tracked(redis_stores())
+    settled(store, lambda: store.put_session(KEY, make_session(), 60))
+    settled(store, lambda: store.put_session("other", make_session(), 60))
+    reads = RedisReads(redis_url)
+    try:
+        assert store.peek_session(KEY) is not None
+        assert await store.apeek_session("other") is not None
+        assert reads.take() == 2
+        for _ in range(100):
+            assert store.peek_session(KEY) is not None
+            assert await store.apeek_session("other") is not None
+        assert reads.take() == 0
+    finally:
+        reads.close()
+
+
 # ---------------------------------------------------------------- changes made elsewhere
 
 
@@ -172,6 +265,30 @@ def test_sqlite_change_by_another_process_stops_being_served_within_the_interval
     assert version(here.peek_session(KEY)) == after
 
 
+@pytest.mark.parametrize(("change", "after"), CHANGES)
+async def test_redis_change_by_another_process_stops_being_served_when_invalidated(
+    redis_stores: Callable[..., RedisStore],
+    redis_url: str,
+    change: Callable[[RedisStore], None],
+    after: Any,
+) -> None:
+    """A session signed out or refreshed through another handle stops being served as
+    soon as redis's invalidation arrives (on loopback: milliseconds)."""
+    here, elsewhere = tracked(redis_stores()), redis_stores()
+    settled(here, lambda: elsewhere.put_session(KEY, make_session(version=1), 60))
+    reads = RedisReads(redis_url)
+    try:
+        assert version(here.peek_session(KEY)) == 1
+        assert version(await here.apeek_session(KEY)) == 1 and KEY in here.near
+        assert reads.take() == 1  # the second was a hit
+    finally:
+        reads.close()
+    change(elsewhere)
+    waited = eventually(lambda: version(here.peek_session(KEY)) == after, PROMPT, "invalidated")
+    assert waited < 0.5
+    assert version(await here.apeek_session(KEY)) == after
+
+
 def test_sqlite_entry_is_not_served_past_its_records_expiry(
     sqlite_stores: Callable[..., SQLiteStore],
 ) -> None:
@@ -186,6 +303,24 @@ def test_sqlite_entry_is_not_served_past_its_records_expiry(
     assert here.peek_session(KEY) is not None
     clock[0] += 0.1
     assert here.peek_session(KEY) is None
+
+
+async def test_redis_entry_is_not_served_past_its_records_expiry(
+    redis_stores: Callable[..., RedisStore],
+) -> None:
+    """A session whose redis key expires is not served after that moment, whenever redis
+    gets round to sending the invalidation for it."""
+    here, elsewhere = tracked(redis_stores()), redis_stores()
+    not_before = time.monotonic() + 0.5
+    settled(here, lambda: elsewhere.put_session(KEY, make_session(), 0.5))
+    not_after = time.monotonic() + 0.5
+    assert here.peek_session(KEY) is not None and KEY in here.near
+    while time.monotonic() < not_before - 0.05:
+        assert here.peek_session(KEY) is not None
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(not_after - time.monotonic() + 0.01)
+    assert here.peek_session(KEY) is None
+    assert await here.apeek_session(KEY) is None
 
 
 def test_sqlite_entry_is_served_at_most_max_age(
@@ -205,14 +340,32 @@ def test_sqlite_entry_is_served_at_most_max_age(
     assert len(reads.take()) == 1
 
 
+async def test_redis_entry_is_served_at_most_max_age(
+    redis_stores: Callable[..., RedisStore], redis_url: str
+) -> None:
+    """The safety net: an entry is read again from redis once it is ``max_age`` old."""
+    store = tracked(redis_stores(near_max_age=0.5))
+    settled(store, lambda: store.put_session(KEY, make_session(), 3600))
+    reads = RedisReads(redis_url)
+    try:
+        store.peek_session(KEY)
+        store.peek_session(KEY)
+        assert reads.take() == 1
+        await asyncio.sleep(0.55)
+        store.peek_session(KEY)
+        assert reads.take() == 1
+    finally:
+        reads.close()
+
+
 # ---------------------------------------------------------------- the process's own writes
 
 
 async def test_own_writes_are_seen_at_once_with_the_cache_on(
     cached: Callable[..., Store],
 ) -> None:
-    """With the near cache serving, a put or delete through the store is what the very
-    next peek returns."""
+    """With the near cache serving (redis: tracking on), a put or delete through the store
+    is what the very next peek returns."""
     store = cached()
     settled(store, lambda: store.put_session(KEY, make_session(version=1), 60))
     assert version(store.peek_session(KEY)) == 1 and KEY in store.near
@@ -227,7 +380,7 @@ async def test_own_writes_are_seen_at_once_with_the_cache_on(
     assert await store.apeek_session(KEY) is None
 
 
-def delay_decoding(store: Store, meanwhile: Callable[[], None]) -> None:
+def delay_decoding(store: SQLiteStore | RedisStore, meanwhile: Callable[[], None]) -> None:
     """Make the store's next read run ``meanwhile`` after the store answered, before the
     answer is opened and kept: the moment a concurrent change races the read."""
     codec: SessionCodec = store._codec
@@ -257,6 +410,28 @@ def test_sqlite_read_in_flight_while_this_process_writes_is_not_kept(
     assert version(store.peek_session(KEY)) == 2
 
 
+@pytest.mark.parametrize("where", ["this-process", "another-process"])
+async def test_redis_read_in_flight_when_invalidated_is_not_kept(
+    redis_stores: Callable[..., RedisStore], where: str
+) -> None:
+    """A change that redis invalidates while a peek's read is in flight (the answer read,
+    not yet kept) is seen by the next peek: the old answer is not kept."""
+    here = tracked(redis_stores())
+    writer = here if where == "this-process" else redis_stores()
+    here.put_session(KEY, make_session(version=1), 60)
+    eventually(lambda: invalidations(here) >= 1, PROMPT, "the first write's invalidation")
+
+    def change() -> None:
+        seen = invalidations(here)
+        writer.put_session(KEY, make_session(version=2), 60)
+        eventually(lambda: invalidations(here) > seen, PROMPT, "the invalidation")
+
+    delay_decoding(here, change)
+    assert version(await here.apeek_session(KEY)) == 1
+    assert KEY not in here.near
+    assert version(here.peek_session(KEY)) == 2
+
+
 def test_concurrent_peeks_and_writes_end_on_the_last_write(cached: Callable[..., Store]) -> None:
     """Eight threads peeking while another rewrites the session 200 times: once the writes
     end, every peek returns the last one at once."""
@@ -283,13 +458,116 @@ def test_concurrent_peeks_and_writes_end_on_the_last_write(cached: Callable[...,
     assert version(store.peek_session(KEY)) == 200
 
 
+# ---------------------------------------------------------------- redis: the signal's health
+
+
+@pytest.mark.parametrize("connection", [0, 1], ids=["subscriber", "tracking"])
+def test_redis_killed_invalidation_connection_turns_the_cache_off_until_tracking_is_back(
+    redis_stores: Callable[..., RedisStore], redis_url: str, connection: int
+) -> None:
+    """CLIENT KILL of either listener connection empties the near cache; peeks read redis
+    (and see what changed meanwhile) until tracking is back, then hits resume."""
+    here, elsewhere = tracked(redis_stores()), redis_stores()
+    settled(here, lambda: elsewhere.put_session(KEY, make_session(version=1), 60))
+    assert version(here.peek_session(KEY)) == 1 and KEY in here.near
+    admin = redis.Redis.from_url(redis_url)
+    reads = RedisReads(redis_url)
+    try:
+        admin.execute_command("CLIENT", "KILL", "ID", listener_ids(here)[connection])
+        waited = eventually(lambda: not here.near.enabled, PROMPT, "cache off")
+        assert waited < 2 * HEALTH_INTERVAL and len(here.near) == 0
+        reads.take()
+        elsewhere.put_session(KEY, make_session(version=2), 60)
+        assert version(here.peek_session(KEY)) == 2
+        assert version(here.peek_session(KEY)) == 2
+        if not here.near.enabled:  # (tracking is retried after a second)
+            assert reads.take() == 2  # both read redis
+        eventually(lambda: here.near.enabled, 3 * HEALTH_INTERVAL + PROMPT, "tracking back")
+        here.peek_session(KEY)
+        reads.take()
+        assert version(here.peek_session(KEY)) == 2 and reads.take() == 0
+        elsewhere.delete_session(KEY)
+        eventually(lambda: here.peek_session(KEY) is None, PROMPT, "invalidated again")
+    finally:
+        reads.close()
+        admin.close()
+
+
+def test_redis_stalled_server_turns_the_cache_off_within_two_health_intervals(
+    redis_stores: Callable[..., RedisStore], redis_url: str
+) -> None:
+    """A server that stops answering (CLIENT PAUSE) without closing anything: the cache is
+    emptied and off within two health intervals, and back on after."""
+    interval = 0.3
+    here = tracked(redis_stores(health_interval=interval))
+    settled(here, lambda: here.put_session(KEY, make_session(), 60))
+    assert here.peek_session(KEY) is not None and KEY in here.near
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        admin.execute_command("CLIENT", "PAUSE", 1500, "ALL")
+        waited = eventually(lambda: not here.near.enabled, 1.0, "cache off")
+        assert waited <= 2 * interval + 0.5 and KEY not in here.near
+        eventually(lambda: here.near.enabled, 1.5 + PROMPT, "tracking back")
+    finally:
+        admin.execute_command("CLIENT", "UNPAUSE")
+        admin.close()
+
+
+def test_redis_flush_clears_the_near_cache(
+    redis_stores: Callable[..., RedisStore], redis_url: str
+) -> None:
+    """FLUSHALL (an invalidation without key names) empties the near cache."""
+    here = tracked(redis_stores())
+    settled(here, lambda: here.put_session(KEY, make_session(), 60))
+    settled(here, lambda: here.put_session("other", make_session(), 60))
+    assert here.peek_session(KEY) is not None and here.peek_session("other") is not None
+    assert len(here.near) == 2
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        admin.flushall()
+    finally:
+        admin.close()
+    eventually(lambda: len(here.near) == 0, PROMPT, "cleared")
+    assert here.peek_session(KEY) is None
+
+
+def test_redis_that_refuses_tracking_keeps_the_cache_off(
+    redis_stores: Callable[..., RedisStore], redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A redis user without the CLIENT command (as on older or locked-down servers): the
+    listener gives up, the cache stays off, and every peek reads redis, correctly."""
+    admin = redis.Redis.from_url(redis_url)
+    admin.execute_command(
+        "ACL", "SETUSER", "no-client", "on", ">pw", "~*", "&*", "+@all", "-client"
+    )
+    try:
+        url = redis_url.replace("redis://", "redis://no-client:pw@")
+        store = redis_stores(url)
+        store.put_session(KEY, make_session(), 60)
+        assert store.peek_session(KEY) is not None
+        listener = store.tracking.listener
+        assert listener is not None
+        eventually(lambda: listener.state == "unsupported", PROMPT, "gave up")
+        assert "refuses client tracking" in caplog.text
+        reads = RedisReads(redis_url)
+        try:
+            for _ in range(3):
+                assert store.peek_session(KEY) is not None
+            assert reads.take() == 3 and not store.near.enabled
+        finally:
+            reads.close()
+    finally:
+        admin.execute_command("ACL", "DELUSER", "no-client")
+        admin.close()
+
+
 # ---------------------------------------------------------------- fork, bounds, off
 
 
 @pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
 def test_forked_child_starts_with_an_empty_near_cache(cached: Callable[..., Store]) -> None:
     """A worker forked after the cache filled starts empty, reads the store, and caches
-    again on its own."""
+    again on its own (redis: once its own listener is tracking)."""
     store = cached()
     settled(store, lambda: store.put_session(KEY, make_session(), 60))
     assert store.peek_session(KEY) is not None and KEY in store.near
@@ -299,6 +577,9 @@ def test_forked_child_starts_with_an_empty_near_cache(cached: Callable[..., Stor
         try:
             empty = len(store.near) == 0
             read = store.peek_session(KEY) is not None
+            if isinstance(store, RedisStore):
+                tracked(store)
+                read = read and store.peek_session(KEY) is not None
             code = 0 if empty and read and KEY in store.near else 1
         finally:
             os._exit(code)
@@ -331,6 +612,14 @@ def test_sqlite_near_cache_off_when_sized_zero(sqlite_stores: Callable[..., SQLi
     for _ in range(3):
         assert sqlite_store.peek_session(KEY) is not None
     assert len([s for s in reads.take() if s.startswith("SELECT")]) == 3
+
+
+def test_redis_near_cache_off_when_sized_zero(redis_stores: Callable[..., RedisStore]) -> None:
+    """``near_cache=0``: no listener starts, and every peek reads redis."""
+    redis_store = redis_stores(near_cache=0)
+    redis_store.put_session(KEY, make_session(), 60)
+    assert redis_store.peek_session(KEY) is not None
+    assert redis_store.tracking.listener is None and len(redis_store.near) == 0
 
 
 # ---------------------------------------------------------------- NearCache on its own

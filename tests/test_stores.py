@@ -724,3 +724,6 @@ def test_redis_operations_are_one_command_each() -> None:
     assert take.command == ("GETDEL", "oakid:l:k") and take.read(None) is None
     release = redis_ops.release_lock("k", "owner")
     assert release.command[0] == "EVAL" and release.command[3:] == ("oakid:k:k", "owner")
+    put = redis_ops.put_session(SessionCodec(["s" * 32]), "k", make_session(), 1)
+    assert put.changes == "k" and redis_ops.delete_session("k").changes == "k"
+    assert take.changes is None

@@ -15,6 +15,7 @@ the raw reply (bytes, None, an integer, a list).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -25,6 +26,7 @@ from .codec import SessionCodec
 __all__ = [
     "LOCK_PREFIX",
     "LOGIN_PREFIX",
+    "PEEK_SESSION",
     "PING",
     "RELEASE_LOCK",
     "SESSION_PREFIX",
@@ -33,6 +35,7 @@ __all__ = [
     "acquire_lock",
     "delete_session",
     "get_session",
+    "peek_session",
     "put_login",
     "put_session",
     "release_lock",
@@ -51,6 +54,9 @@ end
 return 0
 """
 
+#: the session and the milliseconds redis keeps it (PTTL: -2 absent, -1 for ever)
+PEEK_SESSION = 'return {redis.call("GET", KEYS[1]), redis.call("PTTL", KEYS[1])}'
+
 T = TypeVar("T")
 #: a redis command as sent, ``("SET", key, value, "PX", 60000)``
 Command = tuple[str | bytes | int, ...]
@@ -58,10 +64,12 @@ Command = tuple[str | bytes | int, ...]
 
 @dataclass(frozen=True, slots=True)
 class Op(Generic[T]):
-    """One store operation: the command to send, and what its reply means."""
+    """One store operation: the command to send, what its reply means, and the session key
+    it changes (which the store invalidates in its near cache once it was sent)."""
 
     command: Command
     read: Callable[[object], T]
+    changes: str | None = None
 
 
 def _nothing(reply: object) -> None:
@@ -83,13 +91,30 @@ def get_session(codec: SessionCodec, key: str) -> Op[Session | None]:
     return Op(("GET", SESSION_PREFIX + key), read)
 
 
+def peek_session(
+    codec: SessionCodec, key: str, keep: Callable[[Session | None, float | None], None]
+) -> Op[Session | None]:
+    """The hot path's read on a near-cache miss: the session, handed to ``keep`` with the
+    seconds redis keeps it (counted from before the command was sent: never too long)."""
+    sent = time.monotonic()
+
+    def read(reply: object) -> Session | None:
+        blob, pttl = reply if isinstance(reply, list) and len(reply) == 2 else (None, -2)
+        session = None if blob is None else codec.decode_session(key, _bytes(blob))
+        left = pttl / 1000 - (time.monotonic() - sent) if isinstance(pttl, int) else -1.0
+        keep(session, None if pttl == -1 else left)
+        return session
+
+    return Op(("EVAL", PEEK_SESSION, 1, SESSION_PREFIX + key), read)
+
+
 def put_session(codec: SessionCodec, key: str, session: Session, ttl: float) -> Op[None]:
     blob = codec.encode_session(key, session)
-    return Op(("SET", SESSION_PREFIX + key, blob, "PX", _millis(ttl)), _nothing)
+    return Op(("SET", SESSION_PREFIX + key, blob, "PX", _millis(ttl)), _nothing, key)
 
 
 def delete_session(key: str) -> Op[None]:
-    return Op(("DEL", SESSION_PREFIX + key), _nothing)
+    return Op(("DEL", SESSION_PREFIX + key), _nothing, key)
 
 
 def put_login(codec: SessionCodec, key: str, login: PendingLogin, ttl: float) -> Op[None]:
