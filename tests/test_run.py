@@ -32,6 +32,7 @@ from starlette.applications import Starlette
 from oakid_gate import ConfigurationError, OakIDMiddleware, OakIDWSGIMiddleware, Settings, protect
 from oakid_gate.protect import detect_interface
 from oakid_gate.serve import app_from_environment, worker_environment
+from oakid_gate.stores.data_version import CHECK_INTERVAL
 
 CLIENT_ID = "oak_run_tests"
 CLIENT_SECRET = secrets.token_urlsafe(32)
@@ -236,7 +237,8 @@ def test_two_workers_share_sessions_through_sqlite(
     workdir: Path, idp: DevIdP, interface: str
 ) -> None:
     """With ``--workers 2`` and a sqlite store, a user signed in through one worker stays
-    signed in on both, and a sign-out through either ends it on both."""
+    signed in on both, and a sign-out through either ends it on both (on the other once
+    its near cache's bound has passed: ``CHECK_INTERVAL`` after the commit)."""
     store = f"sqlite:///{workdir / f'sessions-{interface}.db'}"
     gate = start_gate(
         workdir,
@@ -261,6 +263,7 @@ def test_two_workers_share_sessions_through_sqlite(
             response = http.post(f"{gate.url}/oauth2/sign_out", headers={"Origin": gate.url})
             assert response.status_code == 200
             cookies = session_cookie(http)
+        time.sleep(CHECK_INTERVAL)
         with httpx.Client(trust_env=False, cookies=cookies) as replay:
             for _ in range(10):
                 response = replay.get(f"{gate.url}/private", headers=close)
