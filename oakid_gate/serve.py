@@ -306,10 +306,16 @@ def _serve_asgi_app(
 ) -> None:
     import uvicorn
 
-    options = uvicorn_options(settings.host, settings.port, log_level, access_log)
     if workers == 1:
-        uvicorn.run(OakIDMiddleware(app, settings), **options)
+        # In this process: one write per response, as `proxy` does.
+        serve_asgi(
+            [(OakIDMiddleware(app, settings), settings.host, settings.port)],
+            log_level=log_level,
+            access_log=access_log,
+            batch_writes=True,
+        )
         return
+    options = uvicorn_options(settings.host, settings.port, log_level, access_log)
     # uvicorn's workers are fresh interpreters that import the app by name.
     os.environ.update(worker_environment(settings))
     for f in setting_fields():

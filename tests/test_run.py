@@ -7,6 +7,7 @@ import functools
 import os
 import re
 import secrets
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -291,6 +292,27 @@ def test_several_workers_on_the_memory_store_refuse_to_start(
     assert "session_store" in result.stderr
     assert "sqlite:///" in result.stderr and "redis://" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_run_starts_and_stops_the_apps_lifespan_and_ends_cleanly_on_sigterm(
+    workdir: Path, idp: DevIdP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app's lifespan runs under the gate (start-up before the first request, shutdown
+    on SIGTERM), and the command ends as uvicorn does (the signal raised again once shut
+    down, for the process manager) with nothing unexpected in its log."""
+    events = workdir / "lifespan.log"
+    monkeypatch.setenv("LIFESPAN_LOG", str(events))
+    gate = start_gate(workdir, ["run", "apps.lifespan_app:app"], settings=dev_idp_settings(idp))
+    try:
+        assert events.read_text().splitlines() == ["startup"]
+        answer = httpx.get(gate.url + "/public", headers=JSON, timeout=10)
+        assert answer.status_code == 404  # public, so the app answered (it has no /public)
+        gate.process.send_signal(signal.SIGTERM)
+        assert gate.process.wait(timeout=15) in (0, -signal.SIGTERM)
+    finally:
+        gate.stop()
+    assert events.read_text().splitlines() == ["startup", "shutdown"]
+    assert "Traceback" not in gate.log() and "ERROR" not in gate.log()
 
 
 @pytest.mark.parametrize(
