@@ -15,6 +15,7 @@ adapters turn any of them into a page or a JSON answer without guessing::
     │   ├── IDTokenError                invalid_token       401
     │   └── UserInfoError               invalid_token       401
     ├── AccessDenied                    access_denied       403
+    ├── BadRequest                      invalid_request     400
     ├── ForbiddenRequest                invalid_request     403
     ├── BodyTooLarge                    invalid_request     413
     └── StoreUnavailable                temporarily_unavailable 503
@@ -29,6 +30,7 @@ __all__ = [
     "AccessDenied",
     "AuthenticationError",
     "AuthorizationDenied",
+    "BadRequest",
     "BodyTooLarge",
     "ConfigurationError",
     "ForbiddenRequest",
@@ -118,6 +120,10 @@ class UserInfoError(AuthenticationError, error="invalid_token", status_hint=401)
 
 class AccessDenied(OakIDGateError, error="access_denied", status_hint=403):
     """Signed in, but not one of the allowed users."""
+
+
+class BadRequest(OakIDGateError, error="invalid_request", status_hint=400):
+    """A request to the gate it cannot take as it is (a parameter twice, a malformed form)."""
 
 
 class ForbiddenRequest(OakIDGateError, error="invalid_request", status_hint=403):

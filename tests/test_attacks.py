@@ -616,6 +616,32 @@ async def test_callback_tampering_fails_closed(
         await assert_fails_closed(site, browser, response, status, caplog)
 
 
+def _repeated(callback: str, name: str, genuine_first: bool) -> str:
+    """``callback`` with ``name`` twice: its own value (or a plausible one) and an attacker's."""
+    parts = urlsplit(callback)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    own = dict(pairs).get(name)
+    if own is None:  # a parameter the genuine answer lacks: both values are added
+        pairs.append((name, "access_denied" if name == "error" else "x"))
+    attacker = (name, "access_denied" if name == "error" else "attacker-" + name)
+    pairs = [*pairs, attacker] if genuine_first else [attacker, *pairs]
+    return parts._replace(query=urlencode(pairs)).geturl()
+
+
+@pytest.mark.parametrize("name", ["state", "code", "iss", "error", "error_description"])
+@pytest.mark.parametrize("genuine_first", [True, False], ids=["genuine-first", "genuine-last"])
+async def test_repeated_callback_parameter_signs_no_one_in(
+    site: Site, name: str, genuine_first: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RFC 6749 3.1: a callback with any parameter twice, the genuine value first or last,
+    redeems no code and creates no session."""
+    victim = site.browser()
+    callback = await site.idp.authorize(await victim.start())
+    response = await victim.get(_repeated(callback, name, genuine_first))
+    assert not site.idp.token_requests, "the code must not be redeemed"
+    await assert_fails_closed(site, victim, response, 400, caplog)
+
+
 async def test_replayed_callback_fails_closed(site: Site, caplog: pytest.LogCaptureFixture) -> None:
     """The same callback URL a second time, in the same or another browser, is refused."""
     browser, other = site.browser(), site.browser()

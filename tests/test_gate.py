@@ -438,3 +438,84 @@ def test_wrong_method_is_405_with_the_right_allow(path: str, method: str, allow:
     outcome, _ = step(make_gate().handle(request(path, method=method), NOW, lambda: "r"), store_only({}))
     assert isinstance(outcome, Reply) and outcome.status == 405
     assert dict(outcome.headers)["allow"] == allow
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "query", "body"),
+    [
+        pytest.param("/oauth2/start", "GET", "rd=/a&rd=//evil.example", b"", id="start-rd-twice"),
+        pytest.param("/oauth2/sign_out", "POST", "rd=/a&rd=/b", b"", id="sign-out-rd-twice"),
+        pytest.param("/oauth2/sign_out", "POST", "", b"csrf=a&csrf=b", id="sign-out-csrf-twice"),
+        pytest.param("/oauth2/start", "GET", "&".join(f"p{i}=1" for i in range(100)), b"", id="too-many-parameters"),
+    ],
+)
+def test_a_repeated_parameter_is_refused(path: str, method: str, query: str, body: bytes) -> None:
+    """Every parameter the gate reads appears once (RFC 6749 3.1): 400, nothing stored."""
+    from oakid_gate.gate.effects import ReadBody
+
+    gate = make_gate()
+    sessions = {KEY: session()}
+    store = store_only(sessions)
+    req = replace(
+        request(path, method=method, accept="text/html", sec_fetch_site="same-origin"),
+        query_string=query,
+    )
+
+    def handler(effect: Any) -> Any:
+        if isinstance(effect, ReadBody):
+            return body
+        assert not isinstance(effect, (PutLogin, DeleteSession)), "nothing may be stored or ended"
+        return store(effect)
+
+    outcome, _ = step(gate.handle(req, NOW, lambda: "r"), handler)
+    assert isinstance(outcome, Reply) and outcome.status == 400
+    assert KEY in sessions
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["metadata-cached", "metadata-not-loaded"])
+def test_sign_out_with_the_provider_down_still_signs_out_here(
+    cached: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The session is deleted and the cookie cleared before the provider is asked; a
+    provider that cannot revoke (down, metadata never loaded) is logged, not answered."""
+    import logging
+
+    from oakid_gate.gate.effects import ReadBody
+
+    gate = make_gate()
+    if not cached:
+        gate.parts.provider.state = None
+    sessions = {KEY: session()}
+    store = store_only(sessions)
+
+    def handler(effect: Any) -> Any:
+        if isinstance(effect, ReadBody):
+            return b""
+        if isinstance(effect, httpx.Request):
+            raise httpx.ConnectError("provider down")
+        return store(effect)
+
+    req = request("/oauth2/sign_out", method="POST", accept="text/html", sec_fetch_site="same-origin")
+    with caplog.at_level(logging.INFO, logger="oakid_gate"):
+        outcome, _ = step(gate.handle(req, NOW, lambda: "r"), handler)
+    assert isinstance(outcome, Reply) and outcome.status == 200
+    assert KEY not in sessions
+    cookie = dict(outcome.headers)["set-cookie"]
+    assert cookie.startswith("oakid_session=") and "Max-Age=0" in cookie
+    assert "could not be revoked" in caplog.text or "revocation failed" in caplog.text
+
+
+def test_sign_out_with_the_store_down_still_clears_the_cookie() -> None:
+    """With the store down the session cannot be deleted: 503, and this browser's cookie goes."""
+    from oakid_gate.errors import StoreUnavailable
+    from oakid_gate.gate.effects import ReadBody
+
+    def handler(effect: Any) -> Any:
+        if isinstance(effect, ReadBody):
+            return b""
+        raise StoreUnavailable("down")
+
+    req = request("/oauth2/sign_out", method="POST", accept="text/html", sec_fetch_site="same-origin")
+    outcome, _ = step(make_gate().handle(req, NOW, lambda: "r"), handler)
+    assert isinstance(outcome, Reply) and outcome.status == 503
+    assert "Max-Age=0" in dict(outcome.headers)["set-cookie"]

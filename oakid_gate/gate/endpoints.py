@@ -20,9 +20,8 @@ never forwarded to the app.
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import parse_qsl
 
-from ..errors import OakIDGateError, ProviderUnavailable, StoreUnavailable
+from ..errors import BadRequest, BodyTooLarge, OakIDGateError, ProviderUnavailable, StoreUnavailable
 from .effects import PingStore, Program, Random, perform
 from .identity import identity_headers
 from .parts import Parts
@@ -79,7 +78,12 @@ class Endpoints:
         methods, handler = route
         if methods is not None and req.method not in methods:
             return method_not_allowed(", ".join(methods))
-        return (yield from handler(req, now, random))
+        try:
+            return (yield from handler(req, now, random))
+        except (BadRequest, BodyTooLarge) as exc:
+            # A parameter twice, a form too large or malformed: the client's fault,
+            # answered with a 4xx and a log line at info, never a traceback.
+            return self._p.replies.error(req, exc, "The request could not be read")
 
     def _ping(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
         return PING_REPLY
@@ -100,7 +104,7 @@ class Endpoints:
         return text_reply(200, "OK")
 
     def _start(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
-        return_to = dict(parse_qsl(req.query_string)).get("rd", "/")
+        return_to = req.params().get("rd", "/")
         return (yield from self._signin.begin(req, return_to, now, random))
 
     def _sign_out(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:

@@ -29,7 +29,6 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
@@ -144,10 +143,12 @@ class SignIn:
 
     def callback(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
         """Complete a sign-in: steps 1 to 6 of the module's docstring."""
-        params = dict(parse_qsl(req.query_string, keep_blank_values=True))
-        state = params.get("state")
-        clear_login = () if not state else (self._p.cookies.clear_login(req, state),)
+        clear_login: tuple[tuple[str, str], ...] = ()
         try:
+            params = req.params()
+            state = params.get("state")
+            if state:
+                clear_login = (self._p.cookies.clear_login(req, state),)
             taken = yield from self._take(req, state, now)
             state_ = yield from self._p.provider.current(now)
             meta = state_.metadata
