@@ -11,6 +11,7 @@ adapters turn any of them into a page or a JSON answer without guessing::
     │   └── TokenEndpointError          <provider's code>   502
     ├── AuthenticationError             invalid_request     400
     │   ├── StateError                  invalid_request     400
+    │   ├── CodeRefused                 invalid_grant       400
     │   ├── AuthorizationDenied         access_denied       403
     │   ├── IDTokenError                invalid_token       401
     │   └── UserInfoError               invalid_token       401
@@ -32,6 +33,7 @@ __all__ = [
     "AuthorizationDenied",
     "BadRequest",
     "BodyTooLarge",
+    "CodeRefused",
     "ConfigurationError",
     "ForbiddenRequest",
     "IDTokenError",
@@ -104,6 +106,11 @@ class AuthenticationError(OakIDGateError, error="invalid_request", status_hint=4
 
 class StateError(AuthenticationError):
     """The callback's ``state`` is missing, unknown, used, expired or from another browser."""
+
+
+class CodeRefused(AuthenticationError, error="invalid_grant", status_hint=400):
+    """The token endpoint refused the authorization code (used, expired, not ours):
+    the sign-in must start again; the provider is not at fault."""
 
 
 class AuthorizationDenied(AuthenticationError, error="access_denied", status_hint=403):

@@ -404,7 +404,10 @@ PROVIDER_FAILURES = [
     pytest.param(Faults(unreachable=True), 503, id="provider-unreachable"),
     pytest.param(Faults(jwks_status=500), 503, id="jwks-500"),
     pytest.param(Faults(token_status=500), 503, id="token-500"),
-    pytest.param(Faults(token_error="invalid_grant"), 502, id="token-invalid-grant"),
+    # The code refused (used, expired, not ours): the client starts again (issue 9: 4xx).
+    pytest.param(Faults(token_error="invalid_grant"), 400, id="token-invalid-grant"),
+    # Any other refusal says the gate or the provider is wrong: 502.
+    pytest.param(Faults(token_error="invalid_client"), 502, id="token-invalid-client"),
     pytest.param(Faults(token_body=b"<html>Oops</html>"), 502, id="token-not-json"),
     pytest.param(Faults(token_body=HUGE), 502, id="token-huge-body"),
     pytest.param(Faults(token_extra={"token_type": "mac"}), 502, id="token-type-unknown"),
@@ -662,7 +665,7 @@ async def test_injected_code_fails_closed(site: Site, caplog: pytest.LogCaptureF
     victim_callback = await site.idp.authorize(await victim.start())
     stolen_code = parse_qs(urlsplit(attacker_callback).query)["code"][0]
     response = await victim.get(_with_query(victim_callback, code=stolen_code))
-    await assert_fails_closed(site, victim, response, 502, caplog)
+    await assert_fails_closed(site, victim, response, 400, caplog)  # invalid_grant: start again
     assert not site.idp.token_answers
 
 

@@ -37,12 +37,14 @@ from ..errors import (
     AccessDenied,
     AuthenticationError,
     AuthorizationDenied,
+    CodeRefused,
     IDTokenError,
     OakIDGateError,
     ProviderError,
     ProviderUnavailable,
     StateError,
     StoreUnavailable,
+    TokenEndpointError,
     UserInfoError,
     oauth_error_code,
 )
@@ -153,13 +155,7 @@ class SignIn:
             state_ = yield from self._p.provider.current(now)
             meta = state_.metadata
             code = _checked_code(params, meta)
-            tokens = yield from flows.exchange_code(
-                meta,
-                self._p.provider.client(meta),
-                code=code,
-                redirect_uri=taken.login.redirect_uri,
-                code_verifier=taken.login.code_verifier,
-            )
+            tokens = yield from self._exchange(meta, code, taken.login)
             claims = yield from self._identify(meta, tokens, taken.login.nonce, now)
             yield from self._authorize(meta, tokens, claims)
             sid = yield from self._start_session(req, tokens, claims, now, random)
@@ -187,6 +183,30 @@ class SignIn:
                 "This sign-in was started in another browser. Start the sign-in again here."
             )
         return _Taken(login, state)
+
+    def _exchange(
+        self, meta: ProviderMetadata, code: str, login: PendingLogin
+    ) -> Program[flows.TokenResponse]:
+        """Step 3: the code for tokens, with the stored PKCE verifier. ``invalid_grant``
+        (the code used, expired, not issued for this sign-in) is the client's to fix by
+        starting again; any other refusal says the provider or the gate is wrong."""
+        try:
+            return (
+                yield from flows.exchange_code(
+                    meta,
+                    self._p.provider.client(meta),
+                    code=code,
+                    redirect_uri=login.redirect_uri,
+                    code_verifier=login.code_verifier,
+                )
+            )
+        except TokenEndpointError as exc:
+            if exc.error != "invalid_grant":
+                raise
+            raise CodeRefused(
+                "The identity provider did not accept this sign-in (it may have been used "
+                "already, or taken too long). Start the sign-in again."
+            ) from None
 
     def _identify(
         self, meta: ProviderMetadata, tokens: flows.TokenResponse, nonce: str, now: float
