@@ -97,6 +97,10 @@ class Settings:
         default=(), metadata=_doc("only emails of these domains may pass")
     )
     user_claim: str = field(default="sub", metadata=_doc("claim used as REMOTE_USER"))
+    allow_unverified_email: bool = field(
+        default=False,
+        metadata=_doc("let an email the provider marks email_verified: false count as the user's"),
+    )
     upstream: str | None = field(default=None, metadata=_doc("proxy mode: where to forward"))
     pass_access_token: bool = field(
         default=False, metadata=_doc("proxy mode: send X-Forwarded-Access-Token")

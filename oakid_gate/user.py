@@ -11,33 +11,59 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["OakIDUser", "SessionView"]
+__all__ = ["OakIDUser", "SessionView", "verified_email"]
+
+
+def verified_email(claims: Mapping[str, Any], *, trust_unverified: bool = False) -> str | None:
+    """The user's email, unless the provider says it is not verified.
+
+    A provider that sends ``email_verified`` must send true (or ``"true"``, as
+    some do); one that never sends it is taken at its word (Auth Agent's
+    userinfo holds the email alone). ``trust_unverified`` (the
+    ``allow_unverified_email`` setting) takes the email either way.
+    """
+    email = claims.get("email")
+    if not isinstance(email, str) or not email:
+        return None
+    if trust_unverified or "email_verified" not in claims:
+        return email
+    return email if claims["email_verified"] in (True, "true") else None
 
 
 class OakIDUser:
-    """A signed-in user: userinfo claims over ID token claims."""
+    """A signed-in user: userinfo claims over ID token claims.
+
+    ``email`` is the verified email only (:func:`verified_email`): an email the
+    provider marks unverified is in ``claims``, never in ``email``, ``identity``
+    or an identity header.
+    """
 
     __slots__ = ("_identity", "claims", "email", "name", "sub")
 
     is_authenticated = True
 
-    def __init__(self, claims: Mapping[str, Any], user_claim: str = "sub") -> None:
+    def __init__(
+        self,
+        claims: Mapping[str, Any],
+        user_claim: str = "sub",
+        *,
+        trust_unverified_email: bool = False,
+    ) -> None:
         self.claims: Mapping[str, Any] = claims
         self.sub: str = str(claims["sub"])
-        email = claims.get("email")
-        self.email: str | None = email if isinstance(email, str) else None
+        self.email = verified_email(claims, trust_unverified=trust_unverified_email)
         name = claims.get("name")
         self.name: str | None = name if isinstance(name, str) else None
-        ident = claims.get(user_claim)
+        ident = self.email if user_claim == "email" else claims.get(user_claim)
         self._identity = ident if isinstance(ident, str) and ident else self.sub
 
     @property
     def display_name(self) -> str:
-        for key in ("name", "preferred_username", "email"):
+        for key in ("name", "preferred_username"):
             value = self.claims.get(key)
             if isinstance(value, str) and value:
                 return value
-        return self.sub
+        return self.email or self.sub
 
     @property
     def identity(self) -> str:

@@ -726,6 +726,48 @@ async def test_allowlist_refuses_other_or_unverified_emails(
     await assert_fails_closed(site, browser, response, 403, caplog)
 
 
+# ---------------------------------------------------------------- verified identities only
+
+
+@pytest.mark.parametrize("flag", [False, "false"], ids=["false", "string-false"])
+async def test_unverified_email_is_never_an_identity(make_site: Callable[..., Site], flag: Any) -> None:
+    """An email the provider marks unverified signs in as the subject, but reaches neither
+    the app's user nor an identity header."""
+    site = make_site()
+    site.idp.faults.claims = site.idp.faults.userinfo_claims = {"email_verified": flag}
+    browser = site.browser()
+    assert_signed_in(await browser.sign_in())
+    assert (await browser.get("/private")).text == "app: Alice at /private"
+    auth = await browser.get("/oauth2/auth")
+    assert auth.status_code == 202
+    assert auth.headers["x-auth-request-user"] == USERS["alice"]["sub"]
+    assert "x-auth-request-email" not in auth.headers
+
+
+async def test_unverified_email_cannot_sign_in_where_the_email_is_the_identity(
+    make_site: Callable[..., Site], caplog: pytest.LogCaptureFixture
+) -> None:
+    """With ``user_claim=email`` an unverified email is refused (403) and its tokens revoked."""
+    site = make_site(user_claim="email")
+    site.idp.faults.claims = site.idp.faults.userinfo_claims = {"email_verified": False}
+    browser = site.browser()
+    response = await browser.attempt()
+    assert [hint for _, hint in site.idp.revocations] == ["refresh_token"]
+    await assert_fails_closed(site, browser, response, 403, caplog)
+    assert "not verified" in response.text
+
+
+async def test_allow_unverified_email_opts_in(make_site: Callable[..., Site]) -> None:
+    """``allow_unverified_email`` takes the provider's email as it is, as the deployer chose."""
+    site = make_site(user_claim="email", allow_unverified_email=True)
+    site.idp.faults.claims = site.idp.faults.userinfo_claims = {"email_verified": False}
+    browser = site.browser()
+    assert_signed_in(await browser.sign_in())
+    auth = await browser.get("/oauth2/auth")
+    assert auth.headers["x-auth-request-user"] == auth.headers["x-auth-request-email"]
+    assert auth.headers["x-auth-request-email"] == USERS["alice"]["email"]
+
+
 # ---------------------------------------------------------------- return targets
 
 

@@ -519,3 +519,37 @@ def test_sign_out_with_the_store_down_still_clears_the_cookie() -> None:
     outcome, _ = step(make_gate().handle(req, NOW, lambda: "r"), handler)
     assert isinstance(outcome, Reply) and outcome.status == 503
     assert "Max-Age=0" in dict(outcome.headers)["set-cookie"]
+
+
+@pytest.mark.parametrize(
+    ("reread", "email", "verified"),
+    [
+        pytest.param({"sub": "u1", "email": "new@example.test"}, "new@example.test", None, id="changed-no-verdict"),
+        pytest.param({"sub": "u1", "email": "new@example.test", "email_verified": False}, None, False, id="changed-unverified"),
+        pytest.param({"sub": "u1", "email": "u1@example.test"}, None, False, id="same-email-keeps-flag"),
+    ],
+)
+def test_an_email_changed_at_a_reread_loses_the_old_verdict(
+    reread: dict[str, Any], email: str | None, verified: Any
+) -> None:
+    """A userinfo re-read that changes the email without its own ``email_verified`` drops the
+    old flag (it spoke of the old address); an unverified one is never ``user.email``."""
+    gate = make_gate(claims_refresh_interval=300)
+    old = session(claims={"sub": "u1", "email": "u1@example.test", "email_verified": False}, claims_at=NOW - 301)
+    sessions = {KEY: old}
+    handler = provider_and_store(sessions, [httpx.Response(200, json=reread)])
+    outcome, _ = step(gate.handle(request(accept="application/json"), NOW, lambda: "r"), handler)
+    assert isinstance(outcome, Forward) and outcome.session is not None
+    assert outcome.session.claims.get("email_verified") == verified
+    assert outcome.session.user.email == email
+
+
+def test_an_email_identity_that_becomes_unverified_ends_the_session() -> None:
+    """With ``user_claim=email``, a re-read that makes the email unverified ends the session."""
+    gate = make_gate(claims_refresh_interval=300, user_claim="email")
+    sessions = {KEY: session(claims_at=NOW - 301, user_claim="email")}
+    reread = {"sub": "u1", "email": "u1@example.test", "email_verified": False}
+    handler = provider_and_store(sessions, [httpx.Response(200, json=reread)])
+    outcome, _ = step(gate.handle(request(accept="application/json"), NOW, lambda: "r"), handler)
+    assert isinstance(outcome, Reply) and outcome.status == 401
+    assert KEY not in sessions

@@ -255,6 +255,21 @@ def test_identity_headers_from_the_user_and_session() -> None:
     assert identity_headers(None, b"x-forwarded-", access_token="tok") == []
 
 
+@pytest.mark.parametrize(
+    ("trust", "forwarded"),
+    [pytest.param(False, False, id="default"), pytest.param(True, True, id="allow-unverified-email")],
+)
+def test_an_unverified_email_is_never_forwarded(trust: bool, forwarded: bool) -> None:
+    """``X-Forwarded-Email`` carries a verified email only, unless the deployer allows otherwise."""
+    user = OakIDUser(
+        {"sub": "s1", "email": "a@example.test", "email_verified": False},
+        trust_unverified_email=trust,
+    )
+    headers = dict(identity_headers(user, b"x-forwarded-"))
+    assert (b"x-forwarded-email" in headers) is forwarded
+    assert headers[b"x-forwarded-user"] == b"s1"
+
+
 def test_response_headers_lose_hop_by_hop_keep_cookies_and_location() -> None:
     """Set-Cookie lines and Location pass as the upstream wrote them."""
     raw = [

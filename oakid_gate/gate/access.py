@@ -4,9 +4,9 @@
   an entry ending in ``/*``; matched on the normalized path only, never the
   query. A path that normalization would change (``//``, ``/./``, ``/../``) is
   never public, so no spelling of a protected path can pass as a public one.
-- :class:`Allowlist`: once signed in, the email must be one of
-  ``allowed_emails`` or of ``allowed_domains``, compared without case; a
-  provider that sends ``email_verified`` must send true.
+- :class:`Allowlist`: once signed in, the verified email
+  (:func:`~oakid_gate.user.verified_email`) must be one of ``allowed_emails`` or
+  of ``allowed_domains``, compared without case.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..settings import Settings
+from ..user import verified_email
 
 __all__ = ["Allowlist", "PublicPaths"]
 
@@ -44,21 +45,16 @@ class Allowlist:
     def __init__(self, settings: Settings) -> None:
         self._emails = frozenset(e.lower() for e in settings.allowed_emails)
         self._domains = frozenset(d.lower() for d in settings.allowed_domains)
+        self._trust_unverified = settings.allow_unverified_email
         #: whether there is a list at all (the hot path skips the check otherwise)
         self.restricted = bool(self._emails or self._domains)
 
     def allows(self, claims: Mapping[str, Any]) -> bool:
-        """An email that matches, and is verified when the provider says.
-
-        A provider that sends ``email_verified`` must send true (or ``"true"``,
-        as some do); one that never sends it is taken at its word.
-        """
+        """A verified email that matches a listed email or domain."""
         if not self.restricted:
             return True
-        email = claims.get("email")
-        if not isinstance(email, str):
-            return False
-        if "email_verified" in claims and claims["email_verified"] not in (True, "true"):
+        email = verified_email(claims, trust_unverified=self._trust_unverified)
+        if email is None:
             return False
         email = email.lower()
         if email in self._emails:

@@ -37,11 +37,15 @@ class Session:
     claims_at: float  # when userinfo was last read
     version: int = 1
     user_claim: str = "sub"
+    trust_unverified_email: bool = False  # the allow_unverified_email setting at sign-in
     user: OakIDUser = field(init=False, compare=False, repr=False)
     view: SessionView = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "user", OakIDUser(self.claims, self.user_claim))
+        user = OakIDUser(
+            self.claims, self.user_claim, trust_unverified_email=self.trust_unverified_email
+        )
+        object.__setattr__(self, "user", user)
         object.__setattr__(
             self,
             "view",
@@ -64,6 +68,7 @@ class Session:
             "claims_at": self.claims_at,
             "version": self.version,
             "user_claim": self.user_claim,
+            "trust_unverified_email": self.trust_unverified_email,
         }
 
     @classmethod
@@ -80,6 +85,7 @@ class Session:
             claims_at=data["claims_at"],
             version=data["version"],
             user_claim=data.get("user_claim", "sub"),
+            trust_unverified_email=data.get("trust_unverified_email", False),
         )
 
 

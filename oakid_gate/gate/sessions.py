@@ -24,7 +24,7 @@ from dataclasses import replace
 
 from ..errors import ProviderError, TokenEndpointError, UserInfoError
 from . import flows
-from .claims import check_same_subject
+from .claims import check_same_subject, merge_userinfo
 from .effects import (
     AcquireLock,
     DeleteSession,
@@ -165,7 +165,9 @@ class Sessions:
             info = yield from flows.fetch_userinfo(state.metadata, session.access_token)
             if info:
                 check_same_subject(session.claims, info)
-                session = replace(session, claims={**session.claims, **info})
+                session = replace(session, claims=merge_userinfo(session.claims, info))
+                if session.user_claim == "email" and session.user.email is None:
+                    raise UserInfoError("the user's email is no longer verified")
         except UserInfoError as exc:
             # The provider no longer honours the token, or names someone else.
             log.info("userinfo re-read failed (%s); session ended", exc.message)

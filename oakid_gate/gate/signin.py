@@ -48,8 +48,9 @@ from ..errors import (
     UserInfoError,
     oauth_error_code,
 )
+from ..user import verified_email
 from . import flows
-from .claims import check_same_subject, user_claims
+from .claims import check_same_subject, merge_userinfo, user_claims
 from .effects import DeleteSession, Program, PutLogin, PutSession, Random, TakeLogin, perform
 from .metadata import ProviderMetadata
 from .parts import Parts
@@ -227,7 +228,7 @@ class SignIn:
             sub = yield from self._oauth_subject(meta, tokens.access_token, info)
             if sub is not None:
                 info = {**info, "sub": sub}
-        claims = {**claims, **info}
+        claims = merge_userinfo(claims, info)
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise UserInfoError("The provider did not say who signed in (no sub).")
         return claims
@@ -254,8 +255,10 @@ class SignIn:
     def _authorize(
         self, meta: ProviderMetadata, tokens: flows.TokenResponse, claims: Mapping[str, Any]
     ) -> Program[None]:
-        """Step 5: the allow-lists; a refused user's tokens are revoked at once."""
-        if self._p.allowlist.allows(claims):
+        """Step 5: the allow-lists, and a verified email when it is the identity; a
+        refused user's tokens are revoked at once."""
+        refusal = self._refusal(claims)
+        if refusal is None:
             return
         token, hint = (
             (tokens.refresh_token, "refresh_token")
@@ -263,7 +266,20 @@ class SignIn:
             else (tokens.access_token, "access_token")
         )
         yield from self._p.provider.revoke(meta, token, hint)
-        raise AccessDenied("Your account is not allowed to use this site.")
+        raise AccessDenied(refusal)
+
+    def _refusal(self, claims: Mapping[str, Any]) -> str | None:
+        """Why this user may not sign in, or ``None``."""
+        settings = self._p.settings
+        email = verified_email(claims, trust_unverified=settings.allow_unverified_email)
+        if settings.user_claim == "email" and email is None:
+            return (
+                "This site knows its users by their email address, and the identity "
+                "provider has not verified yours."
+            )
+        if not self._p.allowlist.allows(claims):
+            return "Your account is not allowed to use this site."
+        return None
 
     def _start_session(
         self,
@@ -286,6 +302,7 @@ class SignIn:
             last_seen=now,
             claims_at=now,
             user_claim=self._p.settings.user_claim,
+            trust_unverified_email=self._p.settings.allow_unverified_email,
         )
         old = req.cookies.get(self._p.cookies.session_name(req))
         if old:
