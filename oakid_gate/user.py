@@ -11,7 +11,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["OakIDUser", "SessionView", "verified_email"]
+__all__ = ["OakIDUser", "SessionView", "header_safe", "verified_email"]
+
+
+def header_safe(text: str) -> bool:
+    """Whether ``text`` can travel in an HTTP header exactly as it is: not empty, no
+    control or format characters (CR, LF, NUL, zero-width and bidi marks, lone
+    surrogates), no space at either end. Non-ASCII letters are fine (sent as UTF-8).
+
+    Identity values that are not are never altered to fit: an identity is sent as
+    it is or not at all, so the app and an upstream always see the same one.
+    """
+    return bool(text) and text.isprintable() and text == text.strip()
 
 
 def verified_email(claims: Mapping[str, Any], *, trust_unverified: bool = False) -> str | None:
@@ -35,7 +46,11 @@ class OakIDUser:
 
     ``email`` is the verified email only (:func:`verified_email`): an email the
     provider marks unverified is in ``claims``, never in ``email``, ``identity``
-    or an identity header.
+    or an identity header. ``email`` and ``groups`` hold only values that can
+    travel in a header as they are (:func:`header_safe`; a group holding the
+    ``,`` that separates groups in ``X-Forwarded-Groups`` is left out), so the
+    app and an upstream always see the same user; a left-out group can only take
+    access away.
     """
 
     __slots__ = ("_identity", "claims", "email", "name", "sub")
@@ -51,11 +66,12 @@ class OakIDUser:
     ) -> None:
         self.claims: Mapping[str, Any] = claims
         self.sub: str = str(claims["sub"])
-        self.email = verified_email(claims, trust_unverified=trust_unverified_email)
+        email = verified_email(claims, trust_unverified=trust_unverified_email)
+        self.email = email if email is not None and header_safe(email) else None
         name = claims.get("name")
         self.name: str | None = name if isinstance(name, str) else None
         ident = self.email if user_claim == "email" else claims.get(user_claim)
-        self._identity = ident if isinstance(ident, str) and ident else self.sub
+        self._identity = ident if isinstance(ident, str) and header_safe(ident) else None
 
     @property
     def display_name(self) -> str:
@@ -68,16 +84,19 @@ class OakIDUser:
     @property
     def identity(self) -> str:
         """The ``user_claim`` (``sub`` by default): what ``REMOTE_USER`` holds."""
-        return self._identity
+        return self._identity or self.sub
+
+    @property
+    def has_identity(self) -> bool:
+        """Whether the ``user_claim`` is there, usable as it is (verified, for ``email``;
+        :func:`header_safe`). The gate signs no one in without it."""
+        return self._identity is not None
 
     @property
     def groups(self) -> tuple[str, ...]:
         value = self.claims.get("groups")
-        if isinstance(value, list):
-            return tuple(str(v) for v in value)
-        if isinstance(value, str):
-            return (value,)
-        return ()
+        names = [str(v) for v in value] if isinstance(value, list) else [value]
+        return tuple(g for g in names if isinstance(g, str) and header_safe(g) and "," not in g)
 
     def __repr__(self) -> str:
         return f"OakIDUser(sub={self.sub!r})"

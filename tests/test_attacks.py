@@ -768,6 +768,57 @@ async def test_allow_unverified_email_opts_in(make_site: Callable[..., Site]) ->
     assert auth.headers["x-auth-request-email"] == USERS["alice"]["email"]
 
 
+LOOKALIKES = [
+    pytest.param("preferred_username", "adm\u200bin", id="zero-width-space"),
+    pytest.param("preferred_username", "admin\u202e", id="bidi-override"),
+    pytest.param("preferred_username", "admin\r\nX-Forwarded-User: root", id="crlf"),
+    pytest.param("email", "alice\u200d@example.org", id="email-zero-width-joiner"),
+]
+
+
+@pytest.mark.parametrize(("claim", "value"), LOOKALIKES)
+async def test_an_identity_that_cannot_travel_unaltered_cannot_sign_in(
+    make_site: Callable[..., Site], claim: str, value: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``adm\u200bin`` must never become ``admin``: where the claim is the identity
+    (``user_claim``), such a sign-in is refused (403) and its tokens revoked."""
+    site = make_site(user_claim=claim)
+    site.idp.faults.claims = site.idp.faults.userinfo_claims = {claim: value}
+    browser = site.browser()
+    response = await browser.attempt()
+    assert [hint for _, hint in site.idp.revocations] == ["refresh_token"]
+    await assert_fails_closed(site, browser, response, 403, caplog)
+
+
+@pytest.mark.parametrize(("claim", "value"), LOOKALIKES)
+async def test_a_claim_that_cannot_travel_unaltered_is_never_forwarded(
+    make_site: Callable[..., Site], claim: str, value: str
+) -> None:
+    """Where the claim is not the identity, its header is left out, never altered."""
+    site = make_site()
+    site.idp.faults.claims = site.idp.faults.userinfo_claims = {claim: value}
+    browser = site.browser()
+    assert_signed_in(await browser.sign_in())
+    auth = await browser.get("/oauth2/auth")
+    assert auth.status_code == 202
+    header = "x-auth-request-" + claim.replace("_", "-")
+    assert header not in auth.headers
+    assert auth.headers["x-auth-request-user"] == USERS["alice"]["sub"]
+
+
+async def test_a_missing_identity_claim_is_not_replaced_by_the_subject(
+    make_site: Callable[..., Site], caplog: pytest.LogCaptureFixture
+) -> None:
+    """With ``user_claim=preferred_username`` and none sent, the sign-in is refused: falling
+    back to ``sub`` would mix two namespaces (one user's sub, another's username)."""
+    site = make_site(user_claim="preferred_username")
+    site.idp.faults.drop_claims = ("preferred_username",)
+    site.idp.faults.userinfo_drop = ("preferred_username",)
+    browser = site.browser()
+    response = await browser.attempt()
+    await assert_fails_closed(site, browser, response, 403, caplog)
+
+
 # ---------------------------------------------------------------- return targets
 
 

@@ -166,8 +166,8 @@ class Sessions:
             if info:
                 check_same_subject(session.claims, info)
                 session = replace(session, claims=merge_userinfo(session.claims, info))
-                if session.user_claim == "email" and session.user.email is None:
-                    raise UserInfoError("the user's email is no longer verified")
+                if not session.user.has_identity:
+                    raise UserInfoError("the user's identity claim is gone or unusable")
         except UserInfoError as exc:
             # The provider no longer honours the token, or names someone else.
             log.info("userinfo re-read failed (%s); session ended", exc.message)

@@ -48,7 +48,7 @@ from ..errors import (
     UserInfoError,
     oauth_error_code,
 )
-from ..user import verified_email
+from ..user import OakIDUser
 from . import flows
 from .claims import check_same_subject, merge_userinfo, user_claims
 from .effects import DeleteSession, Program, PutLogin, PutSession, Random, TakeLogin, perform
@@ -271,11 +271,18 @@ class SignIn:
     def _refusal(self, claims: Mapping[str, Any]) -> str | None:
         """Why this user may not sign in, or ``None``."""
         settings = self._p.settings
-        email = verified_email(claims, trust_unverified=settings.allow_unverified_email)
-        if settings.user_claim == "email" and email is None:
+        user = OakIDUser(
+            claims, settings.user_claim, trust_unverified_email=settings.allow_unverified_email
+        )
+        if settings.user_claim == "email" and user.email is None:
             return (
                 "This site knows its users by their email address, and the identity "
-                "provider has not verified yours."
+                "provider has not verified it (or sent one that cannot be used)."
+            )
+        if not user.has_identity:
+            return (
+                f"This site knows its users by their {settings.user_claim!r}, and the "
+                "identity provider sent none that can be used as it is."
             )
         if not self._p.allowlist.allows(claims):
             return "Your account is not allowed to use this site."
