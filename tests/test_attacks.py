@@ -726,6 +726,87 @@ async def test_allowlist_refuses_other_or_unverified_emails(
     await assert_fails_closed(site, browser, response, 403, caplog)
 
 
+# ---------------------------------------------------------------- floods and cookie tossing
+
+STORE_WRITES = ("put_session", "put_login", "acquire_lock", "delete_session")
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+async def test_a_flood_of_sign_in_starts_keeps_nothing_and_evicts_nothing(
+    make_site: Callable[..., Site], store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two thousand anonymous navigations each start a sign-in, and the store is never
+    written (the sign-in is sealed into its own cookie): no store grows, and a genuine
+    sign-in started before the flood still completes."""
+    url = "memory://" if store == "memory" else f"sqlite:///{tmp_path / 'flood.db'}"
+    site = make_site(session_store=url)
+    victim = site.browser()
+    started = await victim.start()
+    writes: list[str] = []
+    for name in STORE_WRITES:
+        for form in (name, "a" + name):
+            original = getattr(site.gate.store, form)
+
+            def spy(*args: Any, _name: str = form, _original: Any = original) -> Any:
+                writes.append(_name)
+                return _original(*args)
+
+            monkeypatch.setattr(site.gate.store, form, spy)
+    flood = site.browser()
+    for _ in range(2000):
+        assert (await flood.get("/private")).status_code == 302
+        flood.http.cookies.clear()  # a flood keeps no cookies (a browser would: see below)
+    assert writes == []
+    assert_signed_in(await victim.get(await site.idp.authorize(started)))
+
+
+async def test_a_browser_keeps_few_sign_in_cookies(make_site: Callable[..., Site]) -> None:
+    """Sign-in cookies go with every request (``Path=/``, as ``__Host-`` requires), so a
+    browser that starts many sign-ins (tabs left at the provider) keeps at most a few."""
+    from oakid_gate.gate.signin import MAX_PENDING
+
+    site = make_site()
+    browser = site.browser()
+    for _ in range(3 * MAX_PENDING):
+        await browser.start()
+        pending = [c for c in browser.http.cookies.jar if "_login_" in c.name]
+        assert 1 <= len(pending) <= MAX_PENDING
+    started = await browser.start()  # the newest sign-in still completes
+    assert_signed_in(await browser.get(await site.idp.authorize(started)))
+
+
+async def test_a_sign_in_cookie_tossed_from_a_sibling_subdomain_is_ignored(
+    make_site: Callable[..., Site], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Login CSRF by cookie tossing: on https the sign-in's cookie is ``__Host-`` with
+    ``Path=/``, so one planted without the prefix (all a sibling subdomain can set) is not
+    read: the attacker's callback in the victim's browser signs no one in."""
+    site = make_site(base_url="https://testserver")
+
+    def https_browser() -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=site.gate),
+            base_url="https://testserver",
+            headers={"accept": HTML},
+        )
+
+    async with https_browser() as attacker, https_browser() as victim:
+        started = await attacker.get("/private")
+        assert started.status_code == 302
+        set_cookie = started.headers["set-cookie"]
+        name, _, rest = set_cookie.partition("=")
+        assert name.startswith("__Host-oakid_session_login_")
+        assert "Path=/" in set_cookie and "Secure" in set_cookie and "HttpOnly" in set_cookie
+        value = rest.partition(";")[0]
+        callback = await site.idp.authorize(started.headers["location"], user="mallory")
+        # A sibling subdomain can set oakid_session_login_... (no __Host-) for the site.
+        victim.cookies.set(name.removeprefix("__Host-"), value, domain="testserver")
+        response = await victim.get(callback.replace("http://testserver", "https://testserver"))
+        assert response.status_code == 400
+        assert not any(c.name.endswith("oakid_session") for c in victim.cookies.jar)
+    assert not site.idp.token_requests
+
+
 # ---------------------------------------------------------------- verified identities only
 
 

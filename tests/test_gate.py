@@ -15,7 +15,6 @@ from oakid_gate.gate.effects import (
     AcquireLock,
     DeleteSession,
     GetSession,
-    PutLogin,
     PutSession,
     Sleep,
     StoreOp,
@@ -128,6 +127,18 @@ def test_store_key_is_a_hash_of_the_cookie() -> None:
     assert KEY != SID and len(KEY) == 64 and SID not in KEY
 
 
+def pending_sign_ins(gate: Gate, outcome: Reply) -> list[Any]:
+    """The sign-ins sealed into an answer's cookies, opened as the callback would."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from oakid_gate.gate.pending import open_pending
+
+    location = dict(outcome.headers).get("location", "")
+    state = parse_qs(urlsplit(location).query).get("state", [""])[0]
+    values = [v.partition("=")[2].partition(";")[0] for k, v in outcome.headers if k == "set-cookie"]
+    return [p for v in values if (p := open_pending(gate.parts.pending, state, v)) is not None]
+
+
 @pytest.mark.parametrize(
     ("req", "status"),
     [
@@ -143,40 +154,36 @@ def test_store_key_is_a_hash_of_the_cookie() -> None:
 def test_requests_without_a_session(req: GateRequest, status: int) -> None:
     """Browser navigations go to sign in; everything else gets 401 JSON, never a redirect."""
     gate = make_gate()
-    logins: list[Any] = []
-
-    def handler(effect: Any) -> Any:
-        if isinstance(effect, PutLogin):
-            logins.append(effect.login)
-        return None
-
-    outcome, _ = step(gate.handle(req, NOW, lambda: "rnd"), handler)
+    outcome, effects = step(gate.handle(req, NOW, lambda: "rnd"), lambda effect: None)
+    assert effects == []  # starting a sign-in keeps nothing on the server
     assert isinstance(outcome, Reply) and outcome.status == status
     headers = dict(outcome.headers)
     if status == 401:
         assert headers["www-authenticate"].startswith("Bearer")
         assert b'"login_url"' in outcome.body and b'"unauthenticated"' in outcome.body
-        assert not logins
+        assert not pending_sign_ins(gate, outcome)
     else:
         assert headers["location"].startswith(f"{ISSUER}/oauth/authorize?")
         assert "code_challenge_method=S256" in headers["location"]
+        logins = pending_sign_ins(gate, outcome)
         assert len(logins) == 1 and logins[0].return_to == "/app"
 
 
 def test_login_start_is_fresh_each_time() -> None:
-    """Every sign-in gets its own state, nonce, verifier and binding cookie."""
+    """Every sign-in gets its own state, nonce, verifier and cookie."""
     gate = make_gate()
     counter = iter(range(100))
-    stored: list[Any] = []
-    for _ in range(2):
-        _outcome, _effects = step(
+    started = [
+        step(
             gate.handle(request(cookie=False, accept="text/html"), NOW, lambda: f"r{next(counter)}"),
-            lambda e: stored.append(e) if isinstance(e, PutLogin) else None,
-        )
-    a, b = stored
-    assert a.key != b.key  # hash of state
-    assert a.login.nonce != b.login.nonce
-    assert a.login.code_verifier != b.login.code_verifier
+            lambda e: None,
+        )[0]
+        for _ in range(2)
+    ]
+    a, b = (pending_sign_ins(gate, reply)[0] for reply in started)
+    assert dict(started[0].headers)["location"] != dict(started[1].headers)["location"]
+    assert a.nonce != b.nonce
+    assert a.code_verifier != b.code_verifier
 
 
 @pytest.mark.parametrize(
@@ -464,7 +471,7 @@ def test_a_repeated_parameter_is_refused(path: str, method: str, query: str, bod
     def handler(effect: Any) -> Any:
         if isinstance(effect, ReadBody):
             return body
-        assert not isinstance(effect, (PutLogin, DeleteSession)), "nothing may be stored or ended"
+        assert not isinstance(effect, (PutSession, DeleteSession)), "nothing may be stored or ended"
         return store(effect)
 
     outcome, _ = step(gate.handle(req, NOW, lambda: "r"), handler)

@@ -390,11 +390,12 @@ async def in_process(upstream: Running) -> AsyncIterator[Callable[..., httpx.Asy
 
 
 @pytest.mark.e2e
-async def test_claims_reach_the_upstream_sanitised(
+async def test_claims_reach_the_upstream_unaltered_or_not_at_all(
     in_process: Callable[..., httpx.AsyncClient],
 ) -> None:
-    """A claim with CR/LF and non-Latin-1 text reaches the upstream as one clean UTF-8
-    value; the access token is passed with pass_access_token."""
+    """Non-Latin-1 text reaches the upstream as UTF-8, unaltered; a claim with CR/LF is not
+    sent at all (it once arrived as yamada@example.testX-Injected: 1, and the group
+    dev\nops as devops); the access token is passed with pass_access_token."""
     claims = {
         "sub": "s-1",
         "email": "yamada@example.test\r\nX-Injected: 1",
@@ -407,12 +408,11 @@ async def test_claims_reach_the_upstream_sanitised(
     decoded = {k: v.encode("latin-1").decode("utf-8") for k, v in identity_seen(headers)}
     assert decoded == {
         "x-forwarded-user": "s-1",
-        "x-forwarded-email": "yamada@example.testX-Injected: 1",
         "x-forwarded-preferred-username": "山田",
-        "x-forwarded-groups": "ops,devops",
+        "x-forwarded-groups": "ops",
         "x-forwarded-access-token": "at-123",
     }
-    assert len(identity_seen(headers)) == 5
+    assert len(identity_seen(headers)) == 4
     assert not header(headers, "x-injected")
 
 

@@ -65,7 +65,6 @@ class Known:
             code_verifier=self.verifier,
             return_to="/",
             redirect_uri="http://127.0.0.1:8000/oauth2/callback",
-            binding_hash=hash_key(self.binding),
             expires_at=now + 600,
         )
 

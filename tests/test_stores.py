@@ -77,7 +77,6 @@ def make_login(**changes: Any) -> PendingLogin:
         "code_verifier": "code-verifier-value-" + "v" * 30,
         "return_to": "/reports?year=2024",
         "redirect_uri": "http://127.0.0.1:8000/oauth2/callback",
-        "binding_hash": hash_key("binding-cookie"),
         "expires_at": time.time() + 600,
     }
     values.update(changes)

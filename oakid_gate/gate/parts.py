@@ -12,6 +12,7 @@ from .lifecycle import Lifecycle
 from .provider import Provider
 from .replies import Replies
 from .request import Origin
+from .sealing import Sealer
 
 __all__ = ["Parts"]
 
@@ -29,6 +30,8 @@ class Parts:
     allowlist: Allowlist
     public_paths: PublicPaths
     proxies: TrustedProxies
+    #: seals sign-ins under way into their cookies (:mod:`.pending`)
+    pending: Sealer
 
     @classmethod
     def build(cls, settings: Settings) -> Parts:
@@ -42,4 +45,5 @@ class Parts:
             allowlist=Allowlist(settings),
             public_paths=PublicPaths(settings.public_paths),
             proxies=TrustedProxies(settings.trusted_proxies),
+            pending=Sealer([s.reveal() for s in settings.secret], "pending sign-in"),
         )

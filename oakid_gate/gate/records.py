@@ -91,13 +91,12 @@ class Session:
 
 @dataclass(frozen=True, slots=True)
 class PendingLogin:
-    """A sign-in under way, stored under the hash of its ``state``; used once."""
+    """A sign-in under way: what its callback needs, sealed into its cookie (:mod:`.pending`)."""
 
     nonce: str
     code_verifier: str
     return_to: str
     redirect_uri: str
-    binding_hash: str  # hash of the browser-binding cookie set at the start
     expires_at: float
 
     def __repr__(self) -> str:
@@ -109,7 +108,6 @@ class PendingLogin:
             "code_verifier": self.code_verifier,
             "return_to": self.return_to,
             "redirect_uri": self.redirect_uri,
-            "binding_hash": self.binding_hash,
             "expires_at": self.expires_at,
         }
 
