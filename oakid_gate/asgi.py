@@ -65,6 +65,10 @@ class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
         cookie, forged = _scan(scope["headers"])
         if forged:
             scope["headers"] = without_identity_headers(scope["headers"])
+        if scope["type"] == "websocket" and not self.gate.websocket_allowed(self._request(scope)):
+            log.info("a WebSocket from another origin was refused")
+            await send({"type": "websocket.close", "code": 1008})  # the server answers 403
+            return
         # A WebSocket scope has no method: only its app path may take the hot path.
         target = self.gate.hot_target(scope["path"], scope.get("method", ""))
         if target == "ping":

@@ -108,6 +108,12 @@ class Settings:
     trusted_proxies: tuple[str, ...] = field(
         default=(), metadata=_doc("addresses or networks whose X-Forwarded-* are believed")
     )
+    allowed_origins: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "origins besides the site's own that may open WebSockets: https://app.example"
+        ),
+    )
     token_endpoint_auth_method: str | None = field(
         default=None,
         metadata=_doc("client_secret_basic or client_secret_post (default: from discovery)"),
@@ -242,6 +248,19 @@ class Settings:
             if "@" in d or not d or d.startswith("."):
                 raise ConfigurationError(
                     "allowed_domains", f"{d!r} is not a domain like example.com"
+                )
+        for origin in self.allowed_origins:
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path
+                or parts.query
+                or parts.fragment
+                or parts.username
+            ):
+                raise ConfigurationError(
+                    "allowed_origins", f"{origin!r} is not an origin like https://app.example"
                 )
         for net in self.trusted_proxies:
             try:

@@ -143,3 +143,48 @@ async def test_ping_answers_without_a_program(monkeypatch: pytest.MonkeyPatch, m
     assert response.content == (b"" if method == "HEAD" else b"OK")
     assert response.headers["cache-control"] == "no-store"
     assert calls == []
+
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed_origins", "reaches_app"),
+    [
+        pytest.param(None, (), True, id="no-origin-not-a-browser"),
+        pytest.param("http://t", (), True, id="own-origin"),
+        pytest.param("http://evil.example", (), False, id="another-site"),
+        pytest.param("http://t:8443", (), False, id="another-port"),
+        pytest.param("http://sub.t", (), False, id="another-subdomain"),
+        pytest.param("https://app.example", ("https://app.example",), True, id="allowed-origin"),
+    ],
+)
+async def test_websocket_origin_is_checked_before_the_app(
+    origin: str | None, allowed_origins: tuple[str, ...], reaches_app: bool
+) -> None:
+    """A WebSocket from another origin is closed before it is accepted, signed in or not."""
+    import time
+
+    from oakid_gate.gate.records import hash_key
+
+    called: list[bool] = []
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        called.append(True)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    middleware = OakIDMiddleware(
+        app, client_id="c", client_secret="cs", secret="s" * 32,
+        issuer="http://127.0.0.1:9", allowed_origins=list(allowed_origins),
+    )
+    middleware.store.put_session(hash_key("SID"), _session(last_seen=time.time()), 600)
+    headers = [(b"host", b"t"), (b"cookie", b"oakid_session=SID")]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    scope = {"type": "websocket", "path": "/ws", "headers": headers, "scheme": "ws",
+             "query_string": b""}
+    await middleware(scope, None, send)  # type: ignore[arg-type]
+    assert bool(called) is reaches_app
+    if not reaches_app:
+        assert sent == [{"type": "websocket.close", "code": 1008}]

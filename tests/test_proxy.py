@@ -894,6 +894,33 @@ async def test_websocket_without_session_is_refused(dev_idp_proxy: Gated) -> Non
     assert refused.value.response.status_code == 403
 
 
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    "origin",
+    [
+        pytest.param("http://evil.example", id="another-site"),
+        pytest.param("http://127.0.0.1:1", id="same-host-another-port"),
+        pytest.param("null", id="opaque-origin"),
+    ],
+)
+async def test_a_websocket_opened_from_another_origin_is_refused(
+    dev_idp_proxy: Gated, signed_in_dev_idp: httpx.Client, origin: str
+) -> None:
+    """Cross-site WebSocket hijacking: a page of another origin, even of the same site,
+    cannot open the user's WebSocket with the user's cookie (403 before the upstream)."""
+    ws_url = dev_idp_proxy.url.replace("http://", "ws://") + "/ws"
+    headers = {"Cookie": session_cookie(signed_in_dev_idp)}
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with ws_connect(ws_url, additional_headers=headers, origin=origin, proxy=None):  # type: ignore[arg-type]
+            pass
+    assert refused.value.response.status_code == 403
+    # The site's own pages may.
+    own = dev_idp_proxy.url
+    async with ws_connect(ws_url, additional_headers=headers, origin=own, proxy=None) as ws:  # type: ignore[arg-type]
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+
+
 # ---------------------------------------------------------------- upstream down
 
 

@@ -4,6 +4,12 @@
   an entry ending in ``/*``; matched on the normalized path only, never the
   query. A path that normalization would change (``//``, ``/./``, ``/../``) is
   never public, so no spelling of a protected path can pass as a public one.
+- :class:`WebSocketOrigins`: a browser names the page that opens a WebSocket
+  (``Origin``) and sends the user's cookies with it, so a page of another
+  origin of the same site (another subdomain or port) could speak for the
+  user (cross-site WebSocket hijacking). Only the site's own origin and
+  ``allowed_origins`` may; a handshake without ``Origin`` comes from no browser
+  (a script sends cookies only when told to) and passes.
 - :class:`Allowlist`: once signed in, the verified email
   (:func:`~oakid_gate.user.verified_email`) must be one of ``allowed_emails`` or
   of ``allowed_domains``, compared without case.
@@ -18,7 +24,7 @@ from typing import Any
 from ..settings import Settings
 from ..user import verified_email
 
-__all__ = ["Allowlist", "PublicPaths"]
+__all__ = ["Allowlist", "PublicPaths", "WebSocketOrigins"]
 
 
 class PublicPaths:
@@ -37,6 +43,19 @@ class PublicPaths:
         if posixpath.normpath(path) != path.rstrip("/") and path != "/":
             return False
         return path in self._exact or path.startswith(self._prefixes)
+
+
+class WebSocketOrigins:
+    """The ``allowed_origins`` setting, and the site's own origin."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._allowed = frozenset(o.rstrip("/").lower() for o in settings.allowed_origins)
+
+    def allows(self, origin: str | None, own: str) -> bool:
+        if origin is None:
+            return True
+        origin = origin.lower()
+        return origin == own.lower() or origin in self._allowed
 
 
 class Allowlist:

@@ -167,6 +167,12 @@ class Gate:
             return Forward(None)  # a public path does not need the store
         return self.parts.replies.error(req, exc, "The session store is not answering")
 
+    def websocket_allowed(self, req: GateRequest) -> bool:
+        """Whether a WebSocket handshake may reach the app: its ``Origin`` is the site's
+        own or one of ``allowed_origins`` (:class:`~oakid_gate.gate.access.WebSocketOrigins`)."""
+        own = self.parts.origin.of(req)
+        return self.parts.websocket_origins.allows(req.headers.get("origin"), own)
+
     def load_provider(self, now: float) -> Program[ProviderState]:
         """Fetch discovery and keys now (start-up, ``check``, readiness)."""
         return self.parts.provider.load(now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..settings import Settings
-from .access import Allowlist, PublicPaths
+from .access import Allowlist, PublicPaths, WebSocketOrigins
 from .cookies import Cookies
 from .forwarded import TrustedProxies
 from .lifecycle import Lifecycle
@@ -29,6 +29,7 @@ class Parts:
     provider: Provider
     allowlist: Allowlist
     public_paths: PublicPaths
+    websocket_origins: WebSocketOrigins
     proxies: TrustedProxies
     #: seals sign-ins under way into their cookies (:mod:`.pending`)
     pending: Sealer
@@ -44,6 +45,7 @@ class Parts:
             provider=Provider(settings),
             allowlist=Allowlist(settings),
             public_paths=PublicPaths(settings.public_paths),
+            websocket_origins=WebSocketOrigins(settings),
             proxies=TrustedProxies(settings.trusted_proxies),
             pending=Sealer([s.reveal() for s in settings.secret], "pending sign-in"),
         )
