@@ -1200,3 +1200,20 @@ async def test_auth_request_endpoint_is_401_then_202_with_identity(site: Site) -
     assert after.headers["x-auth-request-user"] == USERS["alice"]["sub"]
     assert after.headers["x-auth-request-email"] == USERS["alice"]["email"]
     assert after.headers["x-auth-request-preferred-username"] == "alice"
+
+
+# ---------------------------------------------------------------- readiness
+
+
+async def test_readiness_says_only_ready_or_not_and_spares_a_failing_provider(
+    make_site: Callable[..., Site], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone may ask /oauth2/ready: the answer is "not ready", the reason goes to the log
+    once, and a failing JWKS is not fetched again for every probe."""
+    site = make_site()
+    site.idp.faults.jwks_status = 500
+    browser = site.browser()
+    answers = [await browser.get("/oauth2/ready") for _ in range(20)]
+    assert {(a.status_code, a.text) for a in answers} == {(503, "not ready")}
+    assert site.idp.jwks_fetches == 1
+    assert caplog.text.count("not ready: provider") == 1

@@ -19,6 +19,7 @@ never forwarded to the app.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from ..errors import BadRequest, BodyTooLarge, OakIDGateError, ProviderUnavailable, StoreUnavailable
@@ -31,6 +32,8 @@ from .request import GateRequest
 from .sessions import Sessions
 from .signin import SignIn
 from .signout import SignOut
+
+log = logging.getLogger("oakid_gate")
 
 __all__ = ["PING_REPLY", "Endpoints", "auth_reply"]
 
@@ -60,6 +63,7 @@ class Endpoints:
         self._sessions = sessions
         self._signin = signin
         self._signout = SignOut(parts)
+        self._failing: tuple[str, ...] = ()  # what /ready last found failing
         #: name -> (methods, or None for any; handler)
         self._routes: dict[str, tuple[tuple[str, ...] | None, Handler]] = {
             "ping": (None, self._ping),
@@ -90,6 +94,8 @@ class Endpoints:
         yield  # a program like every other endpoint
 
     def _ready(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
+        """Ready or not, and nothing more: anyone may ask, so what is wrong goes to the
+        log (once per change), never into the answer."""
         problems = []
         try:
             yield from self._p.provider.load(now)
@@ -99,9 +105,14 @@ class Endpoints:
             yield from perform(PingStore())
         except StoreUnavailable as exc:
             problems.append(f"session store: {exc.message}")
-        if problems:
-            return text_reply(503, "\n".join(problems))
-        return text_reply(200, "OK")
+        failing = tuple(p.partition(":")[0] for p in problems)
+        if failing != self._failing:  # logged when what fails changes, not every probe
+            self._failing = failing
+            if problems:
+                log.warning("not ready: %s", "; ".join(problems))
+            else:
+                log.info("ready")
+        return text_reply(503, "not ready") if problems else text_reply(200, "OK")
 
     def _start(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
         return_to = req.params().get("rd", "/")

@@ -63,6 +63,7 @@ class Provider:
         #: what was loaded; swapped as a whole, so threads never see half of it
         self.state: ProviderState | None = None
         self._failed_at = float("-inf")
+        self._keys_failed_at = float("-inf")
 
     def current(self, now: float) -> Program[ProviderState]:
         """The provider's metadata, fetched when it is missing or an hour old."""
@@ -92,7 +93,19 @@ class Provider:
             return None
         if state.jwks is not None and not force and now - state.jwks_at < METADATA_TTL:
             return state.jwks
-        state.jwks = yield from flows.fetch_jwks(uri)
+        if now - self._keys_failed_at < METADATA_RETRY:
+            # Failing: keep what we have, or fail at once; never a fetch per request.
+            if state.jwks is not None:
+                return state.jwks
+            raise ProviderUnavailable("the provider's keys (JWKS) could not be loaded")
+        try:
+            state.jwks = yield from flows.fetch_jwks(uri)
+        except ProviderError as exc:
+            self._keys_failed_at = now
+            log.warning("the provider's keys could not be loaded: %s", exc.message)
+            if state.jwks is not None:
+                return state.jwks
+            raise
         state.jwks_at = now
         return state.jwks
 
