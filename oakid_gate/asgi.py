@@ -45,7 +45,7 @@ from .gate.records import Session
 from .gate.replies import UNEXPECTED_ERROR, Forward, Outcome, Reply
 from .gate.request import GATE_HEADERS, GateRequest
 
-__all__ = ["OakIDMiddleware"]
+__all__ = ["OakIDMiddleware", "route_path"]
 
 log = logging.getLogger("oakid_gate")
 
@@ -147,6 +147,8 @@ class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
             headers=headers,
             cookies=_cookies(scope["headers"]),
             client=client[0] if client else None,
+            root_path=scope.get("root_path", ""),
+            app_path=route_path(scope),
         )
 
     async def aclose(self) -> None:
@@ -161,6 +163,18 @@ _SCHEMES: dict[Any, str] = {"https": "https", "wss": "https"}
 
 def _scheme(scope: Scope) -> str:
     return _SCHEMES.get(scope.get("scheme"), "http")
+
+
+def route_path(scope: Scope) -> str:
+    """The path an ASGI app routes this request on: ``path`` less ``root_path``, the rule of
+    Starlette's router (``starlette._utils.get_route_path``; a test keeps them equal)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if not root_path or not path.startswith(root_path):
+        return path
+    if path == root_path:
+        return ""
+    return path[len(root_path) :] if path[len(root_path)] == "/" else path
 
 
 def _scan(headers: list[tuple[bytes, bytes]]) -> tuple[bytes | None, bool]:

@@ -188,3 +188,24 @@ async def test_websocket_origin_is_checked_before_the_app(
     assert bool(called) is reaches_app
     if not reaches_app:
         assert sent == [{"type": "websocket.close", "code": 1008}]
+
+
+@pytest.mark.parametrize(
+    ("root_path", "path"),
+    [
+        pytest.param("", "/admin", id="no-root"),
+        pytest.param("/app", "/app/admin", id="under-root"),
+        pytest.param("/app", "/app", id="the-root-itself"),
+        pytest.param("/app", "/application", id="a-longer-segment"),
+        pytest.param("/app", "/other", id="outside-the-root"),
+        pytest.param("/public", "/public/admin", id="a-moved-split"),
+    ],
+)
+def test_route_path_is_the_path_starlette_routes_on(root_path: str, path: str) -> None:
+    """Public paths are judged on what the app routes on: Starlette's own rule."""
+    from starlette._utils import get_route_path
+
+    from oakid_gate.asgi import route_path
+
+    scope = {"type": "http", "root_path": root_path, "path": path}
+    assert route_path(scope) == get_route_path(scope)

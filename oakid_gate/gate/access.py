@@ -4,6 +4,13 @@
   an entry ending in ``/*``; matched on the normalized path only, never the
   query. A path that normalization would change (``//``, ``/./``, ``/../``) is
   never public, so no spelling of a protected path can pass as a public one.
+  It is judged on the path the app routes on (``PATH_INFO``, the ASGI ``path``
+  less ``root_path``), and only when the request's mount prefix is the
+  configured ``root_path``: a server that lets a client move the split
+  (gunicorn's ``SCRIPT_NAME`` header from trusted forwarders, werkzeug's
+  ``ProxyFix(x_prefix=1)`` outside the gate, Daphne's ``Daphne-Root-Path``)
+  would otherwise turn ``/public/admin`` into the app's ``/admin``. Middleware
+  that rewrites the prefix belongs inside the gate.
 - :class:`WebSocketOrigins`: a browser names the page that opens a WebSocket
   (``Origin``) and sends the user's cookies with it, so a page of another
   origin of the same site (another subdomain or port) could speak for the
@@ -30,10 +37,16 @@ __all__ = ["Allowlist", "PublicPaths", "WebSocketOrigins"]
 class PublicPaths:
     """The ``public_paths`` setting, compiled once."""
 
-    def __init__(self, entries: tuple[str, ...]) -> None:
+    def __init__(self, entries: tuple[str, ...], root_path: str = "") -> None:
         self._exact = frozenset(p for p in entries if not p.endswith("/*"))
         self._prefixes = tuple(p[:-1] for p in entries if p.endswith("/*"))
         self._any = bool(entries)
+        self._root_path = root_path
+
+    def admits(self, root_path: str, routed_path: str) -> bool:
+        """Whether a request the app will route on ``routed_path`` is public: mounted
+        where it should be, and its routed path listed."""
+        return self._any and root_path == self._root_path and routed_path in self
 
     def __contains__(self, path: str) -> bool:
         if not self._any:

@@ -123,6 +123,8 @@ class Gate:
         headers: dict[str, str],
         cookies: Mapping[str, str],
         client: str | None,
+        root_path: str = "",
+        app_path: str | None = None,
     ) -> GateRequest:
         """A :class:`GateRequest`; with a trusted proxy as ``client``, its forwarded
         scheme and host count (``headers`` is updated)."""
@@ -134,6 +136,8 @@ class Gate:
             headers=headers,
             cookies=cookies,
             client=client,
+            root_path=root_path,
+            app_path=app_path,
         )
 
     def handle(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
@@ -155,15 +159,19 @@ class Gate:
                 refused = AccessDenied("your account is not allowed to use this site")
                 return self.parts.replies.error(req, refused, "Not allowed")
             return Forward(session)
-        if req.path in self.parts.public_paths:
+        if self.is_public(req):
             return Forward(None)
         if is_navigation(req):
             return (yield from self.signin.begin(req, req.url_path, now, random))
         return self.parts.replies.unauthenticated(req)
 
+    def is_public(self, req: GateRequest) -> bool:
+        """Whether ``req`` may pass without a session (:class:`~.access.PublicPaths`)."""
+        return self.parts.public_paths.admits(req.root_path, req.routed_path)
+
     def store_failed(self, req: GateRequest, exc: StoreUnavailable) -> Outcome:
         """The answer when the store fails: a 503, never anonymous, except on public paths."""
-        if req.path in self.parts.public_paths:
+        if self.is_public(req):
             return Forward(None)  # a public path does not need the store
         return self.parts.replies.error(req, exc, "The session store is not answering")
 

@@ -44,7 +44,7 @@ class Parts:
             lifecycle=Lifecycle(settings),
             provider=Provider(settings),
             allowlist=Allowlist(settings),
-            public_paths=PublicPaths(settings.public_paths),
+            public_paths=PublicPaths(settings.public_paths, settings.root_path),
             websocket_origins=WebSocketOrigins(settings),
             proxies=TrustedProxies(settings.trusted_proxies),
             pending=Sealer([s.reveal() for s in settings.secret], "pending sign-in"),

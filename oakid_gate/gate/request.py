@@ -50,6 +50,15 @@ class GateRequest:
     headers: Mapping[str, str]  # lower-case names, only GATE_HEADERS
     cookies: Mapping[str, str]
     client: str | None = None
+    #: the mount prefix the server says the app is under (SCRIPT_NAME, ASGI root_path)
+    root_path: str = ""
+    #: the path the app routes on (PATH_INFO, ASGI path less root_path); ``path`` if None
+    app_path: str | None = None
+
+    @property
+    def routed_path(self) -> str:
+        """The path the app will route this request on: what public paths are judged on."""
+        return self.path if self.app_path is None else self.app_path
 
     @property
     def url_path(self) -> str:
