@@ -536,6 +536,78 @@ async def test_trickling_token_endpoint_times_out() -> None:
     assert response.status_code == 503
 
 
+@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+async def test_a_provider_trickling_its_headers_is_cut_off_at_the_deadline(interface: str) -> None:
+    """A provider that sends its status line a byte at a time never trips a per-read
+    timeout; the one total deadline (``http_timeout``) ends the request with a 503, in
+    both drivers (under WSGI it once held the thread for 30 s)."""
+    from support.trickle import trickling_provider
+
+    from oakid_gate import OakIDWSGIMiddleware
+
+    settings = {"client_id": "c", "client_secret": "cs", "secret": "s" * 32, "http_timeout": 0.5}
+    with trickling_provider(interval=0.1) as issuer:
+        started = time.monotonic()
+        if interface == "asgi":
+            gate = OakIDMiddleware(protected_app, issuer=issuer, **settings)
+            transport: Any = httpx.ASGITransport(app=gate)
+            async with httpx.AsyncClient(transport=transport, base_url=SITE, headers={"accept": HTML}) as c:
+                response = await c.get("/private")
+            await gate.aclose()
+        else:
+            wsgi = OakIDWSGIMiddleware(lambda e, s: [b""], issuer=issuer, **settings)
+            with httpx.Client(transport=httpx.WSGITransport(app=wsgi), base_url=SITE,
+                              headers={"accept": HTML}) as c:
+                response = await asyncio.to_thread(c.get, "/private")
+            wsgi.close()
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert elapsed < 1.5, f"the gate waited {elapsed:.1f} s for a provider past http_timeout=0.5"
+
+
+async def test_concurrent_requests_at_start_up_fetch_discovery_once(
+    make_site: Callable[..., Site],
+) -> None:
+    """Twenty navigations arriving together at a fresh gate make one discovery request;
+    the others wait for its result (single flight per process)."""
+    site = make_site()
+    site.idp.faults.discovery_delay = 0.2
+    browsers = [site.browser() for _ in range(20)]
+    answers = await asyncio.gather(*(b.get("/private") for b in browsers))
+    assert {a.status_code for a in answers} == {302}
+    assert site.idp.discovery_fetches == 1
+
+
+def test_concurrent_threads_at_start_up_fetch_discovery_once(tmp_path: Path) -> None:
+    """The same for a WSGI server's threads: one discovery request for eight of them."""
+    import threading
+
+    from oakid_gate import OakIDWSGIMiddleware
+
+    async def serve() -> tuple[int, list[int]]:
+        async with serve_on_loopback(HostileIdP) as idp:
+            idp.faults.discovery_delay = 0.2
+            wsgi = OakIDWSGIMiddleware(
+                lambda e, s: [b""], issuer=idp.issuer, client_id=idp.client_id,
+                client_secret=idp.client_secret, secret="s" * 32,
+            )
+            statuses: list[int] = []
+
+            def navigate() -> None:
+                with httpx.Client(transport=httpx.WSGITransport(app=wsgi), base_url=SITE,
+                                  headers={"accept": HTML}) as c:
+                    statuses.append(c.get("/private").status_code)
+
+            threads = [threading.Thread(target=navigate) for _ in range(8)]
+            await asyncio.to_thread(lambda: [t.start() for t in threads] and [t.join(10) for t in threads])
+            wsgi.close()
+            return idp.discovery_fetches, statuses
+
+    fetches, statuses = asyncio.run(serve())
+    assert statuses == [302] * 8
+    assert fetches == 1
+
+
 ABSURD_NUMBERS = [
     pytest.param(Faults(token_extra={"expires_in": 10**400}), 502, id="expires-in-10e400"),
     pytest.param(Faults(claims={"iat": 10**400}), 401, id="iat-10e400"),

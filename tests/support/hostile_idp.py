@@ -90,6 +90,7 @@ class Faults:
     discovery_status: int = 200
     discovery_issuer: str | None = None  # the issuer the document names
     jwks_status: int = 200
+    discovery_delay: float = 0.0  # seconds before discovery answers
     # authorization response
     iss_param: Literal["good", "missing", "wrong"] = "good"  # RFC 9207
     authorize_error: str | None = None  # e.g. "access_denied"
@@ -184,6 +185,7 @@ class HostileIdP:
         self.userinfo_requests = 0
         self.revocations: list[tuple[str, str]] = []
         self.jwks_fetches = 0
+        self.discovery_fetches = 0
         self.attacker_jwks_fetches = 0
         self.issued: list[str] = []  # every code and token handed out
         self._grants: dict[str, _Grant] = {}
@@ -232,12 +234,15 @@ class HostileIdP:
     # ------------------------------------------------------------ endpoints
 
     async def _discovery(self, request: Request) -> Response:
+        self.discovery_fetches += 1
         f, base = self.faults, self.issuer
         wanted = "oauth-authorization-server" if f.well_known == "oauth" else "openid-configuration"
         if not request.url.path.endswith(wanted):
             return JSONResponse({"error": "not_found"}, 404)
         if f.discovery_status != 200:
             return JSONResponse({"error": "server_error"}, f.discovery_status)
+        if f.discovery_delay:
+            await asyncio.sleep(f.discovery_delay)
         document = {
             "issuer": f.discovery_issuer or base,
             "authorization_endpoint": f"{base}/authorize",
