@@ -40,6 +40,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from support.log_watch import remember
+
 __all__ = ["USERS", "AuthorizeRecord", "Faults", "HostileIdP", "Signing"]
 
 Signing = Literal[
@@ -174,6 +176,7 @@ class HostileIdP:
         self.issuer = issuer
         self.client_id = client_id
         self.client_secret = client_secret
+        remember(client_secret)
         self.id_token_algs = id_token_algs
         self.iss_parameter_supported = iss_parameter_supported
         self.faults = Faults()
@@ -383,6 +386,7 @@ class HostileIdP:
     def _new_secret(self) -> str:
         value = secrets.token_urlsafe(24)
         self.issued.append(value)
+        remember(value)
         return value
 
     def _client_ok(self, request: Request, form: dict[str, str]) -> bool:
@@ -411,6 +415,7 @@ class HostileIdP:
         if not self.faults.omit_id_token:
             body["id_token"] = self._id_token(user, nonce)
             self.issued.append(body["id_token"])
+            remember(body["id_token"])
         return body
 
     def _id_token(self, user: str, nonce: str | None) -> str:
