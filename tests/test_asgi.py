@@ -113,10 +113,8 @@ async def test_auth_endpoint_answers_alike_on_the_hot_and_the_full_path(
     program; the answer is the one the full path gives a session that needs a touch."""
     import time
 
-    from oakid_gate.gate.records import hash_key
-
     app = gate()
-    app.store.put_session(hash_key("SID"), _session(last_seen=time.time() - last_seen_ago), 600)
+    app.store.put_session(app.gate.parts.session_key("SID"), _session(last_seen=time.time() - last_seen_ago), 600)
     calls = full_path_calls(app, monkeypatch)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t", cookies={"oakid_session": "SID"}
@@ -163,8 +161,6 @@ async def test_websocket_origin_is_checked_before_the_app(
     """A WebSocket from another origin is closed before it is accepted, signed in or not."""
     import time
 
-    from oakid_gate.gate.records import hash_key
-
     called: list[bool] = []
     sent: list[dict[str, Any]] = []
 
@@ -178,7 +174,7 @@ async def test_websocket_origin_is_checked_before_the_app(
         app, client_id="c", client_secret="cs", secret="s" * 32,
         issuer="http://127.0.0.1:9", allowed_origins=list(allowed_origins),
     )
-    middleware.store.put_session(hash_key("SID"), _session(last_seen=time.time()), 600)
+    middleware.store.put_session(middleware.gate.parts.session_key("SID"), _session(last_seen=time.time()), 600)
     headers = [(b"host", b"t"), (b"cookie", b"oakid_session=SID")]
     if origin is not None:
         headers.append((b"origin", origin.encode()))

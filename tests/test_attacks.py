@@ -879,6 +879,32 @@ async def test_a_sign_in_cookie_tossed_from_a_sibling_subdomain_is_ignored(
     assert not site.idp.token_requests
 
 
+@pytest.mark.parametrize("shared", ["sqlite", "memory"])
+async def test_a_cookie_of_another_app_sharing_the_store_is_no_session(
+    make_site: Callable[..., Site], tmp_path: Path, shared: str
+) -> None:
+    """Two apps sharing one store and one secret (another client at the same provider):
+    the session cookie of one is, for the other, no session at all (401), never a user."""
+    from oakid_gate.stores import MemoryStore
+
+    if shared == "sqlite":
+        options: dict[str, Any] = {"session_store": f"sqlite:///{tmp_path / 'shared.db'}"}
+    else:
+        options = {"store": MemoryStore()}
+    app_a = make_site(**options)
+    app_b = make_site(client_id="another-app", **options)
+    browser = app_a.browser()
+    assert_signed_in(await browser.sign_in())
+    sid = browser.session_cookie()
+    assert sid
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app_b.gate), base_url=SITE, cookies={COOKIE: sid}
+    ) as other:
+        response = await other.get("/private", headers={"accept": "application/json"})
+    assert response.status_code == 401
+    assert (await browser.get("/private")).status_code == 200  # still a session at app A
+
+
 # ---------------------------------------------------------------- verified identities only
 
 

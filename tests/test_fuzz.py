@@ -30,7 +30,7 @@ from oakid_gate.asgi import route_path
 from oakid_gate.gate.identity import identity_headers, normalized_name
 from oakid_gate.gate.metadata import parse_metadata
 from oakid_gate.gate.provider import ProviderState
-from oakid_gate.gate.records import Session, hash_key
+from oakid_gate.gate.records import Session
 from oakid_gate.proxy import upstream_headers
 from oakid_gate.user import OakIDUser
 
@@ -128,7 +128,7 @@ def _prepared(gate: Any) -> Any:
     """Provider metadata loaded (no provider is called), one session in the store."""
     meta = parse_metadata(DOC, issuer=ISSUER, kind="openid")
     gate.gate.parts.provider.state = ProviderState(meta, None, time.time(), time.time())
-    gate.store.put_session(hash_key(SID), _session(), 3600)
+    gate.store.put_session(gate.gate.parts.session_key(SID), _session(), 3600)
     return gate
 
 

@@ -21,13 +21,13 @@ from oakid_gate.gate.effects import (
 )
 from oakid_gate.gate.metadata import parse_metadata
 from oakid_gate.gate.provider import ProviderState
-from oakid_gate.gate.records import Session, hash_key
+from oakid_gate.gate.records import Session, app_name, session_key
 from oakid_gate.settings import Settings
 
 ISSUER = "https://id.oakwall.mom"
 NOW = 1_800_000_000.0
 SID = "session-id-from-the-cookie"
-KEY = hash_key(SID)
+KEY = session_key(app_name(ISSUER, "oak_c"), SID)
 
 DOC = {
     "issuer": ISSUER,

@@ -23,7 +23,6 @@ from starlette.applications import Starlette
 
 from oakid_gate.asgi import OakIDMiddleware
 from oakid_gate.devidp import DevClient, DevIdPConfig, create_app
-from oakid_gate.gate.records import hash_key
 from oakid_gate.settings import Settings
 
 ISSUER = "http://127.0.0.1:9000"
@@ -149,7 +148,7 @@ async def test_sessions_survive_a_restart_of_the_gate(harness: Harness) -> None:
     assert before.status_code == 200
     assert before.json()["sub"] == "u-alice"
     assert sid.encode() not in raw_store(harness.store_url)
-    assert hash_key(sid).encode() in raw_store(harness.store_url)
+    assert first.gate.parts.session_key(sid).encode() in raw_store(harness.store_url)
     await first.aclose()
 
     second = harness.gate()

@@ -23,7 +23,7 @@ from .effects import Program, Random
 from .endpoints import PING_REPLY, Endpoints, auth_reply
 from .parts import Parts
 from .provider import ProviderState
-from .records import Session, hash_key
+from .records import Session, session_key
 from .replies import Forward, Outcome, Reply
 from .request import GateRequest, is_navigation
 from .sessions import Sessions
@@ -53,6 +53,7 @@ class Gate:
         self._allowlist = self.parts.allowlist
         self._session_names = self.parts.cookies.session_names_by_scheme()
         self._proxied = bool(self.parts.proxies)
+        self._app = self.parts.app
         self._auth_path = settings.prefix + "/auth"
         self._ping_path = settings.prefix + "/ping"
         #: /oauth2/auth's 202, built once per session object (bounded)
@@ -96,7 +97,7 @@ class Gate:
         if self._proxied:
             return None
         sid = cookies.get(self._session_names[scheme])
-        return hash_key(sid) if sid else None
+        return session_key(self._app, sid) if sid else None
 
     def admit(self, session: Session | None, now: float) -> TypeGuard[Session]:
         """Whether a session just read from the store passes as it is.

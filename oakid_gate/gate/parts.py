@@ -10,6 +10,7 @@ from .cookies import Cookies
 from .forwarded import TrustedProxies
 from .lifecycle import Lifecycle
 from .provider import Provider
+from .records import app_name, session_key
 from .replies import Replies
 from .request import Origin
 from .sealing import Sealer
@@ -33,6 +34,12 @@ class Parts:
     proxies: TrustedProxies
     #: seals sign-ins under way into their cookies (:mod:`.pending`)
     pending: Sealer
+    #: which app's sessions these are (:func:`~.records.session_key`)
+    app: str
+
+    def session_key(self, sid: str) -> str:
+        """The store key of this app's session cookie value ``sid``."""
+        return session_key(self.app, sid)
 
     @classmethod
     def build(cls, settings: Settings) -> Parts:
@@ -48,4 +55,5 @@ class Parts:
             websocket_origins=WebSocketOrigins(settings),
             proxies=TrustedProxies(settings.trusted_proxies),
             pending=Sealer([s.reveal() for s in settings.secret], "pending sign-in"),
+            app=app_name(settings.issuer, settings.client_id),
         )

@@ -14,12 +14,27 @@ from typing import Any
 
 from ..user import OakIDUser, SessionView
 
-__all__ = ["PendingLogin", "Session", "hash_key"]
+__all__ = ["PendingLogin", "Session", "app_name", "hash_key", "session_key"]
 
 
 def hash_key(value: str) -> str:
-    """The store key for a cookie value or a ``state``: a copy of the store yields neither."""
+    """SHA-256 of ``value``, in hex: what a copy of anything holds instead of a ``state``."""
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def app_name(issuer: str, client_id: str) -> str:
+    """Which app a session belongs to: its provider and its client registration."""
+    return f"{issuer}\x00{client_id}"
+
+
+def session_key(app: str, sid: str) -> str:
+    """The store key of a session cookie's value, for one app (:func:`app_name`).
+
+    SHA-256 over the app and the session id: a copy of the store yields no usable
+    cookie, and two apps that share a store (and a secret) never read each other's
+    sessions: one's cookie is, for the other, a key that does not exist.
+    """
+    return hashlib.sha256(f"{app}\x00{sid}".encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ from .effects import (
 )
 from .lifecycle import Stage
 from .parts import Parts
-from .records import Session, hash_key
+from .records import Session
 from .request import GateRequest
 
 __all__ = ["REFRESH_POLL", "REFRESH_WAIT", "Sessions"]
@@ -60,7 +60,7 @@ class Sessions:
     def key(self, req: GateRequest) -> str | None:
         """The store key of the request's session cookie, if it has one."""
         sid = req.cookies.get(self._p.cookies.session_name(req))
-        return hash_key(sid) if sid else None
+        return self._p.session_key(sid) if sid else None
 
     def current(self, req: GateRequest, now: float, random: Random) -> Program[Session | None]:
         """The request's session, brought up to date; ``None`` when there is none (any more)."""

@@ -55,7 +55,7 @@ from .effects import DeleteSession, Program, PutSession, Random, perform
 from .metadata import ProviderMetadata
 from .parts import Parts
 from .pending import open_pending, seal_pending
-from .records import PendingLogin, Session, hash_key
+from .records import PendingLogin, Session
 from .redirects import safe_return_to
 from .replies import NO_STORE, Outcome, Reply
 from .request import GateRequest
@@ -320,9 +320,10 @@ class SignIn:
         )
         old = req.cookies.get(self._p.cookies.session_name(req))
         if old:
-            yield from perform(DeleteSession(hash_key(old)))
+            yield from perform(DeleteSession(self._p.session_key(old)))
         sid = random()
-        yield from perform(PutSession(hash_key(sid), session, self._p.lifecycle.ttl(session, now)))
+        key = self._p.session_key(sid)
+        yield from perform(PutSession(key, session, self._p.lifecycle.ttl(session, now)))
         return sid
 
 

@@ -23,7 +23,7 @@ from ..errors import ForbiddenRequest, ProviderError, StoreUnavailable
 from . import pages
 from .effects import DeleteSession, GetSession, Program, perform, read_body
 from .parts import Parts
-from .records import Session, hash_key
+from .records import Session
 from .redirects import safe_return_to
 from .replies import NO_STORE, Outcome, Reply, html_reply
 from .request import GateRequest, single_params
@@ -60,7 +60,7 @@ class SignOut:
         clear = self._p.cookies.clear_session(req)
         session = None
         if sid:
-            key = hash_key(sid)
+            key = self._p.session_key(sid)
             try:
                 session = yield from perform(GetSession(key))
                 yield from perform(DeleteSession(key))
