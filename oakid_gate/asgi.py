@@ -23,9 +23,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from starlette.authentication import AuthCredentials
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,6 +44,9 @@ from .gate.records import Session
 from .gate.replies import UNEXPECTED_ERROR, Forward, Outcome, Reply
 from .gate.request import GATE_HEADERS, GateRequest
 
+if TYPE_CHECKING:
+    import httpx
+
 __all__ = ["OakIDMiddleware", "route_path"]
 
 log = logging.getLogger("oakid_gate")
@@ -52,10 +54,12 @@ log = logging.getLogger("oakid_gate")
 _GATE_HEADERS_BYTES = frozenset(h.encode() for h in GATE_HEADERS if h != "cookie")
 
 
-class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
+class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
     """Require an OpenID Connect sign-in for every request to ``app``."""
 
     def _new_http(self) -> httpx.AsyncClient:
+        import httpx  # at the first exchange with the provider, not at start-up
+
         return httpx.AsyncClient(**provider_client_options(self.settings))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -77,6 +81,7 @@ class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
         if target is not None:
             # The hot path: one store read, one pure decision, nothing else.
             key = self._hot_keys.key(cookie, _SCHEMES.get(scope.get("scheme"), "http"))
+            session = None
             if key is not None:
                 try:
                     if self._direct_reads:
@@ -98,6 +103,10 @@ class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
                         reply = self.gate.auth_reply(session)
                         await _send_reply(reply, send, head=scope["method"] == "HEAD")
                     return
+            if session is None and target == "app" and self._public(scope):
+                self._inject(None, scope)  # a public path, and nobody signed in
+                await self.app(scope, receive, send)
+                return
         effects = AsyncEffects(
             http=self.http,
             store=self.store,
@@ -111,6 +120,10 @@ class OakIDMiddleware(GateAdapter[ASGIApp, httpx.AsyncClient]):
             log.exception("oakid-gate: unexpected error")
             outcome = UNEXPECTED_ERROR
         await self._finish(outcome, scope, receive, send)
+
+    def _public(self, scope: Scope) -> bool:
+        """A public path, under the configured mount prefix (the hot path's shortcut)."""
+        return self.gate.passes_anonymously(scope.get("root_path", ""), route_path(scope))
 
     def _inject(self, session: Session | None, scope: Scope) -> None:
         if session is None:

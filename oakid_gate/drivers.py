@@ -35,14 +35,15 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Generic, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .errors import OakIDGateError, ProviderError, ProviderUnavailable, StoreUnavailable
 from .gate.effects import Program, ReadBody, Sleep, StoreOp
 from .gate.store import SessionStore
 from .settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "MAX_PROVIDER_BODY",
@@ -131,6 +132,8 @@ def _failure(effect: Any, exc: Exception) -> BaseException:
     """What to throw into the program for ``exc``; anything unforeseen is re-raised."""
     if isinstance(exc, OakIDGateError):
         return exc
+    import httpx  # loaded already: a failure is of an effect that ran
+
     if isinstance(exc, httpx.HTTPError):
         # Connection refused, timeouts, protocol errors. The URL is the
         # provider's endpoint, never a token, so naming its host is safe.
@@ -179,14 +182,12 @@ class SyncEffects:
     def __call__(self, effect: Any) -> Any:
         if isinstance(effect, StoreOp):
             return effect.on(self.store)
-        if isinstance(effect, httpx.Request):
-            return _send_sync(self.http, effect, self.timeout)
         if isinstance(effect, Sleep):
             time.sleep(effect.seconds)
             return self.clock()
         if isinstance(effect, ReadBody):
             return self.read_body(effect.limit) if self.read_body is not None else b""
-        raise TypeError(f"unknown effect {type(effect).__name__}")
+        return _send_sync(self.http, _http_request(effect), self.timeout)
 
 
 class AsyncEffects:
@@ -207,20 +208,28 @@ class AsyncEffects:
     async def __call__(self, effect: Any) -> Any:
         if isinstance(effect, StoreOp):
             return await effect.aon(self.store)
-        if isinstance(effect, httpx.Request):
-            try:
-                return await asyncio.wait_for(_send_async(self.http, effect), self.timeout)
-            except asyncio.TimeoutError:
-                raise _too_slow(effect) from None
         if isinstance(effect, Sleep):
             await asyncio.sleep(effect.seconds)
             return self.clock()
         if isinstance(effect, ReadBody):
             return await self.read_body(effect.limit) if self.read_body is not None else b""
-        raise TypeError(f"unknown effect {type(effect).__name__}")
+        request = _http_request(effect)
+        try:
+            return await asyncio.wait_for(_send_async(self.http, request), self.timeout)
+        except asyncio.TimeoutError:
+            raise _too_slow(request) from None
 
 
 # ---------------------------------------------------------------- bounded sends
+
+
+def _http_request(effect: Any) -> httpx.Request:
+    """The effect left once the gate's own are ruled out: a request to the provider."""
+    import httpx  # loaded already: the flows built the request with it
+
+    if not isinstance(effect, httpx.Request):
+        raise TypeError(f"unknown effect {type(effect).__name__}")
+    return effect
 
 
 #: threads that send provider requests for the blocking driver (see :func:`_send_sync`)
@@ -261,6 +270,8 @@ def _send_sync(http: httpx.Client, request: httpx.Request, timeout: float) -> ht
 
 
 def _send_blocking(http: httpx.Client, request: httpx.Request, timeout: float) -> httpx.Response:
+    import httpx
+
     deadline = time.monotonic() + timeout
     request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
     response = http.send(request, stream=True)
@@ -296,6 +307,8 @@ def _too_slow(request: httpx.Request) -> ProviderUnavailable:
 
 
 def _complete(response: httpx.Response, body: bytes) -> httpx.Response:
+    import httpx
+
     headers = [(k, v) for k, v in response.headers.items() if k.lower() != "content-encoding"]
     return httpx.Response(
         response.status_code, headers=headers, content=body, request=response.request

@@ -55,7 +55,6 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-import httpx
 from starlette.requests import cookie_parser
 
 from .adapter import GateAdapter
@@ -68,6 +67,7 @@ from .gate.replies import UNEXPECTED_ERROR, Forward, Outcome, Reply
 from .gate.request import GATE_HEADERS, GateRequest
 
 if TYPE_CHECKING:
+    import httpx
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment  # noqa: F401 - the base class names it as a string
 
 __all__ = ["OakIDWSGIMiddleware"]
@@ -82,7 +82,7 @@ _ENVIRON_HEADERS = tuple(
 )
 
 
-class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", httpx.Client]):
+class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", "httpx.Client"]):
     """Require an OpenID Connect sign-in for every request to the WSGI ``app``."""
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -96,6 +96,7 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", httpx.Client]):
             # The hot path: one store read, one pure decision, nothing else.
             scheme = "https" if environ.get("wsgi.url_scheme") == "https" else "http"
             key = self._hot_keys.key(environ.get("HTTP_COOKIE"), scheme)
+            session = None
             if key is not None:
                 try:
                     session = self.store.peek_session(key)
@@ -109,6 +110,14 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", httpx.Client]):
                         return self._forward(session, environ, start_response)
                     reply = self.gate.auth_reply(session)
                     return _send_reply(reply, start_response, head=method == "HEAD")
+            if (
+                session is None
+                and target == "app"
+                and self.gate.passes_anonymously(
+                    _text(environ.get("SCRIPT_NAME", "")), _text(environ.get("PATH_INFO", ""))
+                )
+            ):
+                return self._forward(None, environ, start_response)  # public, nobody signed in
         effects = SyncEffects(
             http=self._client(),
             store=self.store,
@@ -165,6 +174,8 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", httpx.Client]):
         return self.http
 
     def _new_http(self) -> httpx.Client:
+        import httpx  # at the first exchange with the provider, not at start-up
+
         self._pid = os.getpid()
         return httpx.Client(**provider_client_options(self.settings))
 

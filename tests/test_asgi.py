@@ -205,3 +205,16 @@ def test_route_path_is_the_path_starlette_routes_on(root_path: str, path: str) -
 
     scope = {"type": "http", "root_path": root_path, "path": path}
     assert route_path(scope) == get_route_path(scope)
+
+
+async def test_a_public_path_without_a_session_runs_no_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nobody signed in on a public path: the app runs with the anonymous user, decided on
+    the hot path (no program), as the full path would have decided."""
+    app = gate(public_paths=["/health"])
+    calls = full_path_calls(app, monkeypatch)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        public = await c.get("/health")
+        protected = await c.get("/other", headers={"accept": "application/json"})
+    assert public.status_code == 200
+    assert protected.status_code == 401
+    assert calls == ["/other"]

@@ -7,6 +7,8 @@ are the rules it cannot express.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,34 @@ def test_the_core_uses_httpx_models_only(path: Path) -> None:
         and node.attr not in ("Request", "Response", "URL", "Headers")
     ]
     assert not clients
+
+
+#: what loads at the first sign-in or first use, never at start-up (issue 8: start-up
+#: within 1.3 x bare uvicorn's): the provider's HTTP client, JOSE and its crypto,
+#: Authlib, the shared stores' drivers, WebSockets to an upstream, the dev IdP
+LOADED_ON_FIRST_USE = (
+    "httpx",
+    "joserfc",
+    "cryptography",
+    "authlib",
+    "redis",
+    "sqlite3",
+    "oakid_gate.devidp",
+    "oakid_gate.proxy.websocket",
+    "oakid_gate.stores.codec",
+)
+
+
+def test_start_up_loads_nothing_it_does_not_need_yet() -> None:
+    """``import oakid_gate`` and the CLI up to serving leave the heavy imports for later."""
+    code = (
+        "import sys, oakid_gate, oakid_gate.cli, oakid_gate.cli.run\n"
+        "from oakid_gate.proxy import ProxyApp\n"
+        "from oakid_gate.stores import open_store\n"
+        "open_store('memory://', [])\n"
+        f"print(' '.join(m for m in {LOADED_ON_FIRST_USE!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert loaded == []

@@ -39,13 +39,19 @@ from peers.ports import free_port, wait_for_port
 from peers.process import Running, spawn, terminate
 from websockets.asyncio.client import connect as ws_connect
 
-from oakid_gate.gate.identity import header_value, identity_headers
+from oakid_gate.gate.identity import (
+    IDENTITY_FIRST_BYTES,
+    IDENTITY_HEADERS,
+    header_value,
+    identity_headers,
+)
 from oakid_gate.proxy import (
     Limits,
     ProxyApp,
     downstream_headers,
     upstream_headers,
 )
+from oakid_gate.proxy.upstream import IDENTITY_CACHE_SIZE, Upstream
 from oakid_gate.settings import Settings
 from oakid_gate.user import OakIDUser, SessionView
 
@@ -125,6 +131,15 @@ def test_client_identity_headers_are_removed_in_every_spelling(name: bytes, trus
     assert (b"accept", b"*/*") in out
 
 
+def test_every_identity_header_takes_the_careful_path() -> None:
+    """The header rules pass most names on a glance at their first byte: every identity
+    header name, in any spelling, must start with one of the bytes that get a closer look."""
+    spellings = [
+        n for name in IDENTITY_HEADERS for n in (name, name.upper(), name.replace(b"-", b"_"))
+    ]
+    assert all(n[0] in IDENTITY_FIRST_BYTES for n in [*spellings, b"x-auth-request-anything"])
+
+
 def test_identity_headers_are_added_after_removing_the_clients() -> None:
     """The gate's identity headers replace the client's, once each."""
     identity = [(b"x-forwarded-user", b"u-alice")]
@@ -153,6 +168,17 @@ def test_identity_headers_are_added_after_removing_the_clients() -> None:
         pytest.param([(b"proxy-connection", b"keep-alive")], b"proxy-connection", id="proxy-conn"),
         pytest.param(
             [(b"connection", b"close, X-Secret"), (b"x-secret", b"1")], b"x-secret", id="named"
+        ),
+        pytest.param(
+            [(b"connection", b"Accept-Language"), (b"accept-language", b"en")],
+            b"accept-language",
+            id="named-ordinary",
+        ),
+        pytest.param(
+            [(b"transfer_encoding", b"chunked")], b"transfer_encoding", id="te-underscore"
+        ),
+        pytest.param(
+            [(b"proxy_authorization", b"x")], b"proxy_authorization", id="proxy-underscore"
         ),
         pytest.param([(b"expect", b"100-continue")], b"expect", id="expect"),
         pytest.param([(b"host", b"public.example")], b"host", id="host"),
@@ -293,6 +319,42 @@ def test_an_unverified_email_is_never_forwarded(trust: bool, forwarded: bool) ->
     headers = dict(identity_headers(user, b"x-forwarded-"))
     assert (b"x-forwarded-email" in headers) is forwarded
     assert headers[b"x-forwarded-user"] == b"s1"
+
+
+def scope_of(user: OakIDUser | None, token: str = "at-1") -> dict[str, Any]:
+    scope: dict[str, Any] = {"headers": [], "client": ("10.0.0.7", 1), "scheme": "http"}
+    if user is not None:
+        scope.update(user=user, oakid=SessionView(token, None, user.claims, ()))
+    return scope
+
+
+def test_identity_headers_follow_the_user_and_token_of_each_request() -> None:
+    """The identity headers, worked out once per user, are each request's own: another user
+    gets theirs, a refreshed access token is sent anew, an anonymous request gets none, and
+    the users remembered stay bounded."""
+    upstream = Upstream(settings_for("http://127.0.0.1:1", pass_access_token=True))
+
+    def identity(scope: dict[str, Any]) -> dict[bytes, bytes]:
+        return {
+            k: v
+            for k, v in upstream.headers(scope)
+            if k.startswith(b"x-forwarded-") and k not in (b"x-forwarded-for", b"x-forwarded-proto")
+        }
+
+    alice, bob = OakIDUser({"sub": "alice"}), OakIDUser({"sub": "bob", "email": "b@example.test"})
+    assert identity(scope_of(alice)) == {
+        b"x-forwarded-user": b"alice",
+        b"x-forwarded-access-token": b"at-1",
+    }
+    assert identity(scope_of(alice, "at-2"))[b"x-forwarded-access-token"] == b"at-2"
+    assert identity(scope_of(bob))[b"x-forwarded-email"] == b"b@example.test"
+    assert identity(scope_of(alice))[b"x-forwarded-user"] == b"alice"
+    assert identity(scope_of(None)) == {}
+    for n in range(IDENTITY_CACHE_SIZE + 10):
+        assert (
+            identity(scope_of(OakIDUser({"sub": f"u{n}"})))[b"x-forwarded-user"] == f"u{n}".encode()
+        )
+    assert len(upstream._identities) <= IDENTITY_CACHE_SIZE
 
 
 def test_response_headers_lose_hop_by_hop_keep_cookies_and_location() -> None:

@@ -7,6 +7,7 @@ import functools
 import os
 import re
 import secrets
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from starlette.applications import Starlette
 from oakid_gate import ConfigurationError, OakIDMiddleware, OakIDWSGIMiddleware, Settings, protect
 from oakid_gate.protect import detect_interface
 from oakid_gate.serve import app_from_environment, worker_environment
+from oakid_gate.stores.data_version import CHECK_INTERVAL
 
 CLIENT_ID = "oak_run_tests"
 CLIENT_SECRET = secrets.token_urlsafe(32)
@@ -236,7 +238,8 @@ def test_two_workers_share_sessions_through_sqlite(
     workdir: Path, idp: DevIdP, interface: str
 ) -> None:
     """With ``--workers 2`` and a sqlite store, a user signed in through one worker stays
-    signed in on both, and a sign-out through either ends it on both."""
+    signed in on both, and a sign-out through either ends it on both (on the other once
+    its near cache's bound has passed: ``CHECK_INTERVAL`` after the commit)."""
     store = f"sqlite:///{workdir / f'sessions-{interface}.db'}"
     gate = start_gate(
         workdir,
@@ -261,6 +264,7 @@ def test_two_workers_share_sessions_through_sqlite(
             response = http.post(f"{gate.url}/oauth2/sign_out", headers={"Origin": gate.url})
             assert response.status_code == 200
             cookies = session_cookie(http)
+        time.sleep(CHECK_INTERVAL)
         with httpx.Client(trust_env=False, cookies=cookies) as replay:
             for _ in range(10):
                 response = replay.get(f"{gate.url}/private", headers=close)
@@ -288,6 +292,27 @@ def test_several_workers_on_the_memory_store_refuse_to_start(
     assert "session_store" in result.stderr
     assert "sqlite:///" in result.stderr and "redis://" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_run_starts_and_stops_the_apps_lifespan_and_ends_cleanly_on_sigterm(
+    workdir: Path, idp: DevIdP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app's lifespan runs under the gate (start-up before the first request, shutdown
+    on SIGTERM), and the command ends as uvicorn does (the signal raised again once shut
+    down, for the process manager) with nothing unexpected in its log."""
+    events = workdir / "lifespan.log"
+    monkeypatch.setenv("LIFESPAN_LOG", str(events))
+    gate = start_gate(workdir, ["run", "apps.lifespan_app:app"], settings=dev_idp_settings(idp))
+    try:
+        assert events.read_text().splitlines() == ["startup"]
+        answer = httpx.get(gate.url + "/public", headers=JSON, timeout=10)
+        assert answer.status_code == 404  # public, so the app answered (it has no /public)
+        gate.process.send_signal(signal.SIGTERM)
+        assert gate.process.wait(timeout=15) in (0, -signal.SIGTERM)
+    finally:
+        gate.stop()
+    assert events.read_text().splitlines() == ["startup", "shutdown"]
+    assert "Traceback" not in gate.log() and "ERROR" not in gate.log()
 
 
 @pytest.mark.parametrize(

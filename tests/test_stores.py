@@ -714,17 +714,18 @@ def test_memory_store_sweeps_expired_entries_on_writes() -> None:
 
 def test_redis_operations_are_one_command_each() -> None:
     """Each redis store operation is the one command it sends and how its reply reads."""
-    from oakid_gate.stores import redis as redis_store
+    from oakid_gate.stores import SessionCodec, redis_ops
 
-    op = redis_store._acquire_lock("k", "owner", 1.5)
+    op = redis_ops.acquire_lock("k", "owner", 1.5)
     assert op.command == ("SET", "oakid:k:k", "owner", "NX", "PX", 1500)
     assert op.read(True) is True and op.read(None) is False
-    from oakid_gate.stores import SessionCodec
-
-    take = redis_store._take_login(SessionCodec(["s" * 32]), "k")
+    take = redis_ops.take_login(SessionCodec(["s" * 32]), "k")
     assert take.command == ("GETDEL", "oakid:l:k") and take.read(None) is None
-    release = redis_store._release_lock("k", "owner")
+    release = redis_ops.release_lock("k", "owner")
     assert release.command[0] == "EVAL" and release.command[3:] == ("oakid:k:k", "owner")
+    put = redis_ops.put_session(SessionCodec(["s" * 32]), "k", make_session(), 1)
+    assert put.changes == "k" and redis_ops.delete_session("k").changes == "k"
+    assert take.changes is None
 
 
 @pytest.mark.parametrize(

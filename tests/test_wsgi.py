@@ -426,6 +426,17 @@ def test_public_path_without_a_session_has_no_identity(
     assert FORGED_KEYS.isdisjoint(environ)
 
 
+def test_a_public_path_without_a_session_runs_no_program(
+    gate: OakIDWSGIMiddleware, app: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nobody signed in on a public path: decided on the hot path, no program runs."""
+    calls = full_path_calls(gate, monkeypatch)
+    with browser(gate) as client:
+        assert client.get("/public/page", headers=JSON).status_code == 200
+    assert app.last["oakid.user"].is_authenticated is False
+    assert calls == []
+
+
 def test_forged_identity_never_replaces_the_signed_in_user(
     gate: OakIDWSGIMiddleware, app: Recorder
 ) -> None:

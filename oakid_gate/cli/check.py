@@ -10,8 +10,6 @@ import argparse
 import sys
 import time
 
-import httpx
-
 from ..drivers import SyncEffects, provider_client_options, run_sync
 from ..errors import OakIDGateError
 from ..gate import Gate
@@ -31,6 +29,8 @@ def main(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     print(f"settings: ok (issuer {settings.issuer}, client_id {settings.client_id})")
     store = store_for(settings)
+    import httpx
+
     with httpx.Client(**provider_client_options(settings)) as http:
         effects = SyncEffects(http=http, store=store, timeout=settings.http_timeout)
         try:

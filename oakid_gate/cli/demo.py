@@ -10,10 +10,6 @@ import argparse
 import secrets
 import sys
 
-from ..asgi import OakIDMiddleware
-from ..demo import demo_app
-from ..devidp import DEMO_USERS, DevClient, DevIdPConfig, create_app
-from ..serve import serve_asgi
 from ..settings import Settings
 from .options import add_serving, int_option
 
@@ -28,6 +24,12 @@ def add_arguments(demo: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    # The dev IdP and the demo app load for this command only (start-up of the others).
+    from ..asgi import OakIDMiddleware
+    from ..demo import demo_app
+    from ..devidp import DEMO_USERS, DevClient, DevIdPConfig, create_app
+    from ..serve import serve_asgi
+
     port = int_option("port", args.port, env_default=8000)
     idp_port = int_option("idp_port", args.idp_port, env_default=9000)
     issuer = f"http://{args.host}:{idp_port}"

@@ -11,9 +11,7 @@ import os
 import secrets
 import sys
 
-from ..devidp import DEMO_USERS, DevClient, DevIdPConfig, create_app
 from ..errors import ConfigurationError
-from ..serve import serve_asgi
 from .options import add_serving, int_option
 
 __all__ = ["add_arguments", "main"]
@@ -37,6 +35,10 @@ def add_arguments(idp: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    # The dev IdP loads for this command only (start-up of the others).
+    from ..devidp import DEMO_USERS, DevClient, DevIdPConfig, create_app
+    from ..serve import serve_asgi
+
     port = int_option("port", args.port, env_default=9000)
     ttl = int_option("access_token_ttl", args.access_token_ttl, env_default=3600)
     issuer = args.issuer or f"http://{args.host}:{port}"

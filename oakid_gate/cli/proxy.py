@@ -11,7 +11,8 @@ import logging
 
 from ..asgi import OakIDMiddleware
 from ..errors import ConfigurationError
-from ..proxy import DEFAULT_LIMITS, Limits, ProxyApp
+from ..proxy.app import ProxyApp
+from ..proxy.pool import DEFAULT_LIMITS, Limits
 from ..serve import serve_asgi
 from .options import add_serving, add_settings, settings_from
 
@@ -63,5 +64,6 @@ def main(args: argparse.Namespace) -> int:
         [(OakIDMiddleware(proxy, settings), settings.host, settings.port)],
         log_level=args.log_level.lower(),
         access_log=args.access_log,
+        batch_writes=True,
     )
     return 0

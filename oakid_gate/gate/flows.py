@@ -17,12 +17,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-import httpx
-from joserfc.errors import JoseError
-from joserfc.jwk import JWKRegistry, KeySet
+if TYPE_CHECKING:
+    import httpx
+    from joserfc.jwk import KeySet
 
 from ..errors import (
     MetadataError,
@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-Flow = Generator[httpx.Request, httpx.Response, T]
+Flow = Generator["httpx.Request", "httpx.Response", T]
 
 JSON_HEADERS = {"Accept": "application/json"}
 #: the longest access token lifetime taken as it is (ten years); more is an error
@@ -103,7 +103,7 @@ def discover(issuer: str) -> Flow[ProviderMetadata]:
     """OpenID Discovery, falling back to RFC 8414 metadata when it is absent."""
     last: ProviderError | None = None
     for kind, url in discovery_urls(issuer):
-        response = yield httpx.Request("GET", url, headers=JSON_HEADERS)
+        response = yield _request("GET", url, headers=JSON_HEADERS)
         if response.status_code == 404:
             last = MetadataError(f"no metadata at {url} (404)")
             continue
@@ -115,7 +115,11 @@ def discover(issuer: str) -> Flow[ProviderMetadata]:
 
 def fetch_jwks(jwks_uri: str) -> Flow[KeySet]:
     """The provider's public keys (RFC 7517); keys we cannot read are skipped."""
-    response = yield httpx.Request("GET", jwks_uri, headers=JSON_HEADERS)
+    # Loaded at first use, not at start-up (issue 8: start-up within 1.3 x bare uvicorn).
+    from joserfc.errors import JoseError
+    from joserfc.jwk import JWKRegistry, KeySet
+
+    response = yield _request("GET", jwks_uri, headers=JSON_HEADERS)
     document = _json(response, what="the key set (JWKS)")
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise MetadataError("the key set (JWKS) has no 'keys' list")
@@ -166,7 +170,7 @@ def fetch_userinfo(metadata: ProviderMetadata, access_token: str) -> Flow[dict[s
     """The UserInfo endpoint (OpenID Connect Core section 5.3)."""
     if metadata.userinfo_endpoint is None:
         return {}
-    response = yield httpx.Request(
+    response = yield _request(
         "GET",
         metadata.userinfo_endpoint,
         headers={**JSON_HEADERS, "Authorization": f"Bearer {access_token}"},
@@ -211,7 +215,15 @@ def introspect(
 
 def _post(url: str, client: ClientCredentials, form: dict[str, str]) -> httpx.Request:
     data, headers = client.apply(form)
-    return httpx.Request("POST", url, data=data, headers=headers)
+    return _request("POST", url, data=data, headers=headers)
+
+
+def _request(method: str, url: str, **parts: Any) -> httpx.Request:
+    # httpx loads with the first exchange with the provider, not at start-up
+    # (issue 8: start-up within 1.3 x bare uvicorn).
+    import httpx
+
+    return httpx.Request(method, url, **parts)
 
 
 def _json(response: httpx.Response, *, what: str) -> Any:

@@ -77,6 +77,12 @@ class Gate:
             return "ping"
         return None
 
+    def passes_anonymously(self, root_path: str, routed_path: str) -> bool:
+        """Whether a request with no session reaches the app: a public path under the
+        configured mount prefix (the hot path's shortcut for what :meth:`handle`
+        would decide; :class:`~.access.PublicPaths`)."""
+        return self.parts.public_paths.admits(root_path, routed_path)
+
     def auth_reply(self, session: Session) -> Reply:
         """``/oauth2/auth``'s 202 for an admitted session, from the hot path."""
         cached = self._auth_replies.get(id(session))
@@ -167,8 +173,8 @@ class Gate:
         return self.parts.replies.unauthenticated(req)
 
     def is_public(self, req: GateRequest) -> bool:
-        """Whether ``req`` may pass without a session (:class:`~.access.PublicPaths`)."""
-        return self.parts.public_paths.admits(req.root_path, req.routed_path)
+        """Whether ``req`` may pass without a session (:meth:`passes_anonymously`)."""
+        return self.passes_anonymously(req.root_path, req.routed_path)
 
     def store_failed(self, req: GateRequest, exc: StoreUnavailable) -> Outcome:
         """The answer when the store fails: a 503, never anonymous, except on public paths."""

@@ -16,14 +16,12 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from joserfc import jwt
-from joserfc.errors import BadSignatureError, JoseError
-from joserfc.jwk import KeySet, OctKey
-from joserfc.util import urlsafe_b64decode
+from typing import TYPE_CHECKING, Any
 
 from ..errors import IDTokenError
+
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySet, OctKey
 
 __all__ = [
     "HMAC_ALGS",
@@ -59,6 +57,11 @@ def validate_id_token(
     token: str, jwks: KeySet | None, expect: IDTokenExpectations
 ) -> dict[str, Any]:
     """Verify the signature and the claims; return the claims or raise :class:`IDTokenError`."""
+    # Loaded at first use, not at start-up (issue 8: start-up within 1.3 x bare uvicorn).
+    from joserfc import jwt
+    from joserfc.errors import BadSignatureError, JoseError
+    from joserfc.jwk import KeySet, OctKey
+
     alg, kid = _peek_header(token)
     if alg not in expect.allowed_algs:
         raise IDTokenError(f"the ID token is signed with {alg!r}, which is not allowed")
@@ -135,6 +138,8 @@ def _peek_header(token: str) -> tuple[str, str | None]:
     """Read ``alg`` and ``kid`` to choose the key; the signature is checked after."""
     if not isinstance(token, str) or token.count(".") != 2:
         raise IDTokenError("the ID token is not a signed JWT (JWS compact form)")
+    from joserfc.util import urlsafe_b64decode
+
     try:
         header = json.loads(urlsafe_b64decode(token.split(".", 1)[0].encode("ascii")))
     except (ValueError, UnicodeError):

@@ -13,9 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from authlib.oauth2.rfc8414 import get_well_known_url as rfc8414_well_known_url
-from authlib.oidc.discovery import get_well_known_url as oidc_well_known_url
-
 from ..errors import MetadataError
 from ..settings import is_loopback_host
 
@@ -80,6 +77,10 @@ class ProviderMetadata:
 
 def discovery_urls(issuer: str) -> tuple[tuple[Kind, str], ...]:
     """Where to look for metadata, in order: OpenID Discovery, then RFC 8414."""
+    # Loaded at first use, not at start-up (issue 8: start-up within 1.3 x bare uvicorn).
+    from authlib.oauth2.rfc8414 import get_well_known_url as rfc8414_well_known_url
+    from authlib.oidc.discovery import get_well_known_url as oidc_well_known_url
+
     return (
         ("openid", oidc_well_known_url(issuer, external=True)),
         ("oauth", rfc8414_well_known_url(issuer, external=True)),

@@ -21,12 +21,10 @@ format) is ``None``; nothing here says why, and nothing of the value is logged.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = ["NONCE_BYTES", "Sealer"]
 
@@ -40,6 +38,9 @@ _SALT: Final = b"oakid-gate/store/v1"
 
 
 def _hkdf(secret: bytes, info: bytes, length: int) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=_SALT, info=info).derive(secret)
 
 
@@ -49,7 +50,9 @@ class _Key:
     __slots__ = ("aead", "key_id")
 
     def __init__(self, secret: bytes, kind: str) -> None:
-        self.aead = AESGCM(_hkdf(secret, f"oakid-gate {kind} encryption".encode(), 32))
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        self.aead: AESGCM = AESGCM(_hkdf(secret, f"oakid-gate {kind} encryption".encode(), 32))
         self.key_id = _hkdf(secret, f"oakid-gate {kind} key id".encode(), KEY_ID_BYTES)
 
     def __repr__(self) -> str:
@@ -63,10 +66,20 @@ class Sealer:
         if not secrets:
             raise ValueError("a Sealer needs at least one secret")
         self.kind = kind
-        self._keys = tuple(_Key(s.encode(), kind) for s in secrets)
+        self._secrets = tuple(secrets)
+        self._derived: tuple[_Key, ...] | None = None
 
     def __repr__(self) -> str:
-        return f"Sealer({self.kind!r}, {len(self._keys)} secret(s))"
+        return f"Sealer({self.kind!r}, {len(self._secrets)} secret(s))"
+
+    @property
+    def _keys(self) -> tuple[_Key, ...]:
+        """The keys, derived at the first use: ``cryptography`` loads with the first
+        sign-in, not at start-up (two threads may both derive them: the same keys)."""
+        keys = self._derived
+        if keys is None:
+            keys = self._derived = tuple(_Key(s.encode(), self.kind) for s in self._secrets)
+        return keys
 
     def seal(self, plain: bytes, associated: bytes, nonce: bytes) -> bytes:
         """``plain`` sealed with the first secret, bound to ``associated``."""
@@ -82,6 +95,8 @@ class Sealer:
         key_id = sealed[1 : 1 + KEY_ID_BYTES]
         nonce = sealed[1 + KEY_ID_BYTES : HEADER_BYTES]
         body = sealed[HEADER_BYTES:]
+        from cryptography.exceptions import InvalidTag
+
         # Key ids are 32 bits: two secrets may share one, so each key with it is tried.
         for key in self._keys:
             if key.key_id != key_id:

@@ -30,9 +30,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
-
 from ..errors import (
     AccessDenied,
     AuthenticationError,
@@ -79,6 +76,10 @@ def authorization_url(
     code_verifier: str,
 ) -> str:
     """The authorization request (RFC 6749 4.1.1, RFC 7636 4.3, OpenID Connect Core 3.1.2.1)."""
+    # Loaded at first use, not at start-up (issue 8: start-up within 1.3 x bare uvicorn).
+    from authlib.common.urls import add_params_to_uri
+    from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
     url: str = add_params_to_uri(
         metadata.authorization_endpoint,
         [

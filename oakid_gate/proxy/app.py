@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import httpx
+import ssl
+from typing import TYPE_CHECKING
+
 from starlette.types import Receive, Scope, Send
 
 from ..settings import Settings
-from .relay import DEFAULT_LIMITS, HTTPRelay, Limits
+from .pool import DEFAULT_LIMITS, Limits
+from .relay import HTTPRelay
 from .upstream import Upstream
-from .websocket import WebSocketRelay
+
+if TYPE_CHECKING:
+    from .websocket import WebSocketRelay
 
 __all__ = ["ProxyApp"]
 
@@ -18,7 +23,8 @@ class ProxyApp:
 
     Wrapped by :class:`~oakid_gate.asgi.OakIDMiddleware`, it only ever sees
     requests the gate let through. ``limits`` sets the upstream timeouts and
-    pool sizes; ``transport`` replaces the HTTP transport (tests).
+    pool sizes; ``ssl_context`` replaces the default one for an ``https``
+    upstream (a private certificate authority, a client certificate).
     """
 
     def __init__(
@@ -26,20 +32,29 @@ class ProxyApp:
         settings: Settings,
         *,
         limits: Limits = DEFAULT_LIMITS,
-        transport: httpx.AsyncBaseTransport | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.settings = settings
-        self.upstream = Upstream(settings)
-        self._http = HTTPRelay(self.upstream, limits, transport)
-        self._websocket = WebSocketRelay(self.upstream, limits.connect_timeout)
+        self.upstream = Upstream(settings, ssl_context)
+        self._http = HTTPRelay(self.upstream, limits)
+        self._connect_timeout = limits.connect_timeout
+        self._websocket: WebSocketRelay | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             await self._http(scope, receive, send)
         elif scope["type"] == "websocket":
-            await self._websocket(scope, receive, send)
+            await self._websockets()(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+
+    def _websockets(self) -> WebSocketRelay:
+        # The websockets library loads with the first WebSocket, not at start-up.
+        if self._websocket is None:
+            from .websocket import WebSocketRelay
+
+            self._websocket = WebSocketRelay(self.upstream, self._connect_timeout)
+        return self._websocket
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -9,8 +9,9 @@ HTTP client writes the upstream's), every spelling of an identity header
 proxy; the gate sets ``X-Forwarded-For``/``-Proto``/``-Host`` itself, then adds
 the identity headers.
 
-Responses (:func:`downstream_headers`): hop-by-hop headers and ``Date`` go;
-``Location`` and ``Set-Cookie`` pass as the upstream wrote them.
+Responses (:func:`downstream_headers`): hop-by-hop headers and ``Date`` go, and
+``Content-Length`` of an answer that has no body (1xx, 204, 304); ``Location``
+and ``Set-Cookie`` pass as the upstream wrote them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..gate.forwarded import TrustedProxies
-from ..gate.identity import is_identity_header, normalized_name
+from ..gate.identity import IDENTITY_FIRST_BYTES, is_identity_header, normalized_name
 
 __all__ = [
     "HOP_BY_HOP",
@@ -66,6 +67,13 @@ _WEBSOCKET_HANDSHAKE = frozenset(
     }
 )
 
+#: request header names that take a closer look in :func:`upstream_headers`; any other
+#: passes as it is, unless it has a ``_``, starts as an identity header could, or is
+#: named by ``Connection``
+_CLOSER_LOOK = HOP_BY_HOP | _FORWARDING | _REPLACED | _WEBSOCKET_HANDSHAKE
+#: the response headers that stop at the proxy (besides those ``Connection`` names)
+_NOT_DOWNSTREAM = HOP_BY_HOP | {b"date"}
+
 
 def connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:
     """The header names a ``Connection`` header lists (RFC 9110 section 7.6.1)."""
@@ -109,23 +117,40 @@ def _sort(headers: Headers, *, trusted: bool, websocket: bool) -> _Sorted:
     out = _Sorted()
     for name, value in headers:
         lower = name.lower()
-        norm = normalized_name(lower)
-        if lower in HOP_BY_HOP or lower in connection or norm in HOP_BY_HOP:
-            continue
-        if is_identity_header(norm) or (websocket and norm in _WEBSOCKET_HANDSHAKE):
-            continue  # identity headers: never believed, whoever sent them
-        if lower == b"host":
-            out.host = value
-        elif lower == b"cookie":
+        if lower in connection:
+            continue  # hop-by-hop: named by Connection
+        if lower == b"cookie":
             out.cookies.append(value)
-        elif norm in _REPLACED:
-            continue
-        elif norm.startswith(b"x-forwarded-") or norm in _FORWARDING:
-            if trusted and lower == norm:  # untrusted, or an odd spelling of ours: dropped
-                _keep_forwarding(out, name, lower, value)
+        elif lower == b"host":
+            out.host = value
+        elif (
+            lower
+            and lower[0] not in IDENTITY_FIRST_BYTES
+            and b"_" not in lower
+            and lower not in _CLOSER_LOOK
+        ):
+            out.passed.append((name, value))  # the common case: an end-to-end header
         else:
-            out.passed.append((name, value))
+            _look_closer(out, name, lower, value, trusted=trusted, websocket=websocket)
     return out
+
+
+def _look_closer(
+    out: _Sorted, name: bytes, lower: bytes, value: bytes, *, trusted: bool, websocket: bool
+) -> None:
+    """Any other header: hop-by-hop, identity, remade, forwarding, or passed after all."""
+    norm = normalized_name(lower)
+    if lower in HOP_BY_HOP or norm in HOP_BY_HOP:
+        return
+    if is_identity_header(norm) or (websocket and norm in _WEBSOCKET_HANDSHAKE):
+        return  # identity headers: never believed, whoever sent them
+    if norm in _REPLACED:
+        return
+    if norm.startswith(b"x-forwarded-") or norm in _FORWARDING:
+        if trusted and lower == norm:  # untrusted, or an odd spelling of ours: dropped
+            _keep_forwarding(out, name, lower, value)
+    else:
+        out.passed.append((name, value))
 
 
 def _keep_forwarding(out: _Sorted, name: bytes, lower: bytes, value: bytes) -> None:
@@ -175,14 +200,16 @@ def upstream_headers(
     return out
 
 
-def downstream_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
-    """The upstream's response headers for the client: hop-by-hop and ``Date`` removed."""
+def downstream_headers(headers: Iterable[tuple[bytes, bytes]], status: int = 200) -> Headers:
+    """The upstream's response headers for the client: hop-by-hop and ``Date`` removed.
+
+    A 1xx, 204 or 304 answer also loses ``Content-Length``: it has no body here,
+    whatever length it names (RFC 9110 section 8.6), and ASGI servers would
+    take the length as a promise of bytes to come.
+    """
     headers = list(headers)
     connection = connection_tokens(headers)
-    return [
-        (name, value)
-        for name, value in headers
-        if (lower := name.lower()) not in HOP_BY_HOP
-        and lower not in connection
-        and lower != b"date"
-    ]
+    dropped = _NOT_DOWNSTREAM | connection if connection else _NOT_DOWNSTREAM
+    if status < 200 or status in (204, 304):
+        dropped = dropped | {b"content-length"}
+    return [(name, value) for name, value in headers if name.lower() not in dropped]

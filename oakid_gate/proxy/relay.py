@@ -1,136 +1,141 @@
 """The HTTP relay: one request to the upstream, its answer streamed back.
 
 Bodies stream both ways as they come (never held whole in memory, never
-decompressed). Connections to the upstream are pooled and kept alive; no
-environment proxy settings apply to them; redirects and ``Set-Cookie`` go to
-the client as the upstream wrote them (nothing is followed or kept). An
-idempotent request without a body is sent once more when a kept-alive
-connection broke just as it was reused. An upstream that cannot be reached or
-does not answer in time is a 502 page (JSON for API clients), never a
-traceback; an answer that breaks off midway closes the client's connection
-unfinished, which is how the client learns the body is incomplete.
+decompressed): a request body with a ``Content-Length`` is sent as it is, one
+the client sent chunked is sent chunked; the answer goes to the client as it
+arrives, and reading from the upstream pauses while the client is slow.
+Connections come from the :class:`~.pool.Pool`, kept alive; redirects and
+``Set-Cookie`` go to the client as the upstream wrote them (nothing is followed
+or kept). An idempotent request without a body is sent once more, on a new
+connection, when a kept-alive one turns out dead before any answer. An upstream
+that cannot be reached or does not answer in time is a 502 page (JSON for API
+clients), never a traceback; an answer that breaks off midway closes the
+client's connection unfinished, which is how the client learns the body is
+incomplete.
+
+The client leaving is noticed by a task that waits on ``receive()``, started
+only when it matters: while a body streams, or once the upstream has taken
+:data:`WATCH_AFTER` seconds to answer. The upstream connection is then closed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
-from http.cookiejar import Cookie, CookieJar
-from typing import Any
 
-import anyio
-import httpx
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from ..gate.replies import error_reply
+from .connection import (
+    ClientGone,
+    UpstreamBroken,
+    UpstreamConnection,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from .headers import Headers, downstream_headers
+from .pool import Limits, Origin, Pool
 from .upstream import Upstream
 
-__all__ = ["DEFAULT_LIMITS", "HTTPRelay", "Limits", "bad_gateway_reply", "send_simple"]
+__all__ = ["WATCH_AFTER", "HTTPRelay", "bad_gateway_reply", "send_simple"]
 
 log = logging.getLogger("oakid_gate")
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
-_RETRIED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
-
-
-class Limits:
-    """Timeouts and pool sizes towards the upstream."""
-
-    def __init__(
-        self,
-        *,
-        timeout: float = 60.0,  # read and write
-        connect_timeout: float = 10.0,
-        max_connections: int = 100,
-        max_keepalive: int = 20,
-        # below the 5 s idle limit of common upstream servers (uvicorn, node), so
-        # that the proxy drops an idle connection before the upstream does
-        keepalive_expiry: float = 4.0,
-    ) -> None:
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
-        self.max_connections = max_connections
-        self.max_keepalive = max_keepalive
-        self.keepalive_expiry = keepalive_expiry
-
-
-DEFAULT_LIMITS = Limits()
-
-
-class _ClientDisconnected(Exception):
-    """The client went away while its request body was being forwarded."""
-
-
-class _NoCookies(CookieJar):
-    """A cookie jar that keeps nothing: upstream cookies are the browser's business."""
-
-    def set_cookie(self, cookie: Cookie) -> None:
-        return None
-
-    def extract_cookies(self, response: Any, request: Any) -> None:
-        return None
+#: a wait for the upstream's answer longer than this starts watching for the client leaving
+WATCH_AFTER = 0.5
+_LENGTH, _CHUNKED = 1, 2  # how the client framed its request body
 
 
 class HTTPRelay:
     """Forward HTTP requests to the upstream over a pool of kept-alive connections."""
 
-    def __init__(
-        self,
-        upstream: Upstream,
-        limits: Limits,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
+    def __init__(self, upstream: Upstream, limits: Limits) -> None:
         self._upstream = upstream
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(limits.timeout, connect=limits.connect_timeout),
-            limits=httpx.Limits(
-                max_connections=limits.max_connections,
-                max_keepalive_connections=limits.max_keepalive,
-                keepalive_expiry=limits.keepalive_expiry,
-            ),
-            follow_redirects=False,
-            trust_env=False,
-            cookies=_NoCookies(),
-            transport=transport,
-        )
+        self._origin = Origin(upstream.url, upstream.tls)
+        self.pool = Pool(self._origin, limits)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         target = self._upstream.target(scope)
-        try:
-            if target is None:
-                raise httpx.InvalidURL("not a path")
-            url = httpx.URL(self._upstream.origin + target)
-        except httpx.InvalidURL:
+        if target is None:
             await send_simple(send, 400, b"Bad request target\n")
             return
-        names = {name.lower() for name, _ in scope["headers"]}
-        has_body = b"content-length" in names or b"transfer-encoding" in names
-        # A kept-alive connection that the upstream closes just as it is reused
-        # fails the request: one without a body or side effects is sent again.
-        retry = scope["method"] in _IDEMPOTENT and not has_body
-        headers = self._upstream.headers(scope)
-        while True:
-            content = _body(receive) if has_body else None
-            request = httpx.Request(scope["method"], url, headers=headers, content=content)
-            try:
-                response = await self.client.send(request, stream=True)
-            except _ClientDisconnected:
-                return
-            except httpx.HTTPError as exc:
-                if retry and isinstance(exc, _RETRIED):
-                    retry = False
-                    continue
-                await self._bad_gateway(scope, send, exc)
-                return
-            break
+        method: str = scope["method"]
+        framing = _framing(scope["headers"])
+        head = _request_head(
+            method, target, self._origin.authority, self._upstream.headers(scope), framing
+        )
+        watch = _DisconnectWatch(receive)
         try:
-            await _stream(response, receive, send)
+            conn = await self._request(method, head, framing, receive, watch)
+            await self._respond(conn, watch, send)
+        except ClientGone:
+            return
+        except UpstreamError as exc:
+            await self._bad_gateway(scope, send, exc)
         finally:
-            await response.aclose()
+            watch.stop()
 
-    async def _bad_gateway(self, scope: Scope, send: Send, exc: Exception) -> None:
-        timed_out = isinstance(exc, httpx.TimeoutException)
+    async def _request(
+        self, method: str, head: bytes, framing: int, receive: Receive, watch: _DisconnectWatch
+    ) -> UpstreamConnection:
+        """Send the request; the connection once the answer's status and headers are in."""
+        retry = not framing and method in _IDEMPOTENT
+        fresh = False
+        while True:
+            conn = await self.pool.acquire(fresh=fresh)
+            try:
+                conn.start(head, head_request=method == "HEAD")
+                if framing:
+                    await _send_body(conn, receive, chunked=framing == _CHUNKED)
+                watch.conn = conn
+                conn.on_slow, conn.slow_after = watch.start, WATCH_AFTER
+                while not conn.head_done:
+                    await conn.wait()
+                conn.on_slow = None
+                return conn
+            except UpstreamBroken:
+                self.pool.discard(conn)
+                # A kept-alive connection the upstream closed just as it was reused:
+                # a request without a body or side effects is sent again, once.
+                if retry and conn.reused and not conn.got_data:
+                    retry, fresh = False, True
+                    continue
+                raise
+            except BaseException:
+                self.pool.discard(conn)
+                raise
+
+    async def _respond(self, conn: UpstreamConnection, watch: _DisconnectWatch, send: Send) -> None:
+        """Stream the answer to the client; the connection goes back to the pool if it ended well."""
+        released = False
+        try:
+            headers = downstream_headers(conn.headers, conn.status)
+            await send({"type": "http.response.start", "status": conn.status, "headers": headers})
+            chunk = conn.take()
+            while not conn.complete:
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                else:
+                    watch.start()  # a streamed answer: the client may leave in the middle
+                    await conn.wait()
+                chunk = conn.take()
+            watch.stop()
+            self.pool.release(conn)
+            released = True
+            await send({"type": "http.response.body", "body": chunk, "more_body": False})
+        except UpstreamError as exc:
+            # The status line is gone: closing the connection unfinished is
+            # how the client learns that the body is incomplete.
+            log.warning("proxy: the upstream's answer broke off (%s)", type(exc).__name__)
+        except OSError:
+            pass  # the client went away (servers that raise on send)
+        finally:
+            if not released:
+                self.pool.discard(conn)
+
+    async def _bad_gateway(self, scope: Scope, send: Send, exc: UpstreamError) -> None:
+        timed_out = isinstance(exc, UpstreamTimeout)
         log.warning(
             "proxy: upstream %s %s (%s)",
             self._upstream.url,
@@ -144,50 +149,91 @@ class HTTPRelay:
         )
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.pool.aclose()
 
 
-async def _body(receive: Receive) -> AsyncIterator[bytes]:
-    """The client's request body, as it arrives."""
+class _DisconnectWatch:
+    """Closes the upstream connection when the client disconnects: a task on ``receive()``.
+
+    Started only when needed (:meth:`start`), after the request body was read.
+    """
+
+    __slots__ = ("_receive", "_task", "conn")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._task: asyncio.Task[None] | None = None
+        self.conn: UpstreamConnection | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _watch(self) -> None:
+        try:
+            while (await self._receive())["type"] != "http.disconnect":
+                pass
+        except Exception:  # noqa: S110 - a server whose receive() fails: the client is gone too
+            pass
+        if self.conn is not None:
+            self.conn.abort(ClientGone())
+
+
+def _framing(headers: Headers) -> int:
+    """How the client's request body is framed: 0 (none), ``_LENGTH`` or ``_CHUNKED``."""
+    for name, _ in headers:
+        lower = name.lower()
+        if lower == b"content-length":
+            return _LENGTH
+        if lower == b"transfer-encoding":
+            return _CHUNKED
+    return 0
+
+
+def _request_head(
+    method: str, target: str, authority: bytes, headers: Headers, framing: int
+) -> bytes:
+    """The request line and headers, serialized in one join (RFC 9112 sections 3 and 5)."""
+    parts = [method.encode("ascii"), b" ", target.encode("latin-1"), b" HTTP/1.1\r\nhost: "]
+    parts.append(authority)
+    for name, value in headers:
+        parts += (b"\r\n", name, b": ", value)
+    if framing == _CHUNKED:  # the client's own Transfer-Encoding is hop-by-hop, hence gone
+        parts.append(b"\r\ntransfer-encoding: chunked")
+    parts.append(b"\r\n\r\n")
+    return b"".join(parts)
+
+
+async def _send_body(conn: UpstreamConnection, receive: Receive, *, chunked: bool) -> None:
+    """The client's request body, as it arrives, at the pace the upstream reads it.
+
+    An upstream that answers before the body is whole gets no more of it (and
+    the connection is not reused).
+    """
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise _ClientDisconnected
-        chunk = message.get("body", b"")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
+            raise ClientGone
+        if conn.head_done:
+            conn.spoiled = True
             return
-
-
-async def _stream(response: httpx.Response, receive: Receive, send: Send) -> None:
-    """Stream the upstream's answer to the client; stop when the client leaves."""
-    start: Message = {
-        "type": "http.response.start",
-        "status": response.status_code,
-        "headers": downstream_headers(response.headers.raw),
-    }
-
-    async def watch_disconnect(scope: anyio.CancelScope) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                scope.cancel()
-                return
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(watch_disconnect, group.cancel_scope)
-        try:
-            await send(start)
-            async for chunk in response.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except (httpx.HTTPError, OSError) as exc:
-            # The status line is gone: closing the connection unfinished is
-            # how the client learns that the body is incomplete.
-            log.warning("proxy: the upstream's answer broke off (%s)", type(exc).__name__)
-        finally:
-            group.cancel_scope.cancel()
+        chunk: bytes = message.get("body", b"")
+        more: bool = message.get("more_body", False)
+        if chunked:
+            if chunk:
+                conn.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+            if not more:
+                conn.write(b"0\r\n\r\n")
+        elif chunk:
+            conn.write(chunk)
+        if not more:
+            return
+        await conn.drain()
 
 
 async def send_simple(send: Send, status: int, text: bytes) -> None:

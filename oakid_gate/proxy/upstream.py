@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from urllib.parse import quote, urlsplit
 
 from starlette.types import Scope
@@ -14,13 +15,21 @@ from ..settings import Settings
 from ..user import OakIDUser, SessionView
 from .headers import Headers, upstream_headers
 
-__all__ = ["Upstream"]
+__all__ = ["IDENTITY_CACHE_SIZE", "Upstream"]
+
+#: users whose identity headers are kept worked out (the dict is emptied when full)
+IDENTITY_CACHE_SIZE = 1024
 
 
 class Upstream:
-    """The ``upstream`` setting, checked and taken apart once."""
+    """The ``upstream`` setting, checked and taken apart once.
 
-    def __init__(self, settings: Settings) -> None:
+    ``tls``: for an ``https`` upstream, ``ssl_context`` or the default context
+    (the system's trust, certificates and host name verified), made once and
+    shared by every connection, HTTP and WebSocket; ``None`` for ``http``.
+    """
+
+    def __init__(self, settings: Settings, ssl_context: ssl.SSLContext | None = None) -> None:
         if not settings.upstream:
             raise ConfigurationError(
                 "upstream", "is required for the proxy (--upstream URL or OAKID_UPSTREAM)"
@@ -29,11 +38,14 @@ class Upstream:
         if parts.query or parts.fragment:
             raise ConfigurationError("upstream", "must not hold a query or a fragment")
         self.url = settings.upstream
+        secure = parts.scheme == "https"
+        self.tls = (ssl_context or ssl.create_default_context()) if secure else None
         self.origin = parts.scheme + "://" + parts.netloc
         self.ws_origin = ("wss" if parts.scheme == "https" else "ws") + "://" + parts.netloc
         self._path_prefix = parts.path.rstrip("/")
         self._proxies = TrustedProxies(settings.trusted_proxies)
         self._pass_token = settings.pass_access_token
+        self._identities: dict[int, tuple[OakIDUser, str | None, Headers]] = {}
         exact, prefixes = Cookies(settings).owned()
         self._gate_cookies = (
             frozenset(n.encode() for n in exact),
@@ -62,11 +74,7 @@ class Upstream:
         user = scope.get("user")
         view = scope.get("oakid")
         token = view.access_token if self._pass_token and isinstance(view, SessionView) else None
-        identity = identity_headers(
-            user if isinstance(user, OakIDUser) else None,
-            b"x-forwarded-",
-            access_token=token,
-        )
+        identity = self._identity(user, token) if isinstance(user, OakIDUser) else []
         return upstream_headers(
             scope["headers"],
             client=peer,
@@ -76,3 +84,15 @@ class Upstream:
             drop_cookies=self._gate_cookies,
             websocket=websocket,
         )
+
+    def _identity(self, user: OakIDUser, token: str | None) -> Headers:
+        """The identity headers of ``user``, worked out once per user object (a user's claims
+        never change: a refreshed session is a new user). The list is shared: never changed."""
+        cached = self._identities.get(id(user))
+        if cached is not None and cached[0] is user and cached[1] == token:
+            return cached[2]
+        headers = identity_headers(user, b"x-forwarded-", access_token=token)
+        if len(self._identities) >= IDENTITY_CACHE_SIZE:
+            self._identities.clear()
+        self._identities[id(user)] = (user, token, headers)
+        return headers

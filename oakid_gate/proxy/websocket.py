@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 from starlette.types import Message, Receive, Scope, Send
@@ -45,6 +46,8 @@ class WebSocketRelay:
     def __init__(self, upstream: Upstream, open_timeout: float) -> None:
         self._upstream = upstream
         self._open_timeout = open_timeout
+        # wss:// only: websockets refuses a context for ws://
+        self._tls: dict[str, Any] = {} if upstream.tls is None else {"ssl": upstream.tls}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
@@ -78,6 +81,7 @@ class WebSocketRelay:
                 proxy=None,
                 compression=None,
                 open_timeout=self._open_timeout,
+                **self._tls,
                 max_size=WEBSOCKET_MAX_MESSAGE,
             )
         except InvalidStatus as exc:

@@ -16,15 +16,19 @@ The persistent stores seal every record with a key derived from ``secret``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
 from ..gate.store import SessionStore
 from ..settings import Settings
-from .codec import SessionCodec
 from .memory import MemoryStore
-from .redis import RedisStore
-from .sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from .codec import SessionCodec
+    from .redis import RedisStore
+    from .sqlite import SQLiteStore
 
 __all__ = [
     "MemoryStore",
@@ -48,8 +52,12 @@ def open_store(url: str, secrets: Sequence[str]) -> SessionStore:
     if scheme == "memory":
         return MemoryStore.from_url(url)
     if scheme == "sqlite":
+        from .sqlite import SQLiteStore
+
         return SQLiteStore.from_url(url, secrets)
     if scheme in ("redis", "rediss"):
+        from .redis import RedisStore
+
         return RedisStore.from_url(url, secrets)
     # Only the scheme is repeated: the rest of a URL may hold a password.
     shown = f"unsupported store {scheme}://" if scheme else "not a store URL"
@@ -59,3 +67,14 @@ def open_store(url: str, secrets: Sequence[str]) -> SessionStore:
 def store_for(settings: Settings) -> SessionStore:
     """The store that ``settings.session_store`` names, keyed with ``settings.secret``."""
     return open_store(settings.session_store, [s.reveal() for s in settings.secret])
+
+
+#: loaded on first use: the shared stores (and cryptography under their codec) cost
+#: start-up time that a gate on the memory store never needs
+_LAZY = {"RedisStore": ".redis", "SQLiteStore": ".sqlite", "SessionCodec": ".codec"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,6 +31,16 @@ How it is kept safe:
 ``synchronous=NORMAL``: a commit survives a crash of the process (a
 refresh token that rotated is never lost to it); a power cut may lose the last
 commits, and their users sign in again.
+
+The hot path's read (``peek_session``) is served from a near cache in each
+process (:mod:`oakid_gate.stores.near`, 10,000 sessions by default), so a
+signed-in request costs no sqlite read on a hit and one ``SELECT`` on a miss.
+Its bound: **a session signed out, expired or refreshed by another process
+stops being served from this process's near cache within 50 ms** (``PRAGMA
+data_version``, :mod:`oakid_gate.stores.data_version`); a write or delete made
+through this process's store is seen at once; no entry is served longer than
+30 s, nor past its record's expiry. Every other read (refresh under its lock,
+sign-out, the full path) reads the file. ``near_cache=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -50,6 +60,8 @@ from ..errors import ConfigurationError, StoreUnavailable
 from ..gate.records import PendingLogin, Session
 from ..gate.store import SessionStore
 from .codec import SessionCodec
+from .data_version import CHECK_INTERVAL, DataVersionWatch
+from .near import MAX_AGE, MAXSIZE, NearCache
 
 __all__ = ["SQLiteStore", "sqlite_path"]
 
@@ -76,6 +88,11 @@ CREATE INDEX IF NOT EXISTS locks_expires_at ON locks (expires_at);
 """
 
 _UNAVAILABLE = "the session store (sqlite) is not answering"
+
+
+def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:
+    log.warning("session store: sqlite failed: %s", exc)
+    return StoreUnavailable(_UNAVAILABLE)
 
 
 def sqlite_path(url: str) -> str:
@@ -110,9 +127,15 @@ class SQLiteStore(SessionStore):
         *,
         timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
+        near_cache: int = MAXSIZE,
+        near_max_age: float = MAX_AGE,
+        check_interval: float = CHECK_INTERVAL,
     ) -> None:
         self.path = Path(path).absolute()  # threads opening connections later may see another cwd
         self._codec = SessionCodec(secrets)
+        #: the hot path's near cache (the records' expiry is on ``clock``, so are its entries)
+        self.near = NearCache(near_cache, near_max_age, clock)
+        self._watch = DataVersionWatch(self._connect, self.near, interval=check_interval)
         self._timeout = timeout
         self._clock = clock
         self._local = threading.local()
@@ -185,18 +208,23 @@ class SQLiteStore(SessionStore):
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
+        conn = self._connect()
+        self._local.conn = conn
+        with self._connections_lock:
+            self._connections.append(conn)
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
         if self._closed:
             raise StoreUnavailable("the session store is closed")
         # Autocommit (isolation_level=None): every statement is its own
         # transaction unless BEGIN IMMEDIATE opens one. check_same_thread=False
-        # only so that close() may close every thread's connection.
+        # so that close() may close every thread's connection, and any thread
+        # may check the data version.
         conn = sqlite3.connect(
             self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
         )
         conn.execute("PRAGMA synchronous=NORMAL")
-        self._local.conn = conn
-        with self._connections_lock:
-            self._connections.append(conn)
         return conn
 
     def _forked(self) -> None:
@@ -226,8 +254,7 @@ class SQLiteStore(SessionStore):
         try:
             yield self._conn()
         except sqlite3.Error as exc:
-            log.warning("session store: sqlite failed: %s", exc)
-            raise StoreUnavailable(_UNAVAILABLE) from exc
+            raise _unavailable(exc) from exc
 
     def _put(self, table: str, key: str, blob: bytes, ttl: float) -> None:
         """Write a sealed record that expires ``ttl`` seconds from now."""
@@ -258,18 +285,49 @@ class SQLiteStore(SessionStore):
     # ------------------------------------------------------------ sessions
 
     def get_session(self, key: str) -> Session | None:
+        return self._read_session(key)[0]
+
+    def peek_session(self, key: str) -> Session | None:
+        """The hot path's read: from the near cache when it holds ``key``, else one SELECT."""
+        try:
+            self._watch.check()
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from exc
+        session = self.near.get(key)
+        if session is not None:
+            return session
+        ticket = self.near.reserve(key)
+        session, expires_at = self._read_session(key)
+        if ticket is not None:
+            self.near.fill(key, ticket, session, expires_at - self._clock())
+        return session
+
+    async def apeek_session(self, key: str) -> Session | None:
+        return self.peek_session(key)  # a direct call, as every sqlite call here
+
+    def _read_session(self, key: str) -> tuple[Session | None, float]:
+        """The session under ``key`` and when its row expires."""
         with self._errors() as conn:
             row = conn.execute(
-                "SELECT value FROM sessions WHERE key = ? AND expires_at > ?", (key, self._clock())
+                "SELECT value, expires_at FROM sessions WHERE key = ? AND expires_at > ?",
+                (key, self._clock()),
             ).fetchone()
-        return None if row is None else self._codec.decode_session(key, row[0])
+        if row is None:
+            return None, 0.0
+        return self._codec.decode_session(key, row[0]), row[1]
 
     def put_session(self, key: str, session: Session, ttl: float) -> None:
-        self._put("sessions", key, self._codec.encode_session(key, session), ttl)
+        try:
+            self._put("sessions", key, self._codec.encode_session(key, session), ttl)
+        finally:
+            self.near.invalidate(key)  # after the commit: a read that follows sees it
 
     def delete_session(self, key: str) -> None:
-        with self._errors() as conn:
-            conn.execute("DELETE FROM sessions WHERE key = ?", (key,))
+        try:
+            with self._errors() as conn:
+                conn.execute("DELETE FROM sessions WHERE key = ?", (key,))
+        finally:
+            self.near.invalidate(key)
 
     # ------------------------------------------------------------ sign-ins
 
@@ -330,6 +388,8 @@ class SQLiteStore(SessionStore):
 
     def close(self) -> None:
         self._closed = True
+        self._watch.close()
+        self.near.clear()
         with self._connections_lock:
             connections, self._connections = self._connections, []
         for conn in connections:

@@ -1,0 +1,140 @@
+"""The redis store's operations, each written once as a value: the one command it sends
+and how its reply is read (:class:`Op`).
+
+:class:`~oakid_gate.stores.redis.RedisStore` sends each with ``redis.Redis``
+(WSGI) or ``redis.asyncio.Redis`` (ASGI). Operations that must touch several
+keys at once are one Lua script (``EVAL``), so every operation stays one
+command and one round trip.
+
+Replies come through redis-py's ``execute_command``, so its reply callbacks
+apply by command name, as they do for its methods: SET gives True ("OK") or
+None (NX and the key exists), PING gives True; GET, GETDEL, DEL and EVAL give
+the raw reply (bytes, None, an integer, a list).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from ..gate.records import PendingLogin, Session
+from .codec import SessionCodec
+
+__all__ = [
+    "LOCK_PREFIX",
+    "LOGIN_PREFIX",
+    "PEEK_SESSION",
+    "PING",
+    "RELEASE_LOCK",
+    "SESSION_PREFIX",
+    "Command",
+    "Op",
+    "acquire_lock",
+    "delete_session",
+    "get_session",
+    "peek_session",
+    "put_login",
+    "put_session",
+    "release_lock",
+    "take_login",
+]
+
+SESSION_PREFIX = "oakid:s:"
+LOGIN_PREFIX = "oakid:l:"
+LOCK_PREFIX = "oakid:k:"
+
+#: delete the lock only if it still holds this owner's value
+RELEASE_LOCK = """\
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+    return redis.call("DEL", KEYS[1])
+end
+return 0
+"""
+
+#: the session and the milliseconds redis keeps it (PTTL: -2 absent, -1 for ever)
+PEEK_SESSION = 'return {redis.call("GET", KEYS[1]), redis.call("PTTL", KEYS[1])}'
+
+T = TypeVar("T")
+#: a redis command as sent, ``("SET", key, value, "PX", 60000)``
+Command = tuple[str | bytes | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Op(Generic[T]):
+    """One store operation: the command to send, what its reply means, and the session key
+    it changes (which the store invalidates in its near cache once it was sent)."""
+
+    command: Command
+    read: Callable[[object], T]
+    changes: str | None = None
+
+
+def _nothing(reply: object) -> None:
+    return None
+
+
+def _millis(ttl: float) -> int:
+    return max(1, math.ceil(ttl * 1000))
+
+
+def _bytes(value: object) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def get_session(codec: SessionCodec, key: str) -> Op[Session | None]:
+    def read(blob: object) -> Session | None:
+        return None if blob is None else codec.decode_session(key, _bytes(blob))
+
+    return Op(("GET", SESSION_PREFIX + key), read)
+
+
+def peek_session(
+    codec: SessionCodec, key: str, keep: Callable[[Session | None, float | None], None]
+) -> Op[Session | None]:
+    """The hot path's read on a near-cache miss: the session, handed to ``keep`` with the
+    seconds redis keeps it (counted from before the command was sent: never too long)."""
+    sent = time.monotonic()
+
+    def read(reply: object) -> Session | None:
+        blob, pttl = reply if isinstance(reply, list) and len(reply) == 2 else (None, -2)
+        session = None if blob is None else codec.decode_session(key, _bytes(blob))
+        left = pttl / 1000 - (time.monotonic() - sent) if isinstance(pttl, int) else -1.0
+        keep(session, None if pttl == -1 else left)
+        return session
+
+    return Op(("EVAL", PEEK_SESSION, 1, SESSION_PREFIX + key), read)
+
+
+def put_session(codec: SessionCodec, key: str, session: Session, ttl: float) -> Op[None]:
+    blob = codec.encode_session(key, session)
+    return Op(("SET", SESSION_PREFIX + key, blob, "PX", _millis(ttl)), _nothing, key)
+
+
+def delete_session(key: str) -> Op[None]:
+    return Op(("DEL", SESSION_PREFIX + key), _nothing, key)
+
+
+def put_login(codec: SessionCodec, key: str, login: PendingLogin, ttl: float) -> Op[None]:
+    blob = codec.encode_login(key, login)
+    return Op(("SET", LOGIN_PREFIX + key, blob, "PX", _millis(ttl)), _nothing)
+
+
+def take_login(codec: SessionCodec, key: str) -> Op[PendingLogin | None]:
+    def read(blob: object) -> PendingLogin | None:
+        return None if blob is None else codec.decode_login(key, _bytes(blob))
+
+    return Op(("GETDEL", LOGIN_PREFIX + key), read)  # read and delete in one step
+
+
+def acquire_lock(key: str, owner: str, ttl: float) -> Op[bool]:
+    return Op(("SET", LOCK_PREFIX + key, owner, "NX", "PX", _millis(ttl)), bool)
+
+
+def release_lock(key: str, owner: str) -> Op[None]:
+    return Op(("EVAL", RELEASE_LOCK, 1, LOCK_PREFIX + key, owner), _nothing)
+
+
+PING: Op[None] = Op(("PING",), _nothing)

@@ -1,0 +1,1 @@
+"""The proxy relay's tests (a package: its conftest is its own)."""
