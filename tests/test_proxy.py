@@ -15,12 +15,15 @@ import gzip
 import hashlib
 import json
 import os
+import re
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -501,15 +504,17 @@ async def test_trusted_proxy_chain_is_extended(
 
 
 @pytest.mark.e2e
-async def test_upstream_path_prefix_and_raw_path_are_kept(
+async def test_upstream_path_prefix_and_the_judged_path_are_forwarded(
     in_process: Callable[..., httpx.AsyncClient], upstream: Running
 ) -> None:
-    """An upstream URL with a path prefixes every request path; percent-encoding and the
-    query are forwarded as the client wrote them."""
+    """An upstream URL with a path prefixes every request path; the path goes as the
+    canonical encoding of the one the gate judged (``%2F`` was decoded before the gate
+    saw it, so it goes as ``/``), the query as the client wrote it."""
     http = in_process({"sub": "s-1"}, upstream_url=upstream.url + "/base/")
-    response = await http.get("/a%2Fb/c%20d?q=%41&x=1")
+    response = await http.get("/a%2Fb/c%20d;e?q=%41&x=1")
     body = response.json()
-    assert body["raw_path"] == "/base/a%2Fb/c%20d"
+    assert body["raw_path"] == "/base/a/b/c%20d%3Be"
+    assert body["path"] == "/base/a/b/c d;e"
     assert body["query"] == "q=%41&x=1"
 
 
@@ -654,6 +659,88 @@ def test_forged_identity_headers_never_reach_the_upstream(gated: Gated, http: ht
     assert len(seen) == 4
     assert all("forged" not in v and "evil" not in v for _, v in seen)
     assert header(headers, "x-forwarded-for") == ["127.0.0.1"]
+
+
+#: request targets below the public ``/public/*`` that an upstream normalising paths its
+#: own way (Tomcat and Jetty path parameters, IIS backslashes, a second round of
+#: decoding, overlong UTF-8) would route to ``/admin``
+PATH_CONFUSIONS = [
+    "/public/..;/admin",
+    "/public/..%3b/admin",
+    "/public/..%3B/admin",
+    "/public;x/../admin",
+    "/public/..\\admin",
+    "/public/..%5cadmin",
+    "/public/..%5Cadmin",
+    "/public/%2e%2e/admin",
+    "/public/.%2e/admin",
+    "/public/%2e%2e%2fadmin",
+    "/public/..%2f..%2fadmin",
+    "/public/%252e%252e/admin",
+    "/public/%252e%252e%252fadmin",
+    "/public/..%255cadmin",
+    "/public/%c0%ae%c0%ae/admin",
+    "/public/%c0%ae%c0%ae%c0%afadmin",
+    "/public/%e0%80%ae%e0%80%ae/admin",
+    "/public/%e2%80%a4%e2%80%a4/admin",
+    "/public/..%u2215admin",
+    "/public/..%00/admin",
+    "/public/%00/../admin",
+    "/public/..%09/admin",
+    "/public/..%0d%0a/admin",
+]
+
+#: what a canonical encoding leaves as it is
+CANONICAL = re.compile(r"[A-Za-z0-9/:@!$&'()*+,=._~%-]*")
+
+
+def raw_get(base_url: str, target: str, cookie: str | None = None) -> tuple[int, bytes]:
+    """GET ``target`` exactly as written (httpx would normalise it): status and body."""
+    port = int(base_url.rsplit(":", 1)[1])
+    head = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: application/json\r\n"
+    if cookie:
+        head += f"Cookie: {cookie}\r\n"
+    head += "Connection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head.encode("latin-1"))
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    status_line, _, rest = data.partition(b"\r\n")
+    body = rest.partition(b"\r\n\r\n")[2]
+    return int(status_line.split()[1]), body
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("target", PATH_CONFUSIONS)
+def test_path_confusion_below_a_public_path_never_reaches_the_upstream_anonymously(
+    dev_idp_proxy: Gated, target: str
+) -> None:
+    """``/public/..;/admin`` and its kin: the gate judges the decoded path, which is not
+    public, so an anonymous request is refused (401, or 400 from the server's parser)
+    and the upstream never sees it."""
+    status, body = raw_get(dev_idp_proxy.url, target)
+    assert status in (400, 401), (status, body[:200])
+    assert b"raw_path" not in body
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("target", PATH_CONFUSIONS)
+def test_path_confusion_reaches_the_upstream_as_the_path_judged(
+    signed_in_dev_idp: httpx.Client, dev_idp_proxy: Gated, target: str
+) -> None:
+    """Signed in, the upstream gets the canonical encoding of the path the gate judged:
+    no ``;``, ``\\`` or raw byte it could read as another path, and its decoding is the
+    judged path."""
+    status, body = raw_get(dev_idp_proxy.url, target, session_cookie(signed_in_dev_idp))
+    if status == 400:
+        return  # the server's parser refused it: nothing was judged or forwarded
+    assert status == 200, (status, body[:200])
+    seen = json.loads(body)
+    assert CANONICAL.fullmatch(seen["raw_path"]), seen["raw_path"]
+    assert ";" not in seen["raw_path"] and "\\" not in seen["raw_path"]
+    judged = unquote(target.partition("?")[0])
+    assert seen["path"] == judged
 
 
 @pytest.mark.e2e

@@ -3,7 +3,12 @@
 - :class:`PublicPaths`: a path is public when it equals an entry, or lies below
   an entry ending in ``/*``; matched on the normalized path only, never the
   query. A path that normalization would change (``//``, ``/./``, ``/../``) is
-  never public, so no spelling of a protected path can pass as a public one.
+  never public, so no spelling of a protected path can pass as a public one;
+  nor is a path holding what some server or upstream reads otherwise: ``;``
+  (path parameters: Tomcat's ``/static/..;/admin``), ``\\`` (a separator to
+  IIS), NUL or another control character, a ``%`` left after decoding (a
+  second round of decoding), or anything outside ASCII (overlong or
+  look-alike dots).
   It is judged on the path the app routes on (``PATH_INFO``, the ASGI ``path``
   less ``root_path``), and only when the request's mount prefix is the
   configured ``root_path``: a server that lets a client move the split
@@ -34,6 +39,10 @@ from ..user import verified_email
 __all__ = ["Allowlist", "PublicPaths", "WebSocketOrigins"]
 
 
+#: characters that make a path mean something else to some server (see the module's docs)
+_AMBIGUOUS = frozenset(";\\%")
+
+
 class PublicPaths:
     """The ``public_paths`` setting, compiled once."""
 
@@ -50,6 +59,8 @@ class PublicPaths:
 
     def __contains__(self, path: str) -> bool:
         if not self._any:
+            return False
+        if not path.isascii() or not path.isprintable() or _AMBIGUOUS.intersection(path):
             return False
         if "//" in path or "/./" in path or "/../" in path or path.endswith(("/.", "/..")):
             return False
