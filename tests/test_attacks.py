@@ -800,7 +800,7 @@ async def test_allowlist_refuses_other_or_unverified_emails(
 
 # ---------------------------------------------------------------- floods and cookie tossing
 
-STORE_WRITES = ("put_session", "put_login", "acquire_lock", "delete_session")
+STORE_WRITES = ("put_session", "update_session", "acquire_lock", "delete_session")
 
 
 @pytest.mark.parametrize("store", ["memory", "sqlite"])

@@ -18,6 +18,7 @@ from oakid_gate.gate.effects import (
     PutSession,
     Sleep,
     StoreOp,
+    UpdateSession,
 )
 from oakid_gate.gate.metadata import parse_metadata
 from oakid_gate.gate.provider import ProviderState
@@ -99,6 +100,12 @@ def store_only(sessions: dict[str, Session]) -> Handler:
         if isinstance(effect, PutSession):
             sessions[effect.key] = effect.session
             return None
+        if isinstance(effect, UpdateSession):
+            current = sessions.get(effect.key)
+            if current is None or current.version != effect.expected:
+                return False
+            sessions[effect.key] = effect.session
+            return True
         if isinstance(effect, DeleteSession):
             sessions.pop(effect.key, None)
             return None
@@ -229,8 +236,101 @@ def test_refresh_rotates_and_persists() -> None:
     assert outcome.session is not None and outcome.session.access_token == "AT2"
     assert sessions[KEY].refresh_token == "RT2" and sessions[KEY].version == 2
     kinds = [type(e).__name__ if isinstance(e, StoreOp) else "http" for e in effects]
-    assert kinds == ["GetSession", "AcquireLock", "GetSession", "http", "PutSession", "ReleaseLock"]
+    assert kinds == ["GetSession", "AcquireLock", "GetSession", "http", "UpdateSession", "ReleaseLock"]
     assert b"RT1" in handler.sent[0].content  # type: ignore[attr-defined]
+
+
+STORES = [
+    pytest.param("memory", id="memory"),
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("redis", id="redis", marks=pytest.mark.e2e),
+]
+
+
+@pytest.fixture(params=STORES)
+def real_store(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
+    from oakid_gate.stores import open_store
+
+    url = {"memory": "memory://", "sqlite": f"sqlite:///{tmp_path / 's.db'}"}.get(request.param)
+    if url is None:
+        url = request.getfixturevalue("redis_url")
+    store = open_store(url, ("s" * 32,))
+    yield store
+    store.close()
+
+
+def with_provider_answering(store: Any, answer: Callable[[httpx.Request], httpx.Response]) -> Handler:
+    """Store effects on the real ``store``; each provider request answered by ``answer``."""
+
+    def handler(effect: Any) -> Any:
+        if isinstance(effect, Sleep):
+            return NOW + 0.05
+        if isinstance(effect, StoreOp):
+            return effect.on(store)
+        return answer(effect)
+
+    return handler
+
+
+def test_sign_out_racing_a_refresh_is_not_undone(real_store: Any) -> None:
+    """Resurrection: while a refresh waits for the token endpoint, the user signs out in
+    another process; the refresh's write finds the session gone and writes nothing, and
+    the request is not signed in."""
+    gate = make_gate()
+    real_store.put_session(KEY, session(refresh_at=NOW - 1), 600)
+
+    def token_endpoint(sent: httpx.Request) -> httpx.Response:
+        real_store.delete_session(KEY)  # the sign-out, elsewhere, meanwhile
+        return tokens(2)
+
+    outcome, _ = step(gate.handle(request(), NOW, lambda: "owner"), with_provider_answering(real_store, token_endpoint))
+    assert not (isinstance(outcome, Forward) and outcome.session is not None)
+    assert real_store.get_session(KEY) is None
+    assert real_store.peek_session(KEY) is None
+
+
+def test_a_touch_never_writes_back_tokens_a_refresh_replaced(real_store: Any) -> None:
+    """A request that read the session before another process refreshed it, and only
+    needs to record that it was seen, does not overwrite the new tokens with the old."""
+    gate = make_gate(idle_timeout=600)
+    seen = session(last_seen=NOW - 400)  # due for a touch, not for a refresh
+    real_store.put_session(KEY, seen, 600)
+    refreshed = session(access_token="AT2", refresh_token="RT2", version=2, last_seen=NOW - 400)
+    reads = 0
+
+    class Refreshing:
+        """The store, refreshed by another process right after this request's read."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_store, name)
+
+        def get_session(self, key: str) -> Any:
+            nonlocal reads
+            got = real_store.get_session(key)
+            reads += 1
+            if reads == 1:
+                assert real_store.update_session(KEY, refreshed, 600, 1)
+            return got
+
+    def no_provider(sent: httpx.Request) -> httpx.Response:
+        raise AssertionError("no provider call is due")
+
+    outcome, effects = step(gate.handle(request(), NOW, lambda: "r"), with_provider_answering(Refreshing(), no_provider))
+    assert any(isinstance(e, UpdateSession) for e in effects)
+    stored = real_store.get_session(KEY)
+    assert stored is not None and stored.refresh_token == "RT2" and stored.version == 2
+    assert isinstance(outcome, Forward) and outcome.session is not None
+    assert outcome.session.refresh_token == "RT2"
+
+
+def test_the_refresh_lock_outlives_the_slowest_refresh() -> None:
+    """Discovery, token endpoint, keys and userinfo may each take ``http_timeout``: the
+    lock lives longer than all four, so no second refresh can start meanwhile."""
+    gate = make_gate(http_timeout=7)
+    sessions = {KEY: session(refresh_at=NOW - 1)}
+    _, effects = step(gate.handle(request(), NOW, lambda: "o"), provider_and_store(sessions, [tokens(2)]))
+    lock = next(e for e in effects if isinstance(e, AcquireLock))
+    assert lock.ttl > 4 * 7
 
 
 def test_refresh_waits_for_another_holder() -> None:
@@ -315,6 +415,16 @@ def test_refresh_failures(answer: Any, expires_at: float, accept: str, status: i
         pytest.param("/admin/../static/x", False, id="dotdot-in"),
         pytest.param("/static//x", False, id="double-slash"),
         pytest.param("/static/./x", False, id="dot-segment"),
+        pytest.param("/static/a b.css", True, id="a-space-is-plain-text"),
+        pytest.param("/static/..;/admin", False, id="tomcat-path-parameter"),
+        pytest.param("/static;x/app.js", False, id="path-parameter-anywhere"),
+        pytest.param("/static/..\\admin", False, id="iis-backslash"),
+        pytest.param("/static/..\x00/admin", False, id="nul"),
+        pytest.param("/static/..\t/admin", False, id="control-character"),
+        pytest.param("/static/%2e%2e/admin", False, id="percent-left-after-decoding"),
+        pytest.param("/static/\ufffd\ufffd/admin", False, id="overlong-utf8-dots-decoded"),
+        pytest.param("/static/\u2024\u2024/admin", False, id="look-alike-dots"),
+        pytest.param("/static/caf\u00e9.css", False, id="any-non-ascii"),
     ],
 )
 def test_public_paths(path: str, public: bool) -> None:

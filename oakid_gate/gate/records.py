@@ -1,4 +1,4 @@
-"""The records the gate keeps in its store: sessions and sign-ins under way.
+"""The records of the gate: sessions (in the store) and sign-ins under way (in their cookie).
 
 Plain values. A persistent store turns them into dicts (:meth:`Session.to_dict`)
 and encrypts them; the memory store keeps the objects themselves, so the
