@@ -16,13 +16,16 @@ it is:
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from oakid_gate import OakIDMiddleware, OakIDWSGIMiddleware
@@ -266,3 +269,82 @@ def test_the_fuzzed_public_rule_is_the_gates(root: str) -> None:
     """The fuzz tests' own idea of public agrees with the gate's on known cases."""
     assert _public(root, "/health") is (root == "")
     assert not _public("", "/admin")
+
+
+# ---------------------------------------------------------------- the whole proxy
+
+#: what a canonical encoding of a path leaves as it is
+CANONICAL = re.compile(r"[A-Za-z0-9/:@!$&'()*+,=._~%-]*")
+
+
+@pytest.fixture(scope="module")
+def echo_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real upstream (uvicorn) that answers every request with what it received."""
+    from apps.upstream import start_upstream
+
+    with start_upstream(tmp_path_factory.mktemp("fuzz-upstream")) as server:
+        yield server.url
+
+
+@pytest.mark.e2e
+@settings(FUZZ, max_examples=150)
+@given(req=requests())
+def test_the_proxy_never_fails_open(echo_upstream: str, req: dict[str, Any]) -> None:
+    """Through ``OakIDMiddleware(ProxyApp)`` to a real upstream: no 5xx, no exception; the
+    upstream is reached only signed in or on a public path, sees no identity the gate did
+    not set, and gets a canonical path whose decoding is the path the gate judged."""
+    from oakid_gate.proxy import ProxyApp
+    from oakid_gate.settings import Settings
+
+    settings_ = Settings.load(env={}, upstream=echo_upstream, **SETTINGS)
+    full = req["root"] + req["path"]
+    headers = [(n.lower().encode(), v.encode()) for n, v in req["headers"] if n.lower() != "host"]
+    headers.append((b"host", b"gate.test"))
+    if req["cookie"]:
+        headers.append((b"cookie", req["cookie"].encode("latin-1")))
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+        "method": req["method"], "scheme": "http", "path": full, "root_path": req["root"],
+        "raw_path": quote(full).encode(), "query_string": quote(req["query"], safe="=&%").encode(),
+        "headers": headers, "client": ("192.0.2.1", 5000), "server": ("127.0.0.1", 80),
+    }
+    sent: list[dict[str, Any]] = []
+    body = [req["body"]]
+
+    async def receive() -> dict[str, Any]:
+        if body:  # the body once; then the client stays until the answer is sent
+            return {"type": "http.request", "body": body.pop(), "more_body": False}
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def go() -> None:
+        proxy = ProxyApp(settings_)
+        gate = _prepared(OakIDMiddleware(proxy, settings_, http=httpx.AsyncClient(transport=httpx.MockTransport(_refusing))))
+        try:
+            await gate(scope, receive, send)
+        finally:
+            await proxy.aclose()
+            await gate.aclose()
+
+    asyncio.run(go())
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    assert status < 500, (status, req)
+    content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    if req["method"].upper() == "HEAD" or b'"raw_path"' not in content:
+        event("the gate answered")
+        return  # the gate answered (or nothing to read): the upstream's answer is not here
+    event("the upstream answered")
+    seen = json.loads(content)
+    signed_in = f"{COOKIE}={SID}" in req["cookie"].split("; ")
+    assert CANONICAL.fullmatch(seen["raw_path"]), seen["raw_path"]
+    assert seen["path"] == full
+    forwarded = [(n.lower(), v) for n, v in seen["headers"] if _forged(n)]
+    if forwarded:  # the gate's identity, whole, and only for the signed-in cookie
+        assert signed_in, req
+        assert dict(forwarded) == {"x-forwarded-user": "u-1", "x-forwarded-email": "u1@example.test",
+                                   "x-forwarded-groups": "staff"}, forwarded
+    else:  # anonymous: only a public path reaches the upstream
+        assert _public(req["root"], route_path(scope)), req
