@@ -13,7 +13,7 @@ sign-in parses its own) and random tokens and keys of the same sizes, and the gr
 sessions added. Prints one line, ``FOOTPRINT {json}``.
 
 Filling the store needs three names from inside the package (the memory
-store's ``get_session``/``put_session``, ``hash_key``): if those change, this
+store's ``get_session``/``put_session``, ``Parts.session_key``): if those change, this
 prints an ``error`` saying so rather than a wrong figure.
 """
 
@@ -65,19 +65,15 @@ async def real_session(app: OakIDMiddleware, origin: str) -> tuple[Any, str]:
         sid = next((c.value for c in http.cookies.jar if c.name == "oakid_session"), None)
     if not sid:
         raise RuntimeError("no oakid_session cookie after signing in")
-    from oakid_gate.gate.records import hash_key
-
-    session = app.store.get_session(hash_key(sid))
+    session = app.store.get_session(app.gate.parts.session_key(sid))
     if session is None:
-        raise RuntimeError("the signed-in session is not in the store under hash_key(cookie)")
+        raise RuntimeError("the signed-in session is not in the store under its session key")
     return session, sid
 
 
 def fill(app: OakIDMiddleware, session: Any, sid: str, count: int) -> None:
     """Put ``count`` copies of ``session`` in the store, each with its own claims,
     tokens and key."""
-    from oakid_gate.gate.records import hash_key
-
     rng = random.Random(8)
     now = time.time()
     claims_json = json.dumps(dict(session.claims))
@@ -90,7 +86,7 @@ def fill(app: OakIDMiddleware, session: Any, sid: str, count: int) -> None:
             created_at=now,
             last_seen=now,
         )
-        app.store.put_session(hash_key(like(sid, rng) or ""), clone, 3600)
+        app.store.put_session(app.gate.parts.session_key(like(sid, rng) or ""), clone, 3600)
 
 
 async def measure(sessions: int, port: int) -> dict[str, Any]:

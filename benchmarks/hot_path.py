@@ -28,7 +28,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from oakid_gate import OakIDMiddleware
-from oakid_gate.gate.records import Session, hash_key
+from oakid_gate.gate.records import Session
 
 
 async def hello(request: Any) -> PlainTextResponse:
@@ -120,7 +120,7 @@ def gated_app(session_store: str = "memory://") -> tuple[OakIDMiddleware, str]:
         claims_at=now,
     )
     sid = "s" * 43
-    gate.store.put_session(hash_key(sid), session, 3600)
+    gate.store.put_session(gate.gate.parts.session_key(sid), session, 3600)
     return gate, f"oakid_session={sid}; theme=dark; _ga=GA1.2.3"
 
 

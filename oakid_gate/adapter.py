@@ -17,6 +17,7 @@ from starlette.requests import cookie_parser
 
 from .gate import Gate
 from .gate.store import SessionStore
+from .logs import protect_access_logs
 from .settings import Settings
 from .stores import store_for
 
@@ -45,6 +46,8 @@ class GateAdapter(Generic[AppT, ClientT]):
     ) -> None:
         self.app = app
         self.settings = settings if settings is not None else Settings.load(**kwargs)
+        # Under a server of the user's own, its access log must not show a code either.
+        protect_access_logs()
         self.gate = Gate(self.settings)
         self.store = store if store is not None else store_for(self.settings)
         self._own_http = http is None

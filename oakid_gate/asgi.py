@@ -47,7 +47,7 @@ from .gate.request import GATE_HEADERS, GateRequest
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["OakIDMiddleware"]
+__all__ = ["OakIDMiddleware", "route_path"]
 
 log = logging.getLogger("oakid_gate")
 
@@ -69,6 +69,10 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
         cookie, forged = _scan(scope["headers"])
         if forged:
             scope["headers"] = without_identity_headers(scope["headers"])
+        if scope["type"] == "websocket" and not self.gate.websocket_allowed(self._request(scope)):
+            log.info("a WebSocket from another origin was refused")
+            await send({"type": "websocket.close", "code": 1008})  # the server answers 403
+            return
         # A WebSocket scope has no method: only its app path may take the hot path.
         target = self.gate.hot_target(scope["path"], scope.get("method", ""))
         if target == "ping":
@@ -99,7 +103,7 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
                         reply = self.gate.auth_reply(session)
                         await _send_reply(reply, send, head=scope["method"] == "HEAD")
                     return
-            if session is None and target == "app" and self.gate.passes_anonymously(scope["path"]):
+            if session is None and target == "app" and self._public(scope):
                 self._inject(None, scope)  # a public path, and nobody signed in
                 await self.app(scope, receive, send)
                 return
@@ -116,6 +120,10 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
             log.exception("oakid-gate: unexpected error")
             outcome = UNEXPECTED_ERROR
         await self._finish(outcome, scope, receive, send)
+
+    def _public(self, scope: Scope) -> bool:
+        """A public path, under the configured mount prefix (the hot path's shortcut)."""
+        return self.gate.passes_anonymously(scope.get("root_path", ""), route_path(scope))
 
     def _inject(self, session: Session | None, scope: Scope) -> None:
         if session is None:
@@ -152,6 +160,8 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
             headers=headers,
             cookies=_cookies(scope["headers"]),
             client=client[0] if client else None,
+            root_path=scope.get("root_path", ""),
+            app_path=route_path(scope),
         )
 
     async def aclose(self) -> None:
@@ -166,6 +176,18 @@ _SCHEMES: dict[Any, str] = {"https": "https", "wss": "https"}
 
 def _scheme(scope: Scope) -> str:
     return _SCHEMES.get(scope.get("scheme"), "http")
+
+
+def route_path(scope: Scope) -> str:
+    """The path an ASGI app routes this request on: ``path`` less ``root_path``, the rule of
+    Starlette's router (``starlette._utils.get_route_path``; a test keeps them equal)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if not root_path or not path.startswith(root_path):
+        return path
+    if path == root_path:
+        return ""
+    return path[len(root_path) :] if path[len(root_path)] == "/" else path
 
 
 def _scan(headers: list[tuple[bytes, bytes]]) -> tuple[bytes | None, bool]:

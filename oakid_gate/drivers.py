@@ -28,9 +28,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
+import threading
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .errors import OakIDGateError, ProviderError, ProviderUnavailable, StoreUnavailable
@@ -228,7 +232,44 @@ def _http_request(effect: Any) -> httpx.Request:
     return effect
 
 
+#: threads that send provider requests for the blocking driver (see :func:`_send_sync`)
+PROVIDER_THREADS = 8
+_senders: tuple[int, ThreadPoolExecutor] | None = None
+_senders_lock = threading.Lock()
+
+
+def _sender_pool() -> ThreadPoolExecutor:
+    """This process's pool of sender threads (a forked worker makes its own)."""
+    global _senders
+    pool = _senders
+    if pool is None or pool[0] != os.getpid():
+        with _senders_lock:
+            pool = _senders
+            if pool is None or pool[0] != os.getpid():
+                executor = ThreadPoolExecutor(PROVIDER_THREADS, thread_name_prefix="oakid-provider")
+                pool = _senders = (os.getpid(), executor)
+    return pool[1]
+
+
 def _send_sync(http: httpx.Client, request: httpx.Request, timeout: float) -> httpx.Response:
+    """Send ``request`` and read its answer within ``timeout`` seconds in all.
+
+    A blocking read cannot be interrupted, and httpx's timeouts are per read: a
+    provider that trickles its status line and headers a byte at a time would
+    hold the server's thread indefinitely. So the exchange runs on a small pool
+    of sender threads and the request's thread waits for it at most ``timeout``
+    seconds; a sender stuck on such a provider is bounded by the pool's size
+    (further exchanges wait their turn, and time out the same way).
+    """
+    future = _sender_pool().submit(_send_blocking, http, request, timeout)
+    try:
+        return future.result(timeout)
+    except FutureTimeout:
+        future.cancel()
+        raise _too_slow(request) from None
+
+
+def _send_blocking(http: httpx.Client, request: httpx.Request, timeout: float) -> httpx.Response:
     import httpx
 
     deadline = time.monotonic() + timeout

@@ -11,10 +11,12 @@ adapters turn any of them into a page or a JSON answer without guessing::
     │   └── TokenEndpointError          <provider's code>   502
     ├── AuthenticationError             invalid_request     400
     │   ├── StateError                  invalid_request     400
+    │   ├── CodeRefused                 invalid_grant       400
     │   ├── AuthorizationDenied         access_denied       403
     │   ├── IDTokenError                invalid_token       401
     │   └── UserInfoError               invalid_token       401
     ├── AccessDenied                    access_denied       403
+    ├── BadRequest                      invalid_request     400
     ├── ForbiddenRequest                invalid_request     403
     ├── BodyTooLarge                    invalid_request     413
     └── StoreUnavailable                temporarily_unavailable 503
@@ -29,7 +31,9 @@ __all__ = [
     "AccessDenied",
     "AuthenticationError",
     "AuthorizationDenied",
+    "BadRequest",
     "BodyTooLarge",
+    "CodeRefused",
     "ConfigurationError",
     "ForbiddenRequest",
     "IDTokenError",
@@ -104,6 +108,11 @@ class StateError(AuthenticationError):
     """The callback's ``state`` is missing, unknown, used, expired or from another browser."""
 
 
+class CodeRefused(AuthenticationError, error="invalid_grant", status_hint=400):
+    """The token endpoint refused the authorization code (used, expired, not ours):
+    the sign-in must start again; the provider is not at fault."""
+
+
 class AuthorizationDenied(AuthenticationError, error="access_denied", status_hint=403):
     """The provider answered the authorization request with an error."""
 
@@ -118,6 +127,10 @@ class UserInfoError(AuthenticationError, error="invalid_token", status_hint=401)
 
 class AccessDenied(OakIDGateError, error="access_denied", status_hint=403):
     """Signed in, but not one of the allowed users."""
+
+
+class BadRequest(OakIDGateError, error="invalid_request", status_hint=400):
+    """A request to the gate it cannot take as it is (a parameter twice, a malformed form)."""
 
 
 class ForbiddenRequest(OakIDGateError, error="invalid_request", status_hint=403):

@@ -11,47 +11,92 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["OakIDUser", "SessionView"]
+__all__ = ["OakIDUser", "SessionView", "header_safe", "verified_email"]
+
+
+def header_safe(text: str) -> bool:
+    """Whether ``text`` can travel in an HTTP header exactly as it is: not empty, no
+    control or format characters (CR, LF, NUL, zero-width and bidi marks, lone
+    surrogates), no space at either end. Non-ASCII letters are fine (sent as UTF-8).
+
+    Identity values that are not are never altered to fit: an identity is sent as
+    it is or not at all, so the app and an upstream always see the same one.
+    """
+    return bool(text) and text.isprintable() and text == text.strip()
+
+
+def verified_email(claims: Mapping[str, Any], *, trust_unverified: bool = False) -> str | None:
+    """The user's email, unless the provider says it is not verified.
+
+    A provider that sends ``email_verified`` must send true (or ``"true"``, as
+    some do); one that never sends it is taken at its word (Auth Agent's
+    userinfo holds the email alone). ``trust_unverified`` (the
+    ``allow_unverified_email`` setting) takes the email either way.
+    """
+    email = claims.get("email")
+    if not isinstance(email, str) or not email:
+        return None
+    if trust_unverified or "email_verified" not in claims:
+        return email
+    return email if claims["email_verified"] in (True, "true") else None
 
 
 class OakIDUser:
-    """A signed-in user: userinfo claims over ID token claims."""
+    """A signed-in user: userinfo claims over ID token claims.
+
+    ``email`` is the verified email only (:func:`verified_email`): an email the
+    provider marks unverified is in ``claims``, never in ``email``, ``identity``
+    or an identity header. ``email`` and ``groups`` hold only values that can
+    travel in a header as they are (:func:`header_safe`; a group holding the
+    ``,`` that separates groups in ``X-Forwarded-Groups`` is left out), so the
+    app and an upstream always see the same user; a left-out group can only take
+    access away.
+    """
 
     __slots__ = ("_identity", "claims", "email", "name", "sub")
 
     is_authenticated = True
 
-    def __init__(self, claims: Mapping[str, Any], user_claim: str = "sub") -> None:
+    def __init__(
+        self,
+        claims: Mapping[str, Any],
+        user_claim: str = "sub",
+        *,
+        trust_unverified_email: bool = False,
+    ) -> None:
         self.claims: Mapping[str, Any] = claims
         self.sub: str = str(claims["sub"])
-        email = claims.get("email")
-        self.email: str | None = email if isinstance(email, str) else None
+        email = verified_email(claims, trust_unverified=trust_unverified_email)
+        self.email = email if email is not None and header_safe(email) else None
         name = claims.get("name")
         self.name: str | None = name if isinstance(name, str) else None
-        ident = claims.get(user_claim)
-        self._identity = ident if isinstance(ident, str) and ident else self.sub
+        ident = self.email if user_claim == "email" else claims.get(user_claim)
+        self._identity = ident if isinstance(ident, str) and header_safe(ident) else None
 
     @property
     def display_name(self) -> str:
-        for key in ("name", "preferred_username", "email"):
+        for key in ("name", "preferred_username"):
             value = self.claims.get(key)
             if isinstance(value, str) and value:
                 return value
-        return self.sub
+        return self.email or self.sub
 
     @property
     def identity(self) -> str:
         """The ``user_claim`` (``sub`` by default): what ``REMOTE_USER`` holds."""
-        return self._identity
+        return self._identity or self.sub
+
+    @property
+    def has_identity(self) -> bool:
+        """Whether the ``user_claim`` is there, usable as it is (verified, for ``email``;
+        :func:`header_safe`). The gate signs no one in without it."""
+        return self._identity is not None
 
     @property
     def groups(self) -> tuple[str, ...]:
         value = self.claims.get("groups")
-        if isinstance(value, list):
-            return tuple(str(v) for v in value)
-        if isinstance(value, str):
-            return (value,)
-        return ()
+        names = [str(v) for v in value] if isinstance(value, list) else [value]
+        return tuple(g for g in names if isinstance(g, str) and header_safe(g) and "," not in g)
 
     def __repr__(self) -> str:
         return f"OakIDUser(sub={self.sub!r})"

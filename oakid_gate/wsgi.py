@@ -110,7 +110,13 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", "httpx.Client"]):
                         return self._forward(session, environ, start_response)
                     reply = self.gate.auth_reply(session)
                     return _send_reply(reply, start_response, head=method == "HEAD")
-            if session is None and target == "app" and self.gate.passes_anonymously(path):
+            if (
+                session is None
+                and target == "app"
+                and self.gate.passes_anonymously(
+                    _text(environ.get("SCRIPT_NAME", "")), _text(environ.get("PATH_INFO", ""))
+                )
+            ):
                 return self._forward(None, environ, start_response)  # public, nobody signed in
         effects = SyncEffects(
             http=self._client(),
@@ -155,6 +161,8 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", "httpx.Client"]):
             headers={name: environ[key] for key, name in _ENVIRON_HEADERS if environ.get(key)},
             cookies=cookie_parser(cookie) if cookie else {},
             client=environ.get("REMOTE_ADDR") or None,
+            root_path=_text(environ.get("SCRIPT_NAME", "")),
+            app_path=_text(environ.get("PATH_INFO", "")),
         )
 
     def _client(self) -> httpx.Client:
@@ -179,8 +187,12 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", "httpx.Client"]):
 
 
 def _full_path(environ: WSGIEnvironment) -> str:
-    """``SCRIPT_NAME + PATH_INFO`` as text: WSGI carries the bytes as Latin-1 (PEP 3333)."""
-    raw: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    """``SCRIPT_NAME + PATH_INFO`` as text."""
+    return _text(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
+
+
+def _text(raw: str) -> str:
+    """A WSGI path as text: WSGI carries its bytes as Latin-1 (PEP 3333)."""
     if raw.isascii():
         return raw
     try:

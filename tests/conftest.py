@@ -43,6 +43,7 @@ from peers.browser import PlaywrightSession, missing_chromium
 from peers.oidc_provider import OidcProvider, missing_oidc_provider, start_oidc_provider
 from peers.ports import free_port
 from peers.redis_server import RedisServer, redis_server_path, start_redis
+from support import log_watch
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
@@ -77,10 +78,17 @@ def require_peer(missing: str | None) -> None:
 # -- markers and failure reports ------------------------------------------------
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Every log record of the session, for tests/test_logs.py (which runs last).
+    log_watch.install()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _PEER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
+    # The log check reads what every other test logged: it goes last.
+    items.sort(key=lambda item: item.nodeid.startswith("tests/test_logs.py"))
 
 
 @pytest.hookimpl(wrapper=True)

@@ -113,10 +113,8 @@ async def test_auth_endpoint_answers_alike_on_the_hot_and_the_full_path(
     program; the answer is the one the full path gives a session that needs a touch."""
     import time
 
-    from oakid_gate.gate.records import hash_key
-
     app = gate()
-    app.store.put_session(hash_key("SID"), _session(last_seen=time.time() - last_seen_ago), 600)
+    app.store.put_session(app.gate.parts.session_key("SID"), _session(last_seen=time.time() - last_seen_ago), 600)
     calls = full_path_calls(app, monkeypatch)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t", cookies={"oakid_session": "SID"}
@@ -143,6 +141,70 @@ async def test_ping_answers_without_a_program(monkeypatch: pytest.MonkeyPatch, m
     assert response.content == (b"" if method == "HEAD" else b"OK")
     assert response.headers["cache-control"] == "no-store"
     assert calls == []
+
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed_origins", "reaches_app"),
+    [
+        pytest.param(None, (), True, id="no-origin-not-a-browser"),
+        pytest.param("http://t", (), True, id="own-origin"),
+        pytest.param("http://evil.example", (), False, id="another-site"),
+        pytest.param("http://t:8443", (), False, id="another-port"),
+        pytest.param("http://sub.t", (), False, id="another-subdomain"),
+        pytest.param("https://app.example", ("https://app.example",), True, id="allowed-origin"),
+    ],
+)
+async def test_websocket_origin_is_checked_before_the_app(
+    origin: str | None, allowed_origins: tuple[str, ...], reaches_app: bool
+) -> None:
+    """A WebSocket from another origin is closed before it is accepted, signed in or not."""
+    import time
+
+    called: list[bool] = []
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        called.append(True)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    middleware = OakIDMiddleware(
+        app, client_id="c", client_secret="cs", secret="s" * 32,
+        issuer="http://127.0.0.1:9", allowed_origins=list(allowed_origins),
+    )
+    middleware.store.put_session(middleware.gate.parts.session_key("SID"), _session(last_seen=time.time()), 600)
+    headers = [(b"host", b"t"), (b"cookie", b"oakid_session=SID")]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    scope = {"type": "websocket", "path": "/ws", "headers": headers, "scheme": "ws",
+             "query_string": b""}
+    await middleware(scope, None, send)  # type: ignore[arg-type]
+    assert bool(called) is reaches_app
+    if not reaches_app:
+        assert sent == [{"type": "websocket.close", "code": 1008}]
+
+
+@pytest.mark.parametrize(
+    ("root_path", "path"),
+    [
+        pytest.param("", "/admin", id="no-root"),
+        pytest.param("/app", "/app/admin", id="under-root"),
+        pytest.param("/app", "/app", id="the-root-itself"),
+        pytest.param("/app", "/application", id="a-longer-segment"),
+        pytest.param("/app", "/other", id="outside-the-root"),
+        pytest.param("/public", "/public/admin", id="a-moved-split"),
+    ],
+)
+def test_route_path_is_the_path_starlette_routes_on(root_path: str, path: str) -> None:
+    """Public paths are judged on what the app routes on: Starlette's own rule."""
+    from starlette._utils import get_route_path
+
+    from oakid_gate.asgi import route_path
+
+    scope = {"type": "http", "root_path": root_path, "path": path}
+    assert route_path(scope) == get_route_path(scope)
 
 
 async def test_a_public_path_without_a_session_runs_no_program(monkeypatch: pytest.MonkeyPatch) -> None:

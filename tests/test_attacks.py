@@ -404,7 +404,10 @@ PROVIDER_FAILURES = [
     pytest.param(Faults(unreachable=True), 503, id="provider-unreachable"),
     pytest.param(Faults(jwks_status=500), 503, id="jwks-500"),
     pytest.param(Faults(token_status=500), 503, id="token-500"),
-    pytest.param(Faults(token_error="invalid_grant"), 502, id="token-invalid-grant"),
+    # The code refused (used, expired, not ours): the client starts again (issue 9: 4xx).
+    pytest.param(Faults(token_error="invalid_grant"), 400, id="token-invalid-grant"),
+    # Any other refusal says the gate or the provider is wrong: 502.
+    pytest.param(Faults(token_error="invalid_client"), 502, id="token-invalid-client"),
     pytest.param(Faults(token_body=b"<html>Oops</html>"), 502, id="token-not-json"),
     pytest.param(Faults(token_body=HUGE), 502, id="token-huge-body"),
     pytest.param(Faults(token_extra={"token_type": "mac"}), 502, id="token-type-unknown"),
@@ -533,6 +536,78 @@ async def test_trickling_token_endpoint_times_out() -> None:
     assert response.status_code == 503
 
 
+@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+async def test_a_provider_trickling_its_headers_is_cut_off_at_the_deadline(interface: str) -> None:
+    """A provider that sends its status line a byte at a time never trips a per-read
+    timeout; the one total deadline (``http_timeout``) ends the request with a 503, in
+    both drivers (under WSGI it once held the thread for 30 s)."""
+    from support.trickle import trickling_provider
+
+    from oakid_gate import OakIDWSGIMiddleware
+
+    settings = {"client_id": "c", "client_secret": "cs", "secret": "s" * 32, "http_timeout": 0.5}
+    with trickling_provider(interval=0.1) as issuer:
+        started = time.monotonic()
+        if interface == "asgi":
+            gate = OakIDMiddleware(protected_app, issuer=issuer, **settings)
+            transport: Any = httpx.ASGITransport(app=gate)
+            async with httpx.AsyncClient(transport=transport, base_url=SITE, headers={"accept": HTML}) as c:
+                response = await c.get("/private")
+            await gate.aclose()
+        else:
+            wsgi = OakIDWSGIMiddleware(lambda e, s: [b""], issuer=issuer, **settings)
+            with httpx.Client(transport=httpx.WSGITransport(app=wsgi), base_url=SITE,
+                              headers={"accept": HTML}) as c:
+                response = await asyncio.to_thread(c.get, "/private")
+            wsgi.close()
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert elapsed < 1.5, f"the gate waited {elapsed:.1f} s for a provider past http_timeout=0.5"
+
+
+async def test_concurrent_requests_at_start_up_fetch_discovery_once(
+    make_site: Callable[..., Site],
+) -> None:
+    """Twenty navigations arriving together at a fresh gate make one discovery request;
+    the others wait for its result (single flight per process)."""
+    site = make_site()
+    site.idp.faults.discovery_delay = 0.2
+    browsers = [site.browser() for _ in range(20)]
+    answers = await asyncio.gather(*(b.get("/private") for b in browsers))
+    assert {a.status_code for a in answers} == {302}
+    assert site.idp.discovery_fetches == 1
+
+
+def test_concurrent_threads_at_start_up_fetch_discovery_once(tmp_path: Path) -> None:
+    """The same for a WSGI server's threads: one discovery request for eight of them."""
+    import threading
+
+    from oakid_gate import OakIDWSGIMiddleware
+
+    async def serve() -> tuple[int, list[int]]:
+        async with serve_on_loopback(HostileIdP) as idp:
+            idp.faults.discovery_delay = 0.2
+            wsgi = OakIDWSGIMiddleware(
+                lambda e, s: [b""], issuer=idp.issuer, client_id=idp.client_id,
+                client_secret=idp.client_secret, secret="s" * 32,
+            )
+            statuses: list[int] = []
+
+            def navigate() -> None:
+                with httpx.Client(transport=httpx.WSGITransport(app=wsgi), base_url=SITE,
+                                  headers={"accept": HTML}) as c:
+                    statuses.append(c.get("/private").status_code)
+
+            threads = [threading.Thread(target=navigate) for _ in range(8)]
+            await asyncio.to_thread(lambda: [t.start() for t in threads] and [t.join(10) for t in threads])
+            wsgi.close()
+            return idp.discovery_fetches, statuses
+
+    fetches, statuses = asyncio.run(serve())
+    assert statuses == [302] * 8
+    assert fetches == 1
+
+
 ABSURD_NUMBERS = [
     pytest.param(Faults(token_extra={"expires_in": 10**400}), 502, id="expires-in-10e400"),
     pytest.param(Faults(claims={"iat": 10**400}), 401, id="iat-10e400"),
@@ -616,6 +691,32 @@ async def test_callback_tampering_fails_closed(
         await assert_fails_closed(site, browser, response, status, caplog)
 
 
+def _repeated(callback: str, name: str, genuine_first: bool) -> str:
+    """``callback`` with ``name`` twice: its own value (or a plausible one) and an attacker's."""
+    parts = urlsplit(callback)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    own = dict(pairs).get(name)
+    if own is None:  # a parameter the genuine answer lacks: both values are added
+        pairs.append((name, "access_denied" if name == "error" else "x"))
+    attacker = (name, "access_denied" if name == "error" else "attacker-" + name)
+    pairs = [*pairs, attacker] if genuine_first else [attacker, *pairs]
+    return parts._replace(query=urlencode(pairs)).geturl()
+
+
+@pytest.mark.parametrize("name", ["state", "code", "iss", "error", "error_description"])
+@pytest.mark.parametrize("genuine_first", [True, False], ids=["genuine-first", "genuine-last"])
+async def test_repeated_callback_parameter_signs_no_one_in(
+    site: Site, name: str, genuine_first: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RFC 6749 3.1: a callback with any parameter twice, the genuine value first or last,
+    redeems no code and creates no session."""
+    victim = site.browser()
+    callback = await site.idp.authorize(await victim.start())
+    response = await victim.get(_repeated(callback, name, genuine_first))
+    assert not site.idp.token_requests, "the code must not be redeemed"
+    await assert_fails_closed(site, victim, response, 400, caplog)
+
+
 async def test_replayed_callback_fails_closed(site: Site, caplog: pytest.LogCaptureFixture) -> None:
     """The same callback URL a second time, in the same or another browser, is refused."""
     browser, other = site.browser(), site.browser()
@@ -636,7 +737,7 @@ async def test_injected_code_fails_closed(site: Site, caplog: pytest.LogCaptureF
     victim_callback = await site.idp.authorize(await victim.start())
     stolen_code = parse_qs(urlsplit(attacker_callback).query)["code"][0]
     response = await victim.get(_with_query(victim_callback, code=stolen_code))
-    await assert_fails_closed(site, victim, response, 502, caplog)
+    await assert_fails_closed(site, victim, response, 400, caplog)  # invalid_grant: start again
     assert not site.idp.token_answers
 
 
@@ -694,6 +795,206 @@ async def test_allowlist_refuses_other_or_unverified_emails(
     browser = site.browser()
     response = await browser.attempt()
     assert [hint for _, hint in site.idp.revocations] == ["refresh_token"]
+    await assert_fails_closed(site, browser, response, 403, caplog)
+
+
+# ---------------------------------------------------------------- floods and cookie tossing
+
+STORE_WRITES = ("put_session", "update_session", "acquire_lock", "delete_session")
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+async def test_a_flood_of_sign_in_starts_keeps_nothing_and_evicts_nothing(
+    make_site: Callable[..., Site], store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two thousand anonymous navigations each start a sign-in, and the store is never
+    written (the sign-in is sealed into its own cookie): no store grows, and a genuine
+    sign-in started before the flood still completes."""
+    url = "memory://" if store == "memory" else f"sqlite:///{tmp_path / 'flood.db'}"
+    site = make_site(session_store=url)
+    victim = site.browser()
+    started = await victim.start()
+    writes: list[str] = []
+    for name in STORE_WRITES:
+        for form in (name, "a" + name):
+            original = getattr(site.gate.store, form)
+
+            def spy(*args: Any, _name: str = form, _original: Any = original) -> Any:
+                writes.append(_name)
+                return _original(*args)
+
+            monkeypatch.setattr(site.gate.store, form, spy)
+    flood = site.browser()
+    for _ in range(2000):
+        assert (await flood.get("/private")).status_code == 302
+        flood.http.cookies.clear()  # a flood keeps no cookies (a browser would: see below)
+    assert writes == []
+    assert_signed_in(await victim.get(await site.idp.authorize(started)))
+
+
+async def test_a_browser_keeps_few_sign_in_cookies(make_site: Callable[..., Site]) -> None:
+    """Sign-in cookies go with every request (``Path=/``, as ``__Host-`` requires), so a
+    browser that starts many sign-ins (tabs left at the provider) keeps at most a few."""
+    from oakid_gate.gate.signin import MAX_PENDING
+
+    site = make_site()
+    browser = site.browser()
+    for _ in range(3 * MAX_PENDING):
+        await browser.start()
+        pending = [c for c in browser.http.cookies.jar if "_login_" in c.name]
+        assert 1 <= len(pending) <= MAX_PENDING
+    started = await browser.start()  # the newest sign-in still completes
+    assert_signed_in(await browser.get(await site.idp.authorize(started)))
+
+
+async def test_a_sign_in_cookie_tossed_from_a_sibling_subdomain_is_ignored(
+    make_site: Callable[..., Site], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Login CSRF by cookie tossing: on https the sign-in's cookie is ``__Host-`` with
+    ``Path=/``, so one planted without the prefix (all a sibling subdomain can set) is not
+    read: the attacker's callback in the victim's browser signs no one in."""
+    site = make_site(base_url="https://testserver")
+
+    def https_browser() -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=site.gate),
+            base_url="https://testserver",
+            headers={"accept": HTML},
+        )
+
+    async with https_browser() as attacker, https_browser() as victim:
+        started = await attacker.get("/private")
+        assert started.status_code == 302
+        set_cookie = started.headers["set-cookie"]
+        name, _, rest = set_cookie.partition("=")
+        assert name.startswith("__Host-oakid_session_login_")
+        assert "Path=/" in set_cookie and "Secure" in set_cookie and "HttpOnly" in set_cookie
+        value = rest.partition(";")[0]
+        callback = await site.idp.authorize(started.headers["location"], user="mallory")
+        # A sibling subdomain can set oakid_session_login_... (no __Host-) for the site.
+        victim.cookies.set(name.removeprefix("__Host-"), value, domain="testserver")
+        response = await victim.get(callback.replace("http://testserver", "https://testserver"))
+        assert response.status_code == 400
+        assert not any(c.name.endswith("oakid_session") for c in victim.cookies.jar)
+    assert not site.idp.token_requests
+
+
+@pytest.mark.parametrize("shared", ["sqlite", "memory"])
+async def test_a_cookie_of_another_app_sharing_the_store_is_no_session(
+    make_site: Callable[..., Site], tmp_path: Path, shared: str
+) -> None:
+    """Two apps sharing one store and one secret (another client at the same provider):
+    the session cookie of one is, for the other, no session at all (401), never a user."""
+    from oakid_gate.stores import MemoryStore
+
+    if shared == "sqlite":
+        options: dict[str, Any] = {"session_store": f"sqlite:///{tmp_path / 'shared.db'}"}
+    else:
+        options = {"store": MemoryStore()}
+    app_a = make_site(**options)
+    app_b = make_site(client_id="another-app", **options)
+    browser = app_a.browser()
+    assert_signed_in(await browser.sign_in())
+    sid = browser.session_cookie()
+    assert sid
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app_b.gate), base_url=SITE, cookies={COOKIE: sid}
+    ) as other:
+        response = await other.get("/private", headers={"accept": "application/json"})
+    assert response.status_code == 401
+    assert (await browser.get("/private")).status_code == 200  # still a session at app A
+
+
+# ---------------------------------------------------------------- verified identities only
+
+
+@pytest.mark.parametrize("flag", [False, "false"], ids=["false", "string-false"])
+async def test_unverified_email_is_never_an_identity(make_site: Callable[..., Site], flag: Any) -> None:
+    """An email the provider marks unverified signs in as the subject, but reaches neither
+    the app's user nor an identity header."""
+    site = make_site()
+    site.idp.faults.claims = site.idp.faults.userinfo_claims = {"email_verified": flag}
+    browser = site.browser()
+    assert_signed_in(await browser.sign_in())
+    assert (await browser.get("/private")).text == "app: Alice at /private"
+    auth = await browser.get("/oauth2/auth")
+    assert auth.status_code == 202
+    assert auth.headers["x-auth-request-user"] == USERS["alice"]["sub"]
+    assert "x-auth-request-email" not in auth.headers
+
+
+async def test_unverified_email_cannot_sign_in_where_the_email_is_the_identity(
+    make_site: Callable[..., Site], caplog: pytest.LogCaptureFixture
+) -> None:
+    """With ``user_claim=email`` an unverified email is refused (403) and its tokens revoked."""
+    site = make_site(user_claim="email")
+    site.idp.faults.claims = site.idp.faults.userinfo_claims = {"email_verified": False}
+    browser = site.browser()
+    response = await browser.attempt()
+    assert [hint for _, hint in site.idp.revocations] == ["refresh_token"]
+    await assert_fails_closed(site, browser, response, 403, caplog)
+    assert "not verified" in response.text
+
+
+async def test_allow_unverified_email_opts_in(make_site: Callable[..., Site]) -> None:
+    """``allow_unverified_email`` takes the provider's email as it is, as the deployer chose."""
+    site = make_site(user_claim="email", allow_unverified_email=True)
+    site.idp.faults.claims = site.idp.faults.userinfo_claims = {"email_verified": False}
+    browser = site.browser()
+    assert_signed_in(await browser.sign_in())
+    auth = await browser.get("/oauth2/auth")
+    assert auth.headers["x-auth-request-user"] == auth.headers["x-auth-request-email"]
+    assert auth.headers["x-auth-request-email"] == USERS["alice"]["email"]
+
+
+LOOKALIKES = [
+    pytest.param("preferred_username", "adm\u200bin", id="zero-width-space"),
+    pytest.param("preferred_username", "admin\u202e", id="bidi-override"),
+    pytest.param("preferred_username", "admin\r\nX-Forwarded-User: root", id="crlf"),
+    pytest.param("email", "alice\u200d@example.org", id="email-zero-width-joiner"),
+]
+
+
+@pytest.mark.parametrize(("claim", "value"), LOOKALIKES)
+async def test_an_identity_that_cannot_travel_unaltered_cannot_sign_in(
+    make_site: Callable[..., Site], claim: str, value: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``adm\u200bin`` must never become ``admin``: where the claim is the identity
+    (``user_claim``), such a sign-in is refused (403) and its tokens revoked."""
+    site = make_site(user_claim=claim)
+    site.idp.faults.claims = site.idp.faults.userinfo_claims = {claim: value}
+    browser = site.browser()
+    response = await browser.attempt()
+    assert [hint for _, hint in site.idp.revocations] == ["refresh_token"]
+    await assert_fails_closed(site, browser, response, 403, caplog)
+
+
+@pytest.mark.parametrize(("claim", "value"), LOOKALIKES)
+async def test_a_claim_that_cannot_travel_unaltered_is_never_forwarded(
+    make_site: Callable[..., Site], claim: str, value: str
+) -> None:
+    """Where the claim is not the identity, its header is left out, never altered."""
+    site = make_site()
+    site.idp.faults.claims = site.idp.faults.userinfo_claims = {claim: value}
+    browser = site.browser()
+    assert_signed_in(await browser.sign_in())
+    auth = await browser.get("/oauth2/auth")
+    assert auth.status_code == 202
+    header = "x-auth-request-" + claim.replace("_", "-")
+    assert header not in auth.headers
+    assert auth.headers["x-auth-request-user"] == USERS["alice"]["sub"]
+
+
+async def test_a_missing_identity_claim_is_not_replaced_by_the_subject(
+    make_site: Callable[..., Site], caplog: pytest.LogCaptureFixture
+) -> None:
+    """With ``user_claim=preferred_username`` and none sent, the sign-in is refused: falling
+    back to ``sub`` would mix two namespaces (one user's sub, another's username)."""
+    site = make_site(user_claim="preferred_username")
+    site.idp.faults.drop_claims = ("preferred_username",)
+    site.idp.faults.userinfo_drop = ("preferred_username",)
+    browser = site.browser()
+    response = await browser.attempt()
     await assert_fails_closed(site, browser, response, 403, caplog)
 
 
@@ -997,3 +1298,20 @@ async def test_auth_request_endpoint_is_401_then_202_with_identity(site: Site) -
     assert after.headers["x-auth-request-user"] == USERS["alice"]["sub"]
     assert after.headers["x-auth-request-email"] == USERS["alice"]["email"]
     assert after.headers["x-auth-request-preferred-username"] == "alice"
+
+
+# ---------------------------------------------------------------- readiness
+
+
+async def test_readiness_says_only_ready_or_not_and_spares_a_failing_provider(
+    make_site: Callable[..., Site], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone may ask /oauth2/ready: the answer is "not ready", the reason goes to the log
+    once, and a failing JWKS is not fetched again for every probe."""
+    site = make_site()
+    site.idp.faults.jwks_status = 500
+    browser = site.browser()
+    answers = [await browser.get("/oauth2/ready") for _ in range(20)]
+    assert {(a.status_code, a.text) for a in answers} == {(503, "not ready")}
+    assert site.idp.jwks_fetches == 1
+    assert caplog.text.count("not ready: provider") == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from peers.gate import DevIdP, run_to_exit, start_dev_idp
@@ -58,3 +59,38 @@ def test_startup_errors_name_the_setting(args: tuple[str, ...], settings: dict[s
 
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize(
+    ("args", "kind"),
+    [
+        pytest.param(
+            ("127.0.0.1:5000", "GET", "/oauth2/callback?code=abc123def456&state=st4t3v4lu3x&iss=x", "1.1", 302),
+            "uvicorn",
+            id="uvicorn-tuple",
+        ),
+        pytest.param(
+            ({"r": "GET /oauth2/callback?code=abc123def456&state=st4t3v4lu3x HTTP/1.1",
+              "q": "code=abc123def456&state=st4t3v4lu3x", "U": "/oauth2/callback", "s": "302"},),
+            "gunicorn",
+            id="gunicorn-atoms",
+        ),
+    ],
+)
+def test_a_middleware_redacts_the_servers_access_logs(
+    args: tuple[Any, ...], kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Built under a server of the user's own (``uvicorn app:app``, gunicorn), the
+    middleware keeps codes and state out of that server's access log."""
+    import logging
+
+    from oakid_gate import OakIDMiddleware
+
+    OakIDMiddleware(lambda *a: None, client_id="c", client_secret="cs", secret="s" * 32)
+    logger = logging.getLogger(f"{kind}.access")
+    fmt = '%s - "%s %s HTTP/%s" %d' if kind == "uvicorn" else '"%(r)s" %(s)s %(q)s'
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        logger.info(fmt, *args)
+    line = caplog.records[-1].getMessage()
+    assert "abc123def456" not in line and "st4t3v4lu3x" not in line
+    assert "code=[redacted]" in line and "state=[redacted]" in line

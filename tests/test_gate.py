@@ -15,20 +15,20 @@ from oakid_gate.gate.effects import (
     AcquireLock,
     DeleteSession,
     GetSession,
-    PutLogin,
     PutSession,
     Sleep,
     StoreOp,
+    UpdateSession,
 )
 from oakid_gate.gate.metadata import parse_metadata
 from oakid_gate.gate.provider import ProviderState
-from oakid_gate.gate.records import Session, hash_key
+from oakid_gate.gate.records import Session, app_name, session_key
 from oakid_gate.settings import Settings
 
 ISSUER = "https://id.oakwall.mom"
 NOW = 1_800_000_000.0
 SID = "session-id-from-the-cookie"
-KEY = hash_key(SID)
+KEY = session_key(app_name(ISSUER, "oak_c"), SID)
 
 DOC = {
     "issuer": ISSUER,
@@ -100,6 +100,12 @@ def store_only(sessions: dict[str, Session]) -> Handler:
         if isinstance(effect, PutSession):
             sessions[effect.key] = effect.session
             return None
+        if isinstance(effect, UpdateSession):
+            current = sessions.get(effect.key)
+            if current is None or current.version != effect.expected:
+                return False
+            sessions[effect.key] = effect.session
+            return True
         if isinstance(effect, DeleteSession):
             sessions.pop(effect.key, None)
             return None
@@ -128,6 +134,18 @@ def test_store_key_is_a_hash_of_the_cookie() -> None:
     assert KEY != SID and len(KEY) == 64 and SID not in KEY
 
 
+def pending_sign_ins(gate: Gate, outcome: Reply) -> list[Any]:
+    """The sign-ins sealed into an answer's cookies, opened as the callback would."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from oakid_gate.gate.pending import open_pending
+
+    location = dict(outcome.headers).get("location", "")
+    state = parse_qs(urlsplit(location).query).get("state", [""])[0]
+    values = [v.partition("=")[2].partition(";")[0] for k, v in outcome.headers if k == "set-cookie"]
+    return [p for v in values if (p := open_pending(gate.parts.pending, state, v)) is not None]
+
+
 @pytest.mark.parametrize(
     ("req", "status"),
     [
@@ -143,40 +161,36 @@ def test_store_key_is_a_hash_of_the_cookie() -> None:
 def test_requests_without_a_session(req: GateRequest, status: int) -> None:
     """Browser navigations go to sign in; everything else gets 401 JSON, never a redirect."""
     gate = make_gate()
-    logins: list[Any] = []
-
-    def handler(effect: Any) -> Any:
-        if isinstance(effect, PutLogin):
-            logins.append(effect.login)
-        return None
-
-    outcome, _ = step(gate.handle(req, NOW, lambda: "rnd"), handler)
+    outcome, effects = step(gate.handle(req, NOW, lambda: "rnd"), lambda effect: None)
+    assert effects == []  # starting a sign-in keeps nothing on the server
     assert isinstance(outcome, Reply) and outcome.status == status
     headers = dict(outcome.headers)
     if status == 401:
         assert headers["www-authenticate"].startswith("Bearer")
         assert b'"login_url"' in outcome.body and b'"unauthenticated"' in outcome.body
-        assert not logins
+        assert not pending_sign_ins(gate, outcome)
     else:
         assert headers["location"].startswith(f"{ISSUER}/oauth/authorize?")
         assert "code_challenge_method=S256" in headers["location"]
+        logins = pending_sign_ins(gate, outcome)
         assert len(logins) == 1 and logins[0].return_to == "/app"
 
 
 def test_login_start_is_fresh_each_time() -> None:
-    """Every sign-in gets its own state, nonce, verifier and binding cookie."""
+    """Every sign-in gets its own state, nonce, verifier and cookie."""
     gate = make_gate()
     counter = iter(range(100))
-    stored: list[Any] = []
-    for _ in range(2):
-        _outcome, _effects = step(
+    started = [
+        step(
             gate.handle(request(cookie=False, accept="text/html"), NOW, lambda: f"r{next(counter)}"),
-            lambda e: stored.append(e) if isinstance(e, PutLogin) else None,
-        )
-    a, b = stored
-    assert a.key != b.key  # hash of state
-    assert a.login.nonce != b.login.nonce
-    assert a.login.code_verifier != b.login.code_verifier
+            lambda e: None,
+        )[0]
+        for _ in range(2)
+    ]
+    a, b = (pending_sign_ins(gate, reply)[0] for reply in started)
+    assert dict(started[0].headers)["location"] != dict(started[1].headers)["location"]
+    assert a.nonce != b.nonce
+    assert a.code_verifier != b.code_verifier
 
 
 @pytest.mark.parametrize(
@@ -222,8 +236,101 @@ def test_refresh_rotates_and_persists() -> None:
     assert outcome.session is not None and outcome.session.access_token == "AT2"
     assert sessions[KEY].refresh_token == "RT2" and sessions[KEY].version == 2
     kinds = [type(e).__name__ if isinstance(e, StoreOp) else "http" for e in effects]
-    assert kinds == ["GetSession", "AcquireLock", "GetSession", "http", "PutSession", "ReleaseLock"]
+    assert kinds == ["GetSession", "AcquireLock", "GetSession", "http", "UpdateSession", "ReleaseLock"]
     assert b"RT1" in handler.sent[0].content  # type: ignore[attr-defined]
+
+
+STORES = [
+    pytest.param("memory", id="memory"),
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("redis", id="redis", marks=pytest.mark.e2e),
+]
+
+
+@pytest.fixture(params=STORES)
+def real_store(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
+    from oakid_gate.stores import open_store
+
+    url = {"memory": "memory://", "sqlite": f"sqlite:///{tmp_path / 's.db'}"}.get(request.param)
+    if url is None:
+        url = request.getfixturevalue("redis_url")
+    store = open_store(url, ("s" * 32,))
+    yield store
+    store.close()
+
+
+def with_provider_answering(store: Any, answer: Callable[[httpx.Request], httpx.Response]) -> Handler:
+    """Store effects on the real ``store``; each provider request answered by ``answer``."""
+
+    def handler(effect: Any) -> Any:
+        if isinstance(effect, Sleep):
+            return NOW + 0.05
+        if isinstance(effect, StoreOp):
+            return effect.on(store)
+        return answer(effect)
+
+    return handler
+
+
+def test_sign_out_racing_a_refresh_is_not_undone(real_store: Any) -> None:
+    """Resurrection: while a refresh waits for the token endpoint, the user signs out in
+    another process; the refresh's write finds the session gone and writes nothing, and
+    the request is not signed in."""
+    gate = make_gate()
+    real_store.put_session(KEY, session(refresh_at=NOW - 1), 600)
+
+    def token_endpoint(sent: httpx.Request) -> httpx.Response:
+        real_store.delete_session(KEY)  # the sign-out, elsewhere, meanwhile
+        return tokens(2)
+
+    outcome, _ = step(gate.handle(request(), NOW, lambda: "owner"), with_provider_answering(real_store, token_endpoint))
+    assert not (isinstance(outcome, Forward) and outcome.session is not None)
+    assert real_store.get_session(KEY) is None
+    assert real_store.peek_session(KEY) is None
+
+
+def test_a_touch_never_writes_back_tokens_a_refresh_replaced(real_store: Any) -> None:
+    """A request that read the session before another process refreshed it, and only
+    needs to record that it was seen, does not overwrite the new tokens with the old."""
+    gate = make_gate(idle_timeout=600)
+    seen = session(last_seen=NOW - 400)  # due for a touch, not for a refresh
+    real_store.put_session(KEY, seen, 600)
+    refreshed = session(access_token="AT2", refresh_token="RT2", version=2, last_seen=NOW - 400)
+    reads = 0
+
+    class Refreshing:
+        """The store, refreshed by another process right after this request's read."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_store, name)
+
+        def get_session(self, key: str) -> Any:
+            nonlocal reads
+            got = real_store.get_session(key)
+            reads += 1
+            if reads == 1:
+                assert real_store.update_session(KEY, refreshed, 600, 1)
+            return got
+
+    def no_provider(sent: httpx.Request) -> httpx.Response:
+        raise AssertionError("no provider call is due")
+
+    outcome, effects = step(gate.handle(request(), NOW, lambda: "r"), with_provider_answering(Refreshing(), no_provider))
+    assert any(isinstance(e, UpdateSession) for e in effects)
+    stored = real_store.get_session(KEY)
+    assert stored is not None and stored.refresh_token == "RT2" and stored.version == 2
+    assert isinstance(outcome, Forward) and outcome.session is not None
+    assert outcome.session.refresh_token == "RT2"
+
+
+def test_the_refresh_lock_outlives_the_slowest_refresh() -> None:
+    """Discovery, token endpoint, keys and userinfo may each take ``http_timeout``: the
+    lock lives longer than all four, so no second refresh can start meanwhile."""
+    gate = make_gate(http_timeout=7)
+    sessions = {KEY: session(refresh_at=NOW - 1)}
+    _, effects = step(gate.handle(request(), NOW, lambda: "o"), provider_and_store(sessions, [tokens(2)]))
+    lock = next(e for e in effects if isinstance(e, AcquireLock))
+    assert lock.ttl > 4 * 7
 
 
 def test_refresh_waits_for_another_holder() -> None:
@@ -308,6 +415,16 @@ def test_refresh_failures(answer: Any, expires_at: float, accept: str, status: i
         pytest.param("/admin/../static/x", False, id="dotdot-in"),
         pytest.param("/static//x", False, id="double-slash"),
         pytest.param("/static/./x", False, id="dot-segment"),
+        pytest.param("/static/a b.css", True, id="a-space-is-plain-text"),
+        pytest.param("/static/..;/admin", False, id="tomcat-path-parameter"),
+        pytest.param("/static;x/app.js", False, id="path-parameter-anywhere"),
+        pytest.param("/static/..\\admin", False, id="iis-backslash"),
+        pytest.param("/static/..\x00/admin", False, id="nul"),
+        pytest.param("/static/..\t/admin", False, id="control-character"),
+        pytest.param("/static/%2e%2e/admin", False, id="percent-left-after-decoding"),
+        pytest.param("/static/\ufffd\ufffd/admin", False, id="overlong-utf8-dots-decoded"),
+        pytest.param("/static/\u2024\u2024/admin", False, id="look-alike-dots"),
+        pytest.param("/static/caf\u00e9.css", False, id="any-non-ascii"),
     ],
 )
 def test_public_paths(path: str, public: bool) -> None:
@@ -438,3 +555,118 @@ def test_wrong_method_is_405_with_the_right_allow(path: str, method: str, allow:
     outcome, _ = step(make_gate().handle(request(path, method=method), NOW, lambda: "r"), store_only({}))
     assert isinstance(outcome, Reply) and outcome.status == 405
     assert dict(outcome.headers)["allow"] == allow
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "query", "body"),
+    [
+        pytest.param("/oauth2/start", "GET", "rd=/a&rd=//evil.example", b"", id="start-rd-twice"),
+        pytest.param("/oauth2/sign_out", "POST", "rd=/a&rd=/b", b"", id="sign-out-rd-twice"),
+        pytest.param("/oauth2/sign_out", "POST", "", b"csrf=a&csrf=b", id="sign-out-csrf-twice"),
+        pytest.param("/oauth2/start", "GET", "&".join(f"p{i}=1" for i in range(100)), b"", id="too-many-parameters"),
+    ],
+)
+def test_a_repeated_parameter_is_refused(path: str, method: str, query: str, body: bytes) -> None:
+    """Every parameter the gate reads appears once (RFC 6749 3.1): 400, nothing stored."""
+    from oakid_gate.gate.effects import ReadBody
+
+    gate = make_gate()
+    sessions = {KEY: session()}
+    store = store_only(sessions)
+    req = replace(
+        request(path, method=method, accept="text/html", sec_fetch_site="same-origin"),
+        query_string=query,
+    )
+
+    def handler(effect: Any) -> Any:
+        if isinstance(effect, ReadBody):
+            return body
+        assert not isinstance(effect, (PutSession, DeleteSession)), "nothing may be stored or ended"
+        return store(effect)
+
+    outcome, _ = step(gate.handle(req, NOW, lambda: "r"), handler)
+    assert isinstance(outcome, Reply) and outcome.status == 400
+    assert KEY in sessions
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["metadata-cached", "metadata-not-loaded"])
+def test_sign_out_with_the_provider_down_still_signs_out_here(
+    cached: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The session is deleted and the cookie cleared before the provider is asked; a
+    provider that cannot revoke (down, metadata never loaded) is logged, not answered."""
+    import logging
+
+    from oakid_gate.gate.effects import ReadBody
+
+    gate = make_gate()
+    if not cached:
+        gate.parts.provider.state = None
+    sessions = {KEY: session()}
+    store = store_only(sessions)
+
+    def handler(effect: Any) -> Any:
+        if isinstance(effect, ReadBody):
+            return b""
+        if isinstance(effect, httpx.Request):
+            raise httpx.ConnectError("provider down")
+        return store(effect)
+
+    req = request("/oauth2/sign_out", method="POST", accept="text/html", sec_fetch_site="same-origin")
+    with caplog.at_level(logging.INFO, logger="oakid_gate"):
+        outcome, _ = step(gate.handle(req, NOW, lambda: "r"), handler)
+    assert isinstance(outcome, Reply) and outcome.status == 200
+    assert KEY not in sessions
+    cookie = dict(outcome.headers)["set-cookie"]
+    assert cookie.startswith("oakid_session=") and "Max-Age=0" in cookie
+    assert "could not be revoked" in caplog.text or "revocation failed" in caplog.text
+
+
+def test_sign_out_with_the_store_down_still_clears_the_cookie() -> None:
+    """With the store down the session cannot be deleted: 503, and this browser's cookie goes."""
+    from oakid_gate.errors import StoreUnavailable
+    from oakid_gate.gate.effects import ReadBody
+
+    def handler(effect: Any) -> Any:
+        if isinstance(effect, ReadBody):
+            return b""
+        raise StoreUnavailable("down")
+
+    req = request("/oauth2/sign_out", method="POST", accept="text/html", sec_fetch_site="same-origin")
+    outcome, _ = step(make_gate().handle(req, NOW, lambda: "r"), handler)
+    assert isinstance(outcome, Reply) and outcome.status == 503
+    assert "Max-Age=0" in dict(outcome.headers)["set-cookie"]
+
+
+@pytest.mark.parametrize(
+    ("reread", "email", "verified"),
+    [
+        pytest.param({"sub": "u1", "email": "new@example.test"}, "new@example.test", None, id="changed-no-verdict"),
+        pytest.param({"sub": "u1", "email": "new@example.test", "email_verified": False}, None, False, id="changed-unverified"),
+        pytest.param({"sub": "u1", "email": "u1@example.test"}, None, False, id="same-email-keeps-flag"),
+    ],
+)
+def test_an_email_changed_at_a_reread_loses_the_old_verdict(
+    reread: dict[str, Any], email: str | None, verified: Any
+) -> None:
+    """A userinfo re-read that changes the email without its own ``email_verified`` drops the
+    old flag (it spoke of the old address); an unverified one is never ``user.email``."""
+    gate = make_gate(claims_refresh_interval=300)
+    old = session(claims={"sub": "u1", "email": "u1@example.test", "email_verified": False}, claims_at=NOW - 301)
+    sessions = {KEY: old}
+    handler = provider_and_store(sessions, [httpx.Response(200, json=reread)])
+    outcome, _ = step(gate.handle(request(accept="application/json"), NOW, lambda: "r"), handler)
+    assert isinstance(outcome, Forward) and outcome.session is not None
+    assert outcome.session.claims.get("email_verified") == verified
+    assert outcome.session.user.email == email
+
+
+def test_an_email_identity_that_becomes_unverified_ends_the_session() -> None:
+    """With ``user_claim=email``, a re-read that makes the email unverified ends the session."""
+    gate = make_gate(claims_refresh_interval=300, user_claim="email")
+    sessions = {KEY: session(claims_at=NOW - 301, user_claim="email")}
+    reread = {"sub": "u1", "email": "u1@example.test", "email_verified": False}
+    handler = provider_and_store(sessions, [httpx.Response(200, json=reread)])
+    outcome, _ = step(gate.handle(request(accept="application/json"), NOW, lambda: "r"), handler)
+    assert isinstance(outcome, Reply) and outcome.status == 401
+    assert KEY not in sessions

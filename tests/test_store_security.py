@@ -21,13 +21,14 @@ from typing import Any
 import pytest
 import redis
 
-from oakid_gate.gate.records import PendingLogin, Session, hash_key
+from oakid_gate.gate import sealing
+from oakid_gate.gate.records import Session, hash_key
 from oakid_gate.stores import SessionCodec, SessionStore, open_store
 from oakid_gate.stores import codec as codec_module
 
 SECRET_A = "secret-A-" + "a" * 32
 SECRET_B = "secret-B-" + "b" * 32
-KINDS = {"session": ("sessions", "oakid:s:"), "login": ("logins", "oakid:l:")}
+KINDS = {"session": ("sessions", "oakid:s:")}
 
 
 def unique(label: str) -> str:
@@ -35,19 +36,15 @@ def unique(label: str) -> str:
 
 
 class Known:
-    """A session and a sign-in whose every secret value is unique and known."""
+    """A session whose every secret value is unique and known."""
 
     def __init__(self) -> None:
         self.sid = unique("sid")  # the cookie's value
-        self.state = unique("state")
-        self.binding = unique("binding")
         self.access_token = unique("at")
         self.refresh_token = unique("rt")
         self.email = unique("mail") + "@example.test"
         self.name = unique("Ærøskøbing")
         self.sub = unique("sub")
-        self.nonce = unique("nonce")
-        self.verifier = unique("verifier") + "v" * 20
         now = time.time()
         self.session = Session(
             claims={"sub": self.sub, "email": self.email, "name": self.name},
@@ -60,14 +57,6 @@ class Known:
             last_seen=now,
             claims_at=now,
         )
-        self.login = PendingLogin(
-            nonce=self.nonce,
-            code_verifier=self.verifier,
-            return_to="/",
-            redirect_uri="http://127.0.0.1:8000/oauth2/callback",
-            binding_hash=hash_key(self.binding),
-            expires_at=now + 600,
-        )
 
     @property
     def key(self) -> str:
@@ -75,8 +64,7 @@ class Known:
 
     def in_clear(self) -> list[str]:
         return [
-            self.sid, self.state, self.binding, self.access_token, self.refresh_token,
-            self.email, self.name, self.sub, self.nonce, self.verifier,
+            self.sid, self.access_token, self.refresh_token, self.email, self.name, self.sub,
         ]  # fmt: skip
 
 
@@ -117,7 +105,7 @@ class SQLiteRaw(Raw):
         conn = self._connect()
         try:
             tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-            assert set(tables) >= {"sessions", "logins", "locks"}
+            assert set(tables) >= {"sessions", "locks"}
             for table in tables:
                 for row in conn.execute(f"SELECT * FROM {table}"):
                     for value in row:
@@ -213,13 +201,12 @@ async def stores(raw: Raw) -> AsyncIterator[Any]:
 
 
 async def test_dump_holds_no_token_claim_or_cookie(raw: Raw, stores: Any) -> None:
-    """A full dump of the store holds none of the tokens, claims, cookie values or sign-in secrets."""
+    """A full dump of the store holds none of the tokens, claims or cookie values."""
     store = stores()
     known = [Known() for _ in range(3)]
     for k in known:
         store.put_session(k.key, k.session, 600)
         await store.aput_session(hash_key(k.sid + "-async"), k.session, 600)
-        store.put_login(hash_key(k.state), k.login, 600)
         assert store.acquire_lock(k.key, "lock-owner", 600)
     dump = raw.dump()
     assert len(dump) > 0
@@ -232,13 +219,11 @@ async def test_dump_holds_no_token_claim_or_cookie(raw: Raw, stores: Any) -> Non
 
 
 async def test_store_key_is_the_hash_of_the_session_id(raw: Raw, stores: Any) -> None:
-    """Sessions are filed under SHA-256(session id) and sign-ins under SHA-256(state)."""
+    """Sessions are filed under the hash the gate gives (never the session id itself)."""
     store = stores()
     k = Known()
     store.put_session(k.key, k.session, 600)
-    store.put_login(hash_key(k.state), k.login, 600)
     assert raw.keys("session") == [hash_key(k.sid)]
-    assert raw.keys("login") == [hash_key(k.state)]
 
 
 # ---------------------------------------------------------------- rotation
@@ -248,10 +233,8 @@ async def test_secret_rotation(raw: Raw, stores: Any) -> None:
     """Written with A: read by (B, A), not by (B,). Written by (B, A): sealed with B."""
     k = Known()
     stores(SECRET_A).put_session(k.key, k.session, 600)
-    stores(SECRET_A).put_login(hash_key(k.state), k.login, 600)
     assert stores(SECRET_B, SECRET_A).get_session(k.key) == k.session
     assert stores(SECRET_B).get_session(k.key) is None
-    assert stores(SECRET_B).take_login(hash_key(k.state)) is None
     # The rotated store writes with its first secret only.
     stores(SECRET_B, SECRET_A).put_session(k.key, k.session, 600)
     assert stores(SECRET_B).get_session(k.key) == k.session
@@ -264,14 +247,18 @@ async def test_secret_rotation(raw: Raw, stores: Any) -> None:
 async def test_tampered_record_reads_as_absent(
     raw: Raw, stores: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Any altered byte (version, key id, nonce, ciphertext, tag) makes the record absent,
-    with a warning that shows nothing of it."""
+    """Any altered byte (session version, format, key id, nonce, ciphertext, tag) makes the
+    record absent, with a warning that shows nothing of it."""
     store = stores()
     k = Known()
     store.put_session(k.key, k.session, 600)
     sealed = raw.get("session", k.key)
-    header = 1 + codec_module.KEY_ID_BYTES + codec_module.NONCE_BYTES
-    positions = {"version": 0, "key id": 1, "nonce": header - 1, "ciphertext": header + 3, "tag": len(sealed) - 1}
+    v = codec_module.VERSION_BYTES
+    header = v + 1 + sealing.KEY_ID_BYTES + sealing.NONCE_BYTES
+    positions = {
+        "session version": v - 1, "format": v, "key id": v + 1, "nonce": header - 1,
+        "ciphertext": header + 3, "tag": len(sealed) - 1,
+    }  # fmt: skip
     for where, position in positions.items():
         altered = bytearray(sealed)
         altered[position] ^= 0x01
@@ -292,16 +279,12 @@ async def test_tampered_record_reads_as_absent(
 
 
 async def test_record_moved_to_another_key_reads_as_absent(raw: Raw, stores: Any) -> None:
-    """The store key is bound to the record: a copy under another key (or kind) does not open."""
+    """The store key is bound to the record: a copy under another key does not open."""
     store = stores()
     victim, attacker = Known(), Known()
     store.put_session(victim.key, victim.session, 600)
-    store.put_login(hash_key(victim.state), victim.login, 600)
     raw.put("session", attacker.key, raw.get("session", victim.key))
     assert store.get_session(attacker.key) is None
-    # A sign-in record under a session's key is not a session (another key per kind).
-    raw.put("session", hash_key(victim.state), raw.get("login", hash_key(victim.state)))
-    assert store.get_session(hash_key(victim.state)) is None
     assert store.get_session(victim.key) == victim.session
 
 
@@ -309,19 +292,31 @@ async def test_record_moved_to_another_key_reads_as_absent(raw: Raw, stores: Any
 
 
 def test_codec_record_format() -> None:
-    """version 1, a 4-byte key id, a fresh 96-bit nonce per record, a 16-byte tag."""
+    """The session's version in clear (8 bytes, for the store's compare-and-set), then the
+    sealed JSON: format 1, a 4-byte key id, a fresh 96-bit nonce per record, a 16-byte tag."""
     codec = SessionCodec((SECRET_A,))
     k = Known()
     one = codec.encode_session(k.key, k.session)
     two = codec.encode_session(k.key, k.session)
-    assert one[0] == two[0] == 1
-    assert one[1:5] == two[1:5]  # same secret, same key id
-    assert one[5:17] != two[5:17]  # never the same nonce
+    assert one[:8] == two[:8] == k.session.version.to_bytes(8, "big")
+    assert one[8] == two[8] == 1
+    assert one[9:13] == two[9:13]  # same secret, same key id
+    assert one[13:25] != two[13:25]  # never the same nonce
     assert one != two
     plain = len(b'{"claims":')  # the JSON is sealed whole: the record is longer than the header+tag
-    assert len(one) > 1 + 4 + 12 + 16 + plain
+    assert len(one) > 8 + 1 + 4 + 12 + 16 + plain
     assert codec.decode_session(k.key, one) == codec.decode_session(k.key, two) == k.session
-    assert SessionCodec((SECRET_B,)).encode_session(k.key, k.session)[1:5] != one[1:5]
+    assert SessionCodec((SECRET_B,)).encode_session(k.key, k.session)[9:13] != one[9:13]
+
+
+def test_a_record_whose_clear_version_was_changed_does_not_open() -> None:
+    """The clear version is bound to the record (associated data): a record given another
+    version to pass a compare-and-set does not open."""
+    codec = SessionCodec((SECRET_A,))
+    k = Known()
+    blob = codec.encode_session(k.key, k.session)
+    moved = (k.session.version + 1).to_bytes(8, "big") + blob[8:]
+    assert codec.decode_session(k.key, moved) is None
 
 
 def test_codec_needs_a_secret_and_hides_it() -> None:

@@ -27,7 +27,7 @@ import pytest
 from peers.redis_server import RedisServer
 
 from oakid_gate.errors import ConfigurationError, StoreUnavailable
-from oakid_gate.gate.records import PendingLogin, Session, hash_key
+from oakid_gate.gate.records import Session, hash_key
 from oakid_gate.stores import (
     MemoryStore,
     RedisStore,
@@ -69,19 +69,6 @@ def make_session(**changes: Any) -> Session:
     }
     values.update(changes)
     return Session(**values)
-
-
-def make_login(**changes: Any) -> PendingLogin:
-    values: dict[str, Any] = {
-        "nonce": "nonce-value",
-        "code_verifier": "code-verifier-value-" + "v" * 30,
-        "return_to": "/reports?year=2024",
-        "redirect_uri": "http://127.0.0.1:8000/oauth2/callback",
-        "binding_hash": hash_key("binding-cookie"),
-        "expires_at": time.time() + 600,
-    }
-    values.update(changes)
-    return PendingLogin(**values)
 
 
 @dataclass
@@ -192,7 +179,7 @@ def test_any_json_claims_round_trip(store: SessionStore) -> None:
 def test_missing_entries_are_none(store: SessionStore) -> None:
     """Unknown keys read as absent, and deleting one is not an error."""
     assert store.get_session("nope") is None
-    assert store.take_login("nope") is None
+    assert store.update_session("nope", make_session(), 60, 1) is False
     store.delete_session("nope")
     store.release_lock("nope", "owner")
 
@@ -225,51 +212,90 @@ async def test_session_expires_after_its_ttl(store: SessionStore) -> None:
     assert store.get_session("long") is not None
 
 
-def test_kinds_of_entry_do_not_collide(store: SessionStore) -> None:
-    """A session, a sign-in and a lock under the same key are three separate entries."""
-    session, login = make_session(), make_login()
+def test_a_session_and_its_lock_do_not_collide(store: SessionStore) -> None:
+    """A session and a lock under the same key are two separate entries."""
+    session = make_session()
     store.put_session("same", session, 60)
-    store.put_login("same", login, 60)
     assert store.acquire_lock("same", "owner", 60)
-    assert store.take_login("same") == login
     assert store.get_session("same") == session
     store.delete_session("same")
     assert not store.acquire_lock("same", "other", 60)
 
 
-# ---------------------------------------------------------------- sign-ins
+# ---------------------------------------------------------------- compare and set
 
 
-def test_take_login_returns_it_once(store: SessionStore) -> None:
-    """A sign-in under way is taken exactly once, and equal to what was put."""
-    login = make_login()
-    store.put_login("state", login, 60)
-    assert store.take_login("state") == login
-    assert store.take_login("state") is None
+def test_update_writes_only_over_the_version_it_read(store: SessionStore) -> None:
+    """An update over the stored version writes; over any other version it writes nothing."""
+    store.put_session("k", make_session(version=3), 60)
+    assert store.update_session("k", make_session(version=4, access_token="new"), 60, 3)
+    got = store.get_session("k")
+    assert got is not None and (got.version, got.access_token) == (4, "new")
+    assert not store.update_session("k", make_session(version=4, access_token="stale"), 60, 3)
+    got = store.get_session("k")
+    assert got is not None and got.access_token == "new"
+    # A touch keeps the version: it writes over itself.
+    assert store.update_session("k", make_session(version=4, last_seen=99.0), 60, 4)
 
 
-async def test_login_expires_after_its_ttl(store: SessionStore) -> None:
-    """An expired sign-in cannot be taken."""
-    store.put_login("state", make_login(), SHORT)
+def test_sign_out_racing_a_refresh_is_not_undone(store: SessionStore) -> None:
+    """Resurrection: a refresh (or touch) that read the session before a sign-out deleted
+    it writes nothing afterwards; the session stays deleted."""
+    store.put_session("k", make_session(version=1), 60)
+    store.delete_session("k")
+    assert not store.update_session("k", make_session(version=2), 60, 1)
+    assert not store.update_session("k", make_session(version=1), 60, 1)
+    assert store.get_session("k") is None
+    assert store.peek_session("k") is None
+
+
+async def test_expired_session_is_not_written_back(store: SessionStore) -> None:
+    """An update after the session's time to live has passed does not bring it back."""
+    store.put_session("k", make_session(version=1), SHORT)
     await asyncio.sleep(SHORT + 0.2)
-    assert store.take_login("state") is None
+    assert not store.update_session("k", make_session(version=2), 60, 1)
+    assert store.get_session("k") is None
 
 
-def test_take_login_race_has_one_winner(store: SessionStore) -> None:
-    """Twenty threads taking the same sign-in at once: exactly one gets it."""
-    login = make_login()
+def test_concurrent_updates_of_one_version_have_one_winner(store: SessionStore) -> None:
+    """Twenty threads refreshing the same version at once: exactly one write lands, and
+    the stored session is the winner's."""
     for round_ in range(3):
-        store.put_login(f"state-{round_}", login, 60)
-        results = race(RACERS, lambda _i, r=round_: store.take_login(f"state-{r}"))
-        assert [r for r in results if r is not None] == [login]
+        key = f"k-{round_}"
+        store.put_session(key, make_session(version=1), 60)
+        results = race(
+            RACERS,
+            lambda i, k=key: store.update_session(
+                k, make_session(version=2, access_token=f"at-{i}"), 60, 1
+            ),
+        )
+        assert results.count(True) == 1
+        got = store.get_session(key)
+        assert got is not None and got.access_token == f"at-{results.index(True)}"
 
 
-async def test_atake_login_race_has_one_winner(store: SessionStore) -> None:
-    """Twenty tasks taking the same sign-in at once: exactly one gets it."""
-    login = make_login()
-    await store.aput_login("state", login, 60)
-    results = await asyncio.gather(*(store.atake_login("state") for _ in range(RACERS)))
-    assert [r for r in results if r is not None] == [login]
+async def test_aupdate_race_has_one_winner(store: SessionStore) -> None:
+    """Twenty tasks updating the same version at once: exactly one write lands."""
+    store.put_session("k", make_session(version=1), 60)
+    results = await asyncio.gather(
+        *(store.aupdate_session("k", make_session(version=2), 60, 1) for _ in range(RACERS))
+    )
+    assert results.count(True) == 1
+
+
+def test_update_seen_by_every_process_sharing_the_store(shared: Backend) -> None:
+    """A compare-and-set made through one store object is judged against what another
+    wrote: the version in the store, never a process's near cache."""
+    one, two = shared.open(), shared.open()
+    one.put_session("k", make_session(version=1), 60)
+    assert two.peek_session("k") is not None  # in two's near cache now
+    assert one.update_session("k", make_session(version=2), 60, 1)
+    assert not two.update_session("k", make_session(version=2, access_token="stale"), 60, 1)
+    got = one.get_session("k")
+    assert got is not None and got.access_token != "stale"
+    one.delete_session("k")
+    assert not two.update_session("k", make_session(version=3), 60, 2)
+    assert one.get_session("k") is None
 
 
 # ---------------------------------------------------------------- locks
@@ -323,20 +349,18 @@ async def test_lock_expires_and_a_late_release_spares_the_next_holder(store: Ses
 
 async def test_async_forms_equal_sync_forms(store: SessionStore) -> None:
     """Each ``a``-method does what its synchronous twin does, on the same data."""
-    session, login = make_session(), make_login()
+    session = make_session()
     await store.aput_session("k", session, 60)
     assert store.get_session("k") == session
     store.put_session("k2", session, 60)
     assert await store.aget_session("k2") == session
+    assert await store.aupdate_session("k2", make_session(version=8), 60, 7)
+    assert not await store.aupdate_session("k2", make_session(version=8), 60, 7)
+    assert store.update_session("k2", make_session(version=9), 60, 8)
+    refreshed = await store.aget_session("k2")
+    assert refreshed is not None and refreshed.version == 9
     await store.adelete_session("k2")
     assert store.get_session("k2") is None
-
-    store.put_login("s", login, 60)
-    assert await store.atake_login("s") == login
-    assert store.take_login("s") is None
-    await store.aput_login("s2", login, 60)
-    assert store.take_login("s2") == login
-    assert await store.atake_login("s2") is None
 
     assert await store.aacquire_lock("l", "a", 60)
     assert not store.acquire_lock("l", "b", 60)
@@ -366,16 +390,13 @@ async def test_peek_sees_this_processs_own_writes_at_once(store: SessionStore) -
 
 
 async def test_a_second_handle_sees_the_same_store(shared: Backend) -> None:
-    """Two handles (as two worker processes have) share sessions, sign-ins and locks."""
+    """Two handles (as two worker processes have) share sessions and locks."""
     one, two = shared.open(), shared.open()
     assert one.shared and two.shared
-    session, login = make_session(), make_login()
+    session = make_session()
     one.put_session("k", session, 60)
     assert two.get_session("k") == session
     assert await two.aget_session("k") == session
-    one.put_login("s", login, 60)
-    assert two.take_login("s") == login
-    assert one.take_login("s") is None
     assert one.acquire_lock("l", "first", 60)
     assert not two.acquire_lock("l", "second", 60)
     two.release_lock("l", "second")
@@ -386,11 +407,12 @@ async def test_a_second_handle_sees_the_same_store(shared: Backend) -> None:
 
 
 def test_races_across_handles_have_one_winner(shared: Backend) -> None:
-    """Twenty threads, each with a handle of its own, race for one sign-in and one lock."""
+    """Twenty threads, each with a handle of its own, race to update one session and for
+    one lock."""
     handles = [shared.open() for _ in range(RACERS)]
-    handles[0].put_login("state", make_login(), 60)
-    taken = race(RACERS, lambda i: handles[i].take_login("state"))
-    assert sum(t is not None for t in taken) == 1
+    handles[0].put_session("s", make_session(version=1), 60)
+    updated = race(RACERS, lambda i: handles[i].update_session("s", make_session(version=2), 60, 1))
+    assert updated.count(True) == 1
     locked = race(RACERS, lambda i: handles[i].acquire_lock("k", f"owner-{i}", 60))
     assert locked.count(True) == 1
 
@@ -422,13 +444,11 @@ def test_sqlite_ignores_and_sweeps_expired_rows(db: SQLiteStore, tmp_path: Path)
     store = SQLiteStore(db.path, SECRETS, clock=lambda: clock[0])
     try:
         store.put_session("old", make_session(), 10)
-        store.put_login("old", make_login(), 10)
         assert store.acquire_lock("old", "owner", 10)
         store.put_session("new", make_session(), 100)
         clock[0] += 50
         assert store.get_session("old") is None
-        assert store.take_login("old") is None
-        assert store.sweep() == 2  # the session and the lock (taking the sign-in deleted it)
+        assert store.sweep() == 2  # the session and the lock
         with sqlite3.connect(db.path) as conn:
             assert conn.execute("SELECT key FROM sessions").fetchall() == [("new",)]
             assert conn.execute("SELECT count(*) FROM locks").fetchone() == (0,)
@@ -472,15 +492,23 @@ def test_sqlite_store_opened_before_a_fork_works_in_the_child(db: SQLiteStore) -
     assert not db.acquire_lock("k", "parent", 60)
 
 
-def test_sqlite_take_login_without_returning(
-    db: SQLiteStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """On sqlite older than 3.35 (no RETURNING), taking a sign-in is one transaction, once."""
-    monkeypatch.setattr(sqlite_module, "HAS_RETURNING", False)
-    login = make_login()
-    db.put_login("state", login, 60)
-    results = race(RACERS, lambda _i: db.take_login("state"))
-    assert [r for r in results if r is not None] == [login]
+def test_sqlite_of_the_earlier_schema_is_brought_up_to_date(tmp_path: Path) -> None:
+    """A file made by the version that stored sign-ins (schema 1, a ``logins`` table) is
+    opened, and the table of sign-ins is dropped."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE logins (key TEXT PRIMARY KEY, value BLOB, expires_at REAL)")
+        conn.execute("PRAGMA user_version = 1")
+    store = SQLiteStore(path, SECRETS)
+    try:
+        store.put_session("k", make_session(), 60)
+        assert store.get_session("k") is not None
+    finally:
+        store.close()
+    with sqlite3.connect(path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert "logins" not in tables
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION
 
 
 def test_sqlite_sessions_survive_reopening(db: SQLiteStore) -> None:
@@ -546,8 +574,7 @@ async def test_redis_outage_is_fast_store_unavailable_and_recovers(
             lambda: redis_store.get_session("k"),
             lambda: redis_store.put_session("k", session, 60),
             lambda: redis_store.delete_session("k"),
-            lambda: redis_store.put_login("s", make_login(), 60),
-            lambda: redis_store.take_login("s"),
+            lambda: redis_store.update_session("k", session, 60, 7),
             lambda: redis_store.acquire_lock("k", "o", 60),
             lambda: redis_store.release_lock("k", "o"),
             redis_store.ping,
@@ -561,8 +588,7 @@ async def test_redis_outage_is_fast_store_unavailable_and_recovers(
             lambda: redis_store.aget_session("k"),
             lambda: redis_store.aput_session("k", session, 60),
             lambda: redis_store.adelete_session("k"),
-            lambda: redis_store.aput_login("s", make_login(), 60),
-            lambda: redis_store.atake_login("s"),
+            lambda: redis_store.aupdate_session("k", session, 60, 7),
             lambda: redis_store.aacquire_lock("k", "o", 60),
             lambda: redis_store.arelease_lock("k", "o"),
             redis_store.aping,
@@ -720,13 +746,18 @@ def test_redis_operations_are_one_command_each() -> None:
     op = redis_ops.acquire_lock("k", "owner", 1.5)
     assert op.command == ("SET", "oakid:k:k", "owner", "NX", "PX", 1500)
     assert op.read(True) is True and op.read(None) is False
-    take = redis_ops.take_login(SessionCodec(["s" * 32]), "k")
-    assert take.command == ("GETDEL", "oakid:l:k") and take.read(None) is None
+    codec = SessionCodec(["s" * 32])
+    get = redis_ops.get_session(codec, "k")
+    assert get.command == ("GET", "oakid:s:k") and get.read(None) is None
+    update = redis_ops.update_session(codec, "k", make_session(version=8), 1, 7)
+    assert update.command[:4] == ("EVAL", redis_ops.UPDATE_SESSION, 1, "oakid:s:k")
+    assert update.command[4] == (7).to_bytes(8, "big") and update.command[6] == 1000
+    assert update.read(1) is True and update.read(0) is False and update.changes == "k"
     release = redis_ops.release_lock("k", "owner")
     assert release.command[0] == "EVAL" and release.command[3:] == ("oakid:k:k", "owner")
-    put = redis_ops.put_session(SessionCodec(["s" * 32]), "k", make_session(), 1)
+    put = redis_ops.put_session(codec, "k", make_session(), 1)
     assert put.changes == "k" and redis_ops.delete_session("k").changes == "k"
-    assert take.changes is None
+    assert get.changes is None
 
 
 @pytest.mark.parametrize(

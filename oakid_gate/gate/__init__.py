@@ -34,18 +34,26 @@ module              holds
 :mod:`.identity`    identity headers: which, stripping, building
 :mod:`.forwarded`   ``X-Forwarded-Proto`` / ``-Host`` from ``trusted_proxies`` only
 :mod:`.redirects`   return targets: same-origin paths only
+:mod:`.sealing`     AES-256-GCM under ``secret``: the one sealing construction
+:mod:`.pending`     a sign-in under way, sealed into its own cookie
 ==================  ==========================================================
 
 Security decisions, and where each is made
 ==========================================
 
-- Sign-in state (``state``, ``nonce``, PKCE S256): fresh per sign-in, stored
-  under the hash of ``state``, taken once, bound to the browser: :mod:`.signin`.
+- Sign-in state (``state``, ``nonce``, PKCE S256): fresh per sign-in, sealed
+  into a ``__Host-`` cookie of its own (nothing stored), opened once at the
+  callback by the browser that started it: :mod:`.signin`, :mod:`.pending`,
+  :mod:`.sealing`.
 - ID tokens: algorithm allow-list, never ``none``; HMAC keyed only with the
   client secret, asymmetric keys only from the provider's JWKS; every claim
   check of 3.1.3.7: :mod:`.idtoken`, keys from :mod:`.provider`.
 - Userinfo must name the ID token's subject: :mod:`.claims`.
 - Return targets never leave the site: :mod:`.redirects`.
+- Every parameter the gate reads appears once: :mod:`.request`.
+- Identity values travel unaltered or not at all; the identity claim is
+  required; unverified emails are no identity: :mod:`oakid_gate.user`,
+  :mod:`.identity`, :mod:`.signin`.
 - A new session id at every sign-in, the old one deleted: :mod:`.signin`.
 - Store keys are hashes of the cookie value, so a copy of the store holds no
   usable cookie: :mod:`.records`.
@@ -53,7 +61,8 @@ Security decisions, and where each is made
 - Refresh is single flight per session; a superseded refresh token is never
   sent; failures never pass a request anonymously: :mod:`.sessions`,
   :mod:`.lifecycle`.
-- Sign-out only from this site (Fetch metadata, ``Origin``, a CSRF token):
+- Sign-out only from this site (Fetch metadata, ``Origin``, a CSRF token),
+  and always signs out here first, whatever the provider's state:
   :mod:`.signout`.
 - Public paths match the normalized path only: :mod:`.access`.
 - Forwarded headers only from ``trusted_proxies``: :mod:`.forwarded`.

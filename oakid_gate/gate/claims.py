@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import UserInfoError
 
-__all__ = ["PROTOCOL_CLAIMS", "check_same_subject", "user_claims"]
+__all__ = ["PROTOCOL_CLAIMS", "check_same_subject", "merge_userinfo", "user_claims"]
 
 #: ID token claims that only served its validation; the app's claims leave them out
 PROTOCOL_CLAIMS = frozenset(
@@ -26,6 +26,15 @@ PROTOCOL_CLAIMS = frozenset(
 def user_claims(id_token_claims: Mapping[str, Any]) -> dict[str, Any]:
     """The ID token's claims that describe the user."""
     return {k: v for k, v in id_token_claims.items() if k not in PROTOCOL_CLAIMS}
+
+
+def merge_userinfo(claims: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
+    """Userinfo's claims over ``claims``. An email that changes without a verdict of its
+    own loses the old ``email_verified``: that flag spoke of the old address."""
+    merged = {**claims, **info}
+    if "email" in info and info["email"] != claims.get("email") and "email_verified" not in info:
+        merged.pop("email_verified", None)
+    return merged
 
 
 def check_same_subject(claims: Mapping[str, Any], info: Mapping[str, Any]) -> None:

@@ -4,9 +4,11 @@ Two kinds, both HttpOnly:
 
 - the session cookie, ``cookie_name`` (``__Host-`` prefixed on https), an
   opaque random id, ``Path=/``, ``SameSite`` as configured;
-- a browser-binding cookie per sign-in under way, named after the hash of its
-  ``state``, only sent to the callback path, ``SameSite=Lax`` (the provider's
-  redirect back is a top-level navigation from another site).
+- a cookie per sign-in under way, named after the hash of its ``state``,
+  holding the sealed sign-in (:mod:`.pending`), ``SameSite=Lax`` (the
+  provider's redirect back is a top-level navigation from another site). On
+  https it is ``__Host-`` with ``Path=/``, like the session cookie: a sibling
+  subdomain cannot plant one (login CSRF by cookie tossing).
 
 Cookies are written with :mod:`http.cookies`; parsing them is the adapters'
 job (Starlette's ``cookie_parser``): nothing of cookie syntax is re-implemented.
@@ -41,7 +43,6 @@ class Cookies:
         self._session_names = {False: name, True: HOST_PREFIX + name}
         self._login_stem = name + "_login_"
         self._samesite = settings.cookie_samesite.capitalize()
-        self._callback_path = settings.redirect_path
         self._session_max_age = settings.session_lifetime
         self._login_max_age = settings.login_timeout
 
@@ -65,8 +66,8 @@ class Cookies:
         return self._session_names[self.secure(req)]
 
     def login_name(self, req: GateRequest, state: str) -> str:
-        """The browser-binding cookie of the sign-in whose ``state`` this is."""
-        prefix = SECURE_PREFIX if self.secure(req) else ""
+        """The cookie of the sign-in whose ``state`` this is."""
+        prefix = HOST_PREFIX if self.secure(req) else ""
         return f"{prefix}{self._login_stem}{hash_key(state)[:16]}"
 
     def owned(self) -> tuple[frozenset[str], tuple[str, ...]]:
@@ -76,33 +77,53 @@ class Cookies:
         reaches the upstream.
         """
         exact = frozenset(self._session_names.values())
-        return exact, (self._login_stem, SECURE_PREFIX + self._login_stem)
+        # __Secure- login cookies are what earlier versions set; they still go.
+        prefixes = (self._login_stem, HOST_PREFIX + self._login_stem)
+        return exact, (*prefixes, SECURE_PREFIX + self._login_stem)
 
     # ------------------------------------------------------------ Set-Cookie values
 
     def set_session(self, req: GateRequest, sid: str) -> tuple[str, str]:
-        return self._header(req, self.session_name(req), sid, "/", self._session_max_age)
+        return self._header(req, self.session_name(req), sid, self._session_max_age)
 
     def clear_session(self, req: GateRequest) -> tuple[str, str]:
-        return self._header(req, self.session_name(req), "", "/", 0)
+        return self._header(req, self.session_name(req), "", 0)
 
-    def set_login(self, req: GateRequest, state: str, binding: str) -> tuple[str, str]:
+    def pending_logins(self, req: GateRequest) -> list[str]:
+        """The names of the sign-in cookies this browser holds (every form, as the proxy
+        strips them)."""
+        _, prefixes = self.owned()
+        return [name for name in req.cookies if name.startswith(prefixes)]
+
+    def clear_named(self, req: GateRequest, name: str) -> tuple[str, str]:
+        """Expire the cookie ``name`` (one of the gate's)."""
+        return self._header(req, name, "", 0, samesite="Lax")
+
+    def set_login(self, req: GateRequest, state: str, sealed: str) -> tuple[str, str]:
         name = self.login_name(req, state)
-        return self._header(req, name, binding, self._callback_path, self._login_max_age)
+        return self._header(req, name, sealed, self._login_max_age, samesite="Lax")
 
     def clear_login(self, req: GateRequest, state: str) -> tuple[str, str]:
-        return self._header(req, self.login_name(req, state), "", self._callback_path, 0)
+        return self._header(req, self.login_name(req, state), "", 0, samesite="Lax")
 
     def _header(
-        self, req: GateRequest, name: str, value: str, path: str, max_age: int
+        self,
+        req: GateRequest,
+        name: str,
+        value: str,
+        max_age: int,
+        *,
+        samesite: str | None = None,
     ) -> tuple[str, str]:
+        """A ``Set-Cookie`` with ``Path=/`` (as ``__Host-`` requires), HttpOnly, and
+        ``Secure`` when the site is on https."""
         jar: SimpleCookie = SimpleCookie()
         jar[name] = value
         morsel = jar[name]
-        morsel["path"] = path
+        morsel["path"] = "/"
         morsel["max-age"] = str(max_age)
         morsel["httponly"] = True
-        morsel["samesite"] = self._samesite if path == "/" else "Lax"
+        morsel["samesite"] = samesite or self._samesite
         if self.secure(req):
             morsel["secure"] = True
         return ("set-cookie", morsel.OutputString())

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
-from .records import PendingLogin, Session
+from .records import Session
 from .store import SessionStore
 
 __all__ = [
@@ -42,14 +42,13 @@ __all__ = [
     "GetSession",
     "PingStore",
     "Program",
-    "PutLogin",
     "PutSession",
     "Random",
     "ReadBody",
     "ReleaseLock",
     "Sleep",
     "StoreOp",
-    "TakeLogin",
+    "UpdateSession",
     "perform",
     "read_body",
     "sleep",
@@ -105,6 +104,23 @@ class PutSession(StoreOp[None]):
 
 
 @dataclass(frozen=True, slots=True)
+class UpdateSession(StoreOp[bool]):
+    """Write ``session`` only over the version ``expected`` (compare and set): ``False``
+    when the stored session was deleted or changed meanwhile, and nothing was written."""
+
+    key: str
+    session: Session
+    ttl: float
+    expected: int
+
+    def on(self, store: SessionStore) -> bool:
+        return store.update_session(self.key, self.session, self.ttl, self.expected)
+
+    def aon(self, store: SessionStore) -> Awaitable[bool]:
+        return store.aupdate_session(self.key, self.session, self.ttl, self.expected)
+
+
+@dataclass(frozen=True, slots=True)
 class DeleteSession(StoreOp[None]):
     key: str
 
@@ -113,30 +129,6 @@ class DeleteSession(StoreOp[None]):
 
     def aon(self, store: SessionStore) -> Awaitable[None]:
         return store.adelete_session(self.key)
-
-
-@dataclass(frozen=True, slots=True)
-class PutLogin(StoreOp[None]):
-    key: str
-    login: PendingLogin
-    ttl: float
-
-    def on(self, store: SessionStore) -> None:
-        store.put_login(self.key, self.login, self.ttl)
-
-    def aon(self, store: SessionStore) -> Awaitable[None]:
-        return store.aput_login(self.key, self.login, self.ttl)
-
-
-@dataclass(frozen=True, slots=True)
-class TakeLogin(StoreOp["PendingLogin | None"]):
-    key: str
-
-    def on(self, store: SessionStore) -> PendingLogin | None:
-        return store.take_login(self.key)
-
-    def aon(self, store: SessionStore) -> Awaitable[PendingLogin | None]:
-        return store.atake_login(self.key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,10 +19,10 @@ never forwarded to the app.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from urllib.parse import parse_qsl
 
-from ..errors import OakIDGateError, ProviderUnavailable, StoreUnavailable
+from ..errors import BadRequest, BodyTooLarge, OakIDGateError, ProviderUnavailable, StoreUnavailable
 from .effects import PingStore, Program, Random, perform
 from .identity import identity_headers
 from .parts import Parts
@@ -32,6 +32,8 @@ from .request import GateRequest
 from .sessions import Sessions
 from .signin import SignIn
 from .signout import SignOut
+
+log = logging.getLogger("oakid_gate")
 
 __all__ = ["PING_REPLY", "Endpoints", "auth_reply"]
 
@@ -61,6 +63,7 @@ class Endpoints:
         self._sessions = sessions
         self._signin = signin
         self._signout = SignOut(parts)
+        self._failing: tuple[str, ...] = ()  # what /ready last found failing
         #: name -> (methods, or None for any; handler)
         self._routes: dict[str, tuple[tuple[str, ...] | None, Handler]] = {
             "ping": (None, self._ping),
@@ -79,13 +82,20 @@ class Endpoints:
         methods, handler = route
         if methods is not None and req.method not in methods:
             return method_not_allowed(", ".join(methods))
-        return (yield from handler(req, now, random))
+        try:
+            return (yield from handler(req, now, random))
+        except (BadRequest, BodyTooLarge) as exc:
+            # A parameter twice, a form too large or malformed: the client's fault,
+            # answered with a 4xx and a log line at info, never a traceback.
+            return self._p.replies.error(req, exc, "The request could not be read")
 
     def _ping(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
         return PING_REPLY
         yield  # a program like every other endpoint
 
     def _ready(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
+        """Ready or not, and nothing more: anyone may ask, so what is wrong goes to the
+        log (once per change), never into the answer."""
         problems = []
         try:
             yield from self._p.provider.load(now)
@@ -95,12 +105,17 @@ class Endpoints:
             yield from perform(PingStore())
         except StoreUnavailable as exc:
             problems.append(f"session store: {exc.message}")
-        if problems:
-            return text_reply(503, "\n".join(problems))
-        return text_reply(200, "OK")
+        failing = tuple(p.partition(":")[0] for p in problems)
+        if failing != self._failing:  # logged when what fails changes, not every probe
+            self._failing = failing
+            if problems:
+                log.warning("not ready: %s", "; ".join(problems))
+            else:
+                log.info("ready")
+        return text_reply(503, "not ready") if problems else text_reply(200, "OK")
 
     def _start(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
-        return_to = dict(parse_qsl(req.query_string)).get("rd", "/")
+        return_to = req.params().get("rd", "/")
         return (yield from self._signin.begin(req, return_to, now, random))
 
     def _sign_out(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:

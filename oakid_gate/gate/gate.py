@@ -23,7 +23,7 @@ from .effects import Program, Random
 from .endpoints import PING_REPLY, Endpoints, auth_reply
 from .parts import Parts
 from .provider import ProviderState
-from .records import Session, hash_key
+from .records import Session, session_key
 from .replies import Forward, Outcome, Reply
 from .request import GateRequest, is_navigation
 from .sessions import Sessions
@@ -53,6 +53,7 @@ class Gate:
         self._allowlist = self.parts.allowlist
         self._session_names = self.parts.cookies.session_names_by_scheme()
         self._proxied = bool(self.parts.proxies)
+        self._app = self.parts.app
         self._auth_path = settings.prefix + "/auth"
         self._ping_path = settings.prefix + "/ping"
         #: /oauth2/auth's 202, built once per session object (bounded)
@@ -76,10 +77,11 @@ class Gate:
             return "ping"
         return None
 
-    def passes_anonymously(self, path: str) -> bool:
-        """Whether a request with no session reaches the app: a public path (the hot
-        path's shortcut for what :meth:`handle` would decide)."""
-        return path in self.parts.public_paths
+    def passes_anonymously(self, root_path: str, routed_path: str) -> bool:
+        """Whether a request with no session reaches the app: a public path under the
+        configured mount prefix (the hot path's shortcut for what :meth:`handle`
+        would decide; :class:`~.access.PublicPaths`)."""
+        return self.parts.public_paths.admits(root_path, routed_path)
 
     def auth_reply(self, session: Session) -> Reply:
         """``/oauth2/auth``'s 202 for an admitted session, from the hot path."""
@@ -101,7 +103,7 @@ class Gate:
         if self._proxied:
             return None
         sid = cookies.get(self._session_names[scheme])
-        return hash_key(sid) if sid else None
+        return session_key(self._app, sid) if sid else None
 
     def admit(self, session: Session | None, now: float) -> TypeGuard[Session]:
         """Whether a session just read from the store passes as it is.
@@ -128,6 +130,8 @@ class Gate:
         headers: dict[str, str],
         cookies: Mapping[str, str],
         client: str | None,
+        root_path: str = "",
+        app_path: str | None = None,
     ) -> GateRequest:
         """A :class:`GateRequest`; with a trusted proxy as ``client``, its forwarded
         scheme and host count (``headers`` is updated)."""
@@ -139,6 +143,8 @@ class Gate:
             headers=headers,
             cookies=cookies,
             client=client,
+            root_path=root_path,
+            app_path=app_path,
         )
 
     def handle(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
@@ -160,17 +166,27 @@ class Gate:
                 refused = AccessDenied("your account is not allowed to use this site")
                 return self.parts.replies.error(req, refused, "Not allowed")
             return Forward(session)
-        if self.passes_anonymously(req.path):
+        if self.is_public(req):
             return Forward(None)
         if is_navigation(req):
             return (yield from self.signin.begin(req, req.url_path, now, random))
         return self.parts.replies.unauthenticated(req)
 
+    def is_public(self, req: GateRequest) -> bool:
+        """Whether ``req`` may pass without a session (:meth:`passes_anonymously`)."""
+        return self.passes_anonymously(req.root_path, req.routed_path)
+
     def store_failed(self, req: GateRequest, exc: StoreUnavailable) -> Outcome:
         """The answer when the store fails: a 503, never anonymous, except on public paths."""
-        if self.passes_anonymously(req.path):
+        if self.is_public(req):
             return Forward(None)  # a public path does not need the store
         return self.parts.replies.error(req, exc, "The session store is not answering")
+
+    def websocket_allowed(self, req: GateRequest) -> bool:
+        """Whether a WebSocket handshake may reach the app: its ``Origin`` is the site's
+        own or one of ``allowed_origins`` (:class:`~oakid_gate.gate.access.WebSocketOrigins`)."""
+        own = self.parts.origin.of(req)
+        return self.parts.websocket_origins.allows(req.headers.get("origin"), own)
 
     def load_provider(self, now: float) -> Program[ProviderState]:
         """Fetch discovery and keys now (start-up, ``check``, readiness)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
-from ..user import OakIDUser
+from ..user import OakIDUser, header_safe
 
 __all__ = [
     "ENVIRON_IDENTITY_KEYS",
@@ -94,20 +94,18 @@ def strip_environ(environ: MutableMapping[str, Any]) -> None:
         del environ[key]
 
 
-def header_value(text: str) -> bytes:
-    """A claim as a header value: no control or format characters, UTF-8 bytes.
-
-    CR and LF cannot split the header; non-Latin-1 characters are kept and sent
-    as UTF-8 (as oauth2-proxy does), so no identity is lost or mangled into
-    another one.
-    """
-    cleaned = "".join(c for c in text if c == " " or c.isprintable())
-    return cleaned.strip().encode("utf-8")
+def header_value(text: str) -> bytes | None:
+    """A claim as a header value, exactly as it is (UTF-8, as oauth2-proxy sends
+    non-Latin-1 text), or ``None`` when it cannot travel in a header unaltered
+    (:func:`~oakid_gate.user.header_safe`): a value is never changed to fit, so
+    ``adm\u200bin`` can never arrive as ``admin``."""
+    return text.encode("utf-8") if header_safe(text) else None
 
 
 def identity_fields(user: OakIDUser) -> list[tuple[str, bytes]]:
     """The user's identity as (name suffix, header value) pairs: ``user``, ``email``,
-    ``preferred-username``, ``groups``. Empty values are left out."""
+    ``preferred-username``, ``groups``. Empty values, and values that cannot travel
+    unaltered, are left out (the identity always can: the gate signs in no other)."""
     fields = [("user", user.identity), ("email", user.email or "")]
     username = user.claims.get("preferred_username")
     if isinstance(username, str):

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..settings import Settings
-from .access import Allowlist, PublicPaths
+from .access import Allowlist, PublicPaths, WebSocketOrigins
 from .cookies import Cookies
 from .forwarded import TrustedProxies
 from .lifecycle import Lifecycle
 from .provider import Provider
+from .records import app_name, session_key
 from .replies import Replies
 from .request import Origin
+from .sealing import Sealer
 
 __all__ = ["Parts"]
 
@@ -28,7 +30,16 @@ class Parts:
     provider: Provider
     allowlist: Allowlist
     public_paths: PublicPaths
+    websocket_origins: WebSocketOrigins
     proxies: TrustedProxies
+    #: seals sign-ins under way into their cookies (:mod:`.pending`)
+    pending: Sealer
+    #: which app's sessions these are (:func:`~.records.session_key`)
+    app: str
+
+    def session_key(self, sid: str) -> str:
+        """The store key of this app's session cookie value ``sid``."""
+        return session_key(self.app, sid)
 
     @classmethod
     def build(cls, settings: Settings) -> Parts:
@@ -40,6 +51,9 @@ class Parts:
             lifecycle=Lifecycle(settings),
             provider=Provider(settings),
             allowlist=Allowlist(settings),
-            public_paths=PublicPaths(settings.public_paths),
+            public_paths=PublicPaths(settings.public_paths, settings.root_path),
+            websocket_origins=WebSocketOrigins(settings),
             proxies=TrustedProxies(settings.trusted_proxies),
+            pending=Sealer([s.reveal() for s in settings.secret], "pending sign-in"),
+            app=app_name(settings.issuer, settings.client_id),
         )

@@ -3,7 +3,8 @@ authenticates to it; what it may ask of it beyond the flows.
 
 - Discovery is refetched every hour; while the provider fails, what was
   loaded is kept (retried at most every 10 seconds), and a gate that never
-  loaded it fails fast for a second before trying again.
+  loaded it fails fast for a second before trying again. One fetch at a time
+  per process: concurrent requests use what there is, or wait for it.
 - The JWKS is fetched only when an asymmetric token needs it, and refetched
   on an unknown ``kid`` (key rotation) at most every 10 seconds.
 - ID tokens (:mod:`oakid_gate.gate.idtoken`): HMAC only ever keyed with the
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 from ..errors import ProviderError, ProviderUnavailable
 from ..settings import Settings
 from . import flows
-from .effects import Program
+from .effects import Program, sleep
 from .idtoken import (
     HMAC_ALGS,
     IDTokenExpectations,
@@ -40,6 +41,8 @@ log = logging.getLogger("oakid_gate")
 METADATA_TTL = 3600.0  # seconds between discovery refetches
 METADATA_RETRY = 10.0  # at most one refetch this often (failures, unknown kid)
 FIRST_LOAD_RETRY = 1.0  # a gate that never loaded the metadata retries this often
+LOAD_POLL = 0.05  # how often a program waiting for another's discovery looks
+_DISCOVERY = "discovery"
 
 
 @dataclass(slots=True)
@@ -64,6 +67,11 @@ class Provider:
         #: what was loaded; swapped as a whole, so threads never see half of it
         self.state: ProviderState | None = None
         self._failed_at = float("-inf")
+        self._keys_failed_at = float("-inf")
+        #: what a program of this process is fetching now, and until when it may
+        self._loading: dict[str, float] = {}
+        # discovery may take two requests (OpenID, then RFC 8414)
+        self._load_window = 2 * settings.http_timeout + 1
 
     def current(self, now: float) -> Program[ProviderState]:
         """The provider's metadata, fetched when it is missing or an hour old."""
@@ -74,6 +82,16 @@ class Provider:
             return state  # keep what we have while the provider is failing
         if state is None and now - self._failed_at < FIRST_LOAD_RETRY:
             raise ProviderUnavailable("the provider's discovery document could not be loaded")
+        # Single flight: one program of this process fetches discovery; the others
+        # use the metadata there is, or wait for the fetch. setdefault is atomic, so
+        # threads cannot both claim it; a claim past its time is taken over.
+        until = now + self._load_window
+        claim = self._loading.setdefault(_DISCOVERY, until)
+        if claim is not until and now < claim:
+            if state is not None:
+                return state
+            return (yield from self._await_discovery(now))
+        self._loading[_DISCOVERY] = until
         try:
             metadata = yield from flows.discover(self._issuer)
         except ProviderError as exc:
@@ -82,9 +100,21 @@ class Provider:
             if state is not None:
                 return state
             raise
+        finally:
+            self._loading.pop(_DISCOVERY, None)
         jwks = state.jwks if state is not None else None
         self.state = ProviderState(metadata, jwks, now, float("-inf"))
         return self.state
+
+    def _await_discovery(self, now: float) -> Program[ProviderState]:
+        """Wait for another program's discovery: its result, or its failure."""
+        while True:
+            now = yield from sleep(LOAD_POLL)
+            if self.state is not None:
+                return self.state
+            claim = self._loading.get(_DISCOVERY)
+            if claim is None or now >= claim:
+                return (yield from self.current(now))
 
     def keys(self, state: ProviderState, now: float, *, force: bool) -> Program[KeySet | None]:
         """The provider's JWKS (``None`` when it publishes none)."""
@@ -93,7 +123,19 @@ class Provider:
             return None
         if state.jwks is not None and not force and now - state.jwks_at < METADATA_TTL:
             return state.jwks
-        state.jwks = yield from flows.fetch_jwks(uri)
+        if now - self._keys_failed_at < METADATA_RETRY:
+            # Failing: keep what we have, or fail at once; never a fetch per request.
+            if state.jwks is not None:
+                return state.jwks
+            raise ProviderUnavailable("the provider's keys (JWKS) could not be loaded")
+        try:
+            state.jwks = yield from flows.fetch_jwks(uri)
+        except ProviderError as exc:
+            self._keys_failed_at = now
+            log.warning("the provider's keys could not be loaded: %s", exc.message)
+            if state.jwks is not None:
+                return state.jwks
+            raise
         state.jwks_at = now
         return state.jwks
 

@@ -1,4 +1,4 @@
-"""The records the gate keeps in its store: sessions and sign-ins under way.
+"""The records of the gate: sessions (in the store) and sign-ins under way (in their cookie).
 
 Plain values. A persistent store turns them into dicts (:meth:`Session.to_dict`)
 and encrypts them; the memory store keeps the objects themselves, so the
@@ -14,12 +14,27 @@ from typing import Any
 
 from ..user import OakIDUser, SessionView
 
-__all__ = ["PendingLogin", "Session", "hash_key"]
+__all__ = ["PendingLogin", "Session", "app_name", "hash_key", "session_key"]
 
 
 def hash_key(value: str) -> str:
-    """The store key for a cookie value or a ``state``: a copy of the store yields neither."""
+    """SHA-256 of ``value``, in hex: what a copy of anything holds instead of a ``state``."""
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def app_name(issuer: str, client_id: str) -> str:
+    """Which app a session belongs to: its provider and its client registration."""
+    return f"{issuer}\x00{client_id}"
+
+
+def session_key(app: str, sid: str) -> str:
+    """The store key of a session cookie's value, for one app (:func:`app_name`).
+
+    SHA-256 over the app and the session id: a copy of the store yields no usable
+    cookie, and two apps that share a store (and a secret) never read each other's
+    sessions: one's cookie is, for the other, a key that does not exist.
+    """
+    return hashlib.sha256(f"{app}\x00{sid}".encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +52,15 @@ class Session:
     claims_at: float  # when userinfo was last read
     version: int = 1
     user_claim: str = "sub"
+    trust_unverified_email: bool = False  # the allow_unverified_email setting at sign-in
     user: OakIDUser = field(init=False, compare=False, repr=False)
     view: SessionView = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "user", OakIDUser(self.claims, self.user_claim))
+        user = OakIDUser(
+            self.claims, self.user_claim, trust_unverified_email=self.trust_unverified_email
+        )
+        object.__setattr__(self, "user", user)
         object.__setattr__(
             self,
             "view",
@@ -64,6 +83,7 @@ class Session:
             "claims_at": self.claims_at,
             "version": self.version,
             "user_claim": self.user_claim,
+            "trust_unverified_email": self.trust_unverified_email,
         }
 
     @classmethod
@@ -80,18 +100,18 @@ class Session:
             claims_at=data["claims_at"],
             version=data["version"],
             user_claim=data.get("user_claim", "sub"),
+            trust_unverified_email=data.get("trust_unverified_email", False),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class PendingLogin:
-    """A sign-in under way, stored under the hash of its ``state``; used once."""
+    """A sign-in under way: what its callback needs, sealed into its cookie (:mod:`.pending`)."""
 
     nonce: str
     code_verifier: str
     return_to: str
     redirect_uri: str
-    binding_hash: str  # hash of the browser-binding cookie set at the start
     expires_at: float
 
     def __repr__(self) -> str:
@@ -103,7 +123,6 @@ class PendingLogin:
             "code_verifier": self.code_verifier,
             "return_to": self.return_to,
             "redirect_uri": self.redirect_uri,
-            "binding_hash": self.binding_hash,
             "expires_at": self.expires_at,
         }
 

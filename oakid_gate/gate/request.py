@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
+from ..errors import BadRequest
 from ..settings import Settings
 
-__all__ = ["GATE_HEADERS", "GateRequest", "Origin", "is_navigation"]
+__all__ = ["GATE_HEADERS", "GateRequest", "Origin", "is_navigation", "single_params"]
 
 #: the request headers the gate reads; adapters pass only these (lower case)
 GATE_HEADERS = frozenset(
@@ -49,6 +50,15 @@ class GateRequest:
     headers: Mapping[str, str]  # lower-case names, only GATE_HEADERS
     cookies: Mapping[str, str]
     client: str | None = None
+    #: the mount prefix the server says the app is under (SCRIPT_NAME, ASGI root_path)
+    root_path: str = ""
+    #: the path the app routes on (PATH_INFO, ASGI path less root_path); ``path`` if None
+    app_path: str | None = None
+
+    @property
+    def routed_path(self) -> str:
+        """The path the app will route this request on: what public paths are judged on."""
+        return self.path if self.app_path is None else self.app_path
 
     @property
     def url_path(self) -> str:
@@ -58,6 +68,37 @@ class GateRequest:
 
     def accepts_html(self) -> bool:
         return "text/html" in self.headers.get("accept", "")
+
+    def params(self) -> dict[str, str]:
+        """The query's parameters, each at most once (:func:`single_params`)."""
+        return single_params(self.query_string)
+
+
+#: parameters named in the message when repeated (any other name stays unsaid)
+_NAMED = frozenset({"state", "code", "iss", "error", "error_description", "rd", "csrf"})
+#: more fields than any request to the gate has: a longer query is refused unread
+MAX_FIELDS = 64
+
+
+def single_params(text: str) -> dict[str, str]:
+    """Query or form parameters, each at most once.
+
+    RFC 6749 section 3.1: request and response parameters MUST NOT be included
+    more than once. A repeated parameter is a :class:`BadRequest` (400), whichever
+    value comes first, so no reading of the gate's and another component's can
+    differ about which one counts.
+    """
+    params: dict[str, str] = {}
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError:
+        raise BadRequest("The request has too many parameters.") from None
+    for name, value in pairs:
+        if name in params:
+            shown = f"{name!r} " if name in _NAMED else ""
+            raise BadRequest(f"The parameter {shown}appears more than once.")
+        params[name] = value
+    return params
 
 
 def is_navigation(req: GateRequest) -> bool:

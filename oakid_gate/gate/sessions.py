@@ -15,6 +15,17 @@ session across every task, thread, process and host sharing the store:
 
 ``invalid_grant`` or a refused userinfo ends the session; a provider that is
 down or slow leaves it as it is.
+
+Every change to a stored session is a compare-and-set on its ``version``
+(``UpdateSession``): a refresh writes ``version + 1`` only over the version it
+read under the lock, a touch writes the same version only over itself. A
+write that finds the session deleted (signed out meanwhile, in any process)
+or changed writes nothing, and the request goes on with what the store holds
+now: no sign-out is undone, and no touch writes superseded tokens back.
+
+The lock lives ``4 * http_timeout + 5`` seconds, longer than the worst refresh
+(discovery, token endpoint, keys, userinfo, each within ``http_timeout``), so
+it cannot expire while its holder still works.
 """
 
 from __future__ import annotations
@@ -24,21 +35,21 @@ from dataclasses import replace
 
 from ..errors import ProviderError, TokenEndpointError, UserInfoError
 from . import flows
-from .claims import check_same_subject
+from .claims import check_same_subject, merge_userinfo
 from .effects import (
     AcquireLock,
     DeleteSession,
     GetSession,
     Program,
-    PutSession,
     Random,
     ReleaseLock,
+    UpdateSession,
     perform,
     sleep,
 )
 from .lifecycle import Stage
 from .parts import Parts
-from .records import Session, hash_key
+from .records import Session
 from .request import GateRequest
 
 __all__ = ["REFRESH_POLL", "REFRESH_WAIT", "Sessions"]
@@ -55,12 +66,13 @@ class Sessions:
     def __init__(self, parts: Parts) -> None:
         self._p = parts
         self._scope = " ".join(parts.settings.scopes)
-        self._lock_ttl = parts.settings.http_timeout * 2 + 5
+        #: longer than the worst refresh: discovery, token, keys and userinfo requests
+        self._lock_ttl = parts.settings.http_timeout * 4 + 5
 
     def key(self, req: GateRequest) -> str | None:
         """The store key of the request's session cookie, if it has one."""
         sid = req.cookies.get(self._p.cookies.session_name(req))
-        return hash_key(sid) if sid else None
+        return self._p.session_key(sid) if sid else None
 
     def current(self, req: GateRequest, now: float, random: Random) -> Program[Session | None]:
         """The request's session, brought up to date; ``None`` when there is none (any more)."""
@@ -79,8 +91,11 @@ class Sessions:
         if stage is Stage.DUE:
             return (yield from self._refresh(key, session, now, random))
         touched = replace(session, last_seen=now)
-        yield from perform(PutSession(key, touched, self._p.lifecycle.ttl(touched, now)))
-        return touched
+        ttl = self._p.lifecycle.ttl(touched, now)
+        if (yield from perform(UpdateSession(key, touched, ttl, session.version))):
+            return touched
+        # Signed out or refreshed meanwhile: what the store holds now is the answer.
+        return (yield from perform(GetSession(key)))
 
     def _refresh(
         self, key: str, seen: Session, now: float, random: Random
@@ -126,8 +141,12 @@ class Sessions:
             yield from perform(DeleteSession(key))
             return None
         new = replace(new, last_seen=now, version=session.version + 1)
-        yield from perform(PutSession(key, new, self._p.lifecycle.ttl(new, now)))
-        return new
+        ttl = self._p.lifecycle.ttl(new, now)
+        if (yield from perform(UpdateSession(key, new, ttl, session.version))):
+            return new
+        # Deleted meanwhile (a sign-out, in any process): it stays deleted.
+        log.info("a session ended while it was refreshed; the refresh is dropped")
+        return (yield from perform(GetSession(key)))
 
     def _new_tokens(self, session: Session, now: float) -> Program[Session | None]:
         """The session with a refreshed access token; ``None`` when it must end."""
@@ -165,7 +184,9 @@ class Sessions:
             info = yield from flows.fetch_userinfo(state.metadata, session.access_token)
             if info:
                 check_same_subject(session.claims, info)
-                session = replace(session, claims={**session.claims, **info})
+                session = replace(session, claims=merge_userinfo(session.claims, info))
+                if not session.user.has_identity:
+                    raise UserInfoError("the user's identity claim is gone or unusable")
         except UserInfoError as exc:
             # The provider no longer honours the token, or names someone else.
             log.info("userinfo re-read failed (%s); session ended", exc.message)

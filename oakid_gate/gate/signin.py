@@ -1,16 +1,17 @@
 """Signing in: the authorization request, and the callback in its security order.
 
-Starting (:meth:`SignIn.begin`): a fresh ``state``, ``nonce``, PKCE S256
-verifier and browser-binding value per sign-in. The pending sign-in is stored
-under the hash of ``state`` with the return target (a same-origin path only,
-:mod:`~oakid_gate.gate.redirects`), and the binding value goes into a cookie
-of its own, so parallel sign-ins in several tabs each succeed.
+Starting (:meth:`SignIn.begin`): a fresh ``state``, ``nonce`` and PKCE S256
+verifier per sign-in. With the return target (a same-origin path only,
+:mod:`~oakid_gate.gate.redirects`) they are sealed into a cookie of the
+sign-in's own (:mod:`~oakid_gate.gate.pending`), so the server keeps nothing
+until the callback, and parallel sign-ins in several tabs each succeed.
 
 The callback (:meth:`SignIn.callback`), step by step; any failure is an error
 page and no session:
 
-1. the pending sign-in is *taken* (read and deleted at once) by its ``state``:
-   unknown, used or expired fails; so does a browser without its binding cookie;
+1. the sign-in's cookie is opened for its ``state`` and cleared: a browser
+   without it (another browser, a replay after the callback cleared it), or a
+   cookie that does not open for this ``state``, or an expired one, fails;
 2. the answer is checked: RFC 9207 ``iss`` (required when the provider
    advertises it), the provider's ``error``, a ``code``;
 3. the code is exchanged with the stored PKCE verifier;
@@ -24,39 +25,44 @@ page and no session:
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
 from ..errors import (
     AccessDenied,
     AuthenticationError,
     AuthorizationDenied,
+    CodeRefused,
     IDTokenError,
     OakIDGateError,
     ProviderError,
     ProviderUnavailable,
     StateError,
     StoreUnavailable,
+    TokenEndpointError,
     UserInfoError,
     oauth_error_code,
 )
+from ..user import OakIDUser
 from . import flows
-from .claims import check_same_subject, user_claims
-from .effects import DeleteSession, Program, PutLogin, PutSession, Random, TakeLogin, perform
+from .claims import check_same_subject, merge_userinfo, user_claims
+from .effects import DeleteSession, Program, PutSession, Random, perform
 from .metadata import ProviderMetadata
 from .parts import Parts
-from .records import PendingLogin, Session, hash_key
+from .pending import open_pending, seal_pending
+from .records import PendingLogin, Session
 from .redirects import safe_return_to
 from .replies import NO_STORE, Outcome, Reply
 from .request import GateRequest
 
-__all__ = ["SignIn", "authorization_url"]
+__all__ = ["MAX_PENDING", "SignIn", "authorization_url"]
 
 log = logging.getLogger("oakid_gate")
+
+#: sign-ins under way one browser may have before the oldest are cleared
+MAX_PENDING = 4
 
 
 def authorization_url(
@@ -115,20 +121,14 @@ class SignIn:
             state_ = yield from self._p.provider.current(now)
         except ProviderError as exc:
             return self._p.replies.error(req, exc, "The identity provider is not answering")
-        state, nonce, verifier, binding = random(), random(), random() + random(), random()
-        timeout = self._p.settings.login_timeout
+        state, nonce, verifier = random(), random(), random() + random()
         login = PendingLogin(
             nonce=nonce,
             code_verifier=verifier,
             return_to=safe_return_to(return_to),
             redirect_uri=self._p.origin.of(req) + self._p.settings.redirect_path,
-            binding_hash=hash_key(binding),
-            expires_at=now + timeout,
+            expires_at=now + self._p.settings.login_timeout,
         )
-        try:
-            yield from perform(PutLogin(hash_key(state), login, timeout))
-        except StoreUnavailable as exc:
-            return self._p.replies.error(req, exc, "The session store is not answering")
         url = authorization_url(
             state_.metadata,
             client_id=self._p.settings.client_id,
@@ -138,28 +138,34 @@ class SignIn:
             nonce=nonce,
             code_verifier=verifier,
         )
-        cookie = self._p.cookies.set_login(req, state, binding)
-        return Reply(302, (("location", url), cookie, *NO_STORE))
+        sealed = seal_pending(self._p.pending, state, login, random)
+        cookies = (*self._clear_abandoned(req), self._p.cookies.set_login(req, state, sealed))
+        return Reply(302, (("location", url), *cookies, *NO_STORE))
+
+    def _clear_abandoned(self, req: GateRequest) -> tuple[tuple[str, str], ...]:
+        """A browser with :data:`MAX_PENDING` sign-ins under way already (tabs left at the
+        provider) has them cleared: their cookies go with every request (``Path=/``)
+        until they expire, so they are kept few."""
+        names = self._p.cookies.pending_logins(req)
+        if len(names) < MAX_PENDING:
+            return ()
+        return tuple(self._p.cookies.clear_named(req, name) for name in names)
 
     # ------------------------------------------------------------ the callback
 
     def callback(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
         """Complete a sign-in: steps 1 to 6 of the module's docstring."""
-        params = dict(parse_qsl(req.query_string, keep_blank_values=True))
-        state = params.get("state")
-        clear_login = () if not state else (self._p.cookies.clear_login(req, state),)
+        clear_login: tuple[tuple[str, str], ...] = ()
         try:
-            taken = yield from self._take(req, state, now)
+            params = req.params()
+            state = params.get("state")
+            if state:
+                clear_login = (self._p.cookies.clear_login(req, state),)
+            taken = self._take(req, state, now)
             state_ = yield from self._p.provider.current(now)
             meta = state_.metadata
             code = _checked_code(params, meta)
-            tokens = yield from flows.exchange_code(
-                meta,
-                self._p.provider.client(meta),
-                code=code,
-                redirect_uri=taken.login.redirect_uri,
-                code_verifier=taken.login.code_verifier,
-            )
+            tokens = yield from self._exchange(meta, code, taken.login)
             claims = yield from self._identify(meta, tokens, taken.login.nonce, now)
             yield from self._authorize(meta, tokens, claims)
             sid = yield from self._start_session(req, tokens, claims, now, random)
@@ -172,21 +178,44 @@ class SignIn:
         session_cookie = self._p.cookies.set_session(req, sid)
         return Reply(302, (("location", location), session_cookie, *clear_login, *NO_STORE))
 
-    def _take(self, req: GateRequest, state: str | None, now: float) -> Program[_Taken]:
-        """Step 1: the pending sign-in of ``state``, used once, from this browser only."""
+    def _take(self, req: GateRequest, state: str | None, now: float) -> _Taken:
+        """Step 1: the sign-in of ``state``, from the cookie of this browser only."""
         if not state:
             raise StateError("The sign-in answer has no state. Start the sign-in from this site.")
-        login = yield from perform(TakeLogin(hash_key(state)))
-        if login is None or now >= login.expires_at:
+        sealed = req.cookies.get(self._p.cookies.login_name(req, state))
+        login = open_pending(self._p.pending, state, sealed) if sealed else None
+        if login is None:
             raise StateError(
-                "This sign-in has expired or was already used. Start the sign-in again."
+                "This sign-in is not known in this browser: it was started in another one, "
+                "or is already complete. Start the sign-in again here."
             )
-        binding = req.cookies.get(self._p.cookies.login_name(req, state), "")
-        if not hmac.compare_digest(hash_key(binding), login.binding_hash):
-            raise StateError(
-                "This sign-in was started in another browser. Start the sign-in again here."
-            )
+        if now >= login.expires_at:
+            raise StateError("This sign-in has expired. Start the sign-in again.")
         return _Taken(login, state)
+
+    def _exchange(
+        self, meta: ProviderMetadata, code: str, login: PendingLogin
+    ) -> Program[flows.TokenResponse]:
+        """Step 3: the code for tokens, with the stored PKCE verifier. ``invalid_grant``
+        (the code used, expired, not issued for this sign-in) is the client's to fix by
+        starting again; any other refusal says the provider or the gate is wrong."""
+        try:
+            return (
+                yield from flows.exchange_code(
+                    meta,
+                    self._p.provider.client(meta),
+                    code=code,
+                    redirect_uri=login.redirect_uri,
+                    code_verifier=login.code_verifier,
+                )
+            )
+        except TokenEndpointError as exc:
+            if exc.error != "invalid_grant":
+                raise
+            raise CodeRefused(
+                "The identity provider did not accept this sign-in (it may have been used "
+                "already, or taken too long). Start the sign-in again."
+            ) from None
 
     def _identify(
         self, meta: ProviderMetadata, tokens: flows.TokenResponse, nonce: str, now: float
@@ -207,7 +236,7 @@ class SignIn:
             sub = yield from self._oauth_subject(meta, tokens.access_token, info)
             if sub is not None:
                 info = {**info, "sub": sub}
-        claims = {**claims, **info}
+        claims = merge_userinfo(claims, info)
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise UserInfoError("The provider did not say who signed in (no sub).")
         return claims
@@ -234,8 +263,10 @@ class SignIn:
     def _authorize(
         self, meta: ProviderMetadata, tokens: flows.TokenResponse, claims: Mapping[str, Any]
     ) -> Program[None]:
-        """Step 5: the allow-lists; a refused user's tokens are revoked at once."""
-        if self._p.allowlist.allows(claims):
+        """Step 5: the allow-lists, and a verified email when it is the identity; a
+        refused user's tokens are revoked at once."""
+        refusal = self._refusal(claims)
+        if refusal is None:
             return
         token, hint = (
             (tokens.refresh_token, "refresh_token")
@@ -243,7 +274,27 @@ class SignIn:
             else (tokens.access_token, "access_token")
         )
         yield from self._p.provider.revoke(meta, token, hint)
-        raise AccessDenied("Your account is not allowed to use this site.")
+        raise AccessDenied(refusal)
+
+    def _refusal(self, claims: Mapping[str, Any]) -> str | None:
+        """Why this user may not sign in, or ``None``."""
+        settings = self._p.settings
+        user = OakIDUser(
+            claims, settings.user_claim, trust_unverified_email=settings.allow_unverified_email
+        )
+        if settings.user_claim == "email" and user.email is None:
+            return (
+                "This site knows its users by their email address, and the identity "
+                "provider has not verified it (or sent one that cannot be used)."
+            )
+        if not user.has_identity:
+            return (
+                f"This site knows its users by their {settings.user_claim!r}, and the "
+                "identity provider sent none that can be used as it is."
+            )
+        if not self._p.allowlist.allows(claims):
+            return "Your account is not allowed to use this site."
+        return None
 
     def _start_session(
         self,
@@ -266,12 +317,14 @@ class SignIn:
             last_seen=now,
             claims_at=now,
             user_claim=self._p.settings.user_claim,
+            trust_unverified_email=self._p.settings.allow_unverified_email,
         )
         old = req.cookies.get(self._p.cookies.session_name(req))
         if old:
-            yield from perform(DeleteSession(hash_key(old)))
+            yield from perform(DeleteSession(self._p.session_key(old)))
         sid = random()
-        yield from perform(PutSession(hash_key(sid), session, self._p.lifecycle.ttl(session, now)))
+        key = self._p.session_key(sid)
+        yield from perform(PutSession(key, session, self._p.lifecycle.ttl(session, now)))
         return sid
 
 

@@ -6,9 +6,11 @@ from this site: ``Sec-Fetch-Site`` is ``same-origin`` (or ``none``), or
 the form carries the CSRF token of this session, an HMAC of the session id
 under ``secret`` (every configured secret is accepted, for rotation).
 
-Signing out revokes the refresh token at the provider (RFC 7009), deletes the
-session and clears the cookie, then sends the browser to ``rd`` (a same-origin
-path only) or shows the signed-out page.
+Signing out deletes the session and clears the cookie first, whatever the
+provider's state: the user is signed out here even when the provider is down.
+Then the refresh token is revoked at the provider (RFC 7009), best effort (a
+failure is logged), and the browser goes to ``rd`` (a same-origin path only)
+or sees the signed-out page.
 """
 
 from __future__ import annotations
@@ -16,16 +18,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from urllib.parse import parse_qsl
 
 from ..errors import ForbiddenRequest, ProviderError, StoreUnavailable
 from . import pages
 from .effects import DeleteSession, GetSession, Program, perform, read_body
 from .parts import Parts
-from .records import hash_key
+from .records import Session
 from .redirects import safe_return_to
 from .replies import NO_STORE, Outcome, Reply, html_reply
-from .request import GateRequest
+from .request import GateRequest, single_params
 
 __all__ = ["SignOut"]
 
@@ -48,38 +49,48 @@ class SignOut:
         return html_reply(200, pages.sign_out_page(action, token), (("x-frame-options", "DENY"),))
 
     def sign_out(self, req: GateRequest, now: float) -> Program[Outcome]:
-        """End the session (a same-origin POST only) and clear the cookie."""
+        """End the session (a same-origin POST only), clear the cookie, then revoke."""
         sid = req.cookies.get(self._p.cookies.session_name(req))
+        rd = req.params().get("rd")  # every parameter read before anything is done
         body = yield from read_body()
-        form = dict(parse_qsl(body.decode("latin-1"))) if body else {}
+        form = single_params(body.decode("latin-1"))
         if not self._same_origin_post(req, sid, form.get("csrf", "")):
             refused = ForbiddenRequest("a sign-out must come from this site")
             return self._p.replies.error(req, refused, "Sign-out refused")
-        if sid:
-            try:
-                yield from self._end(hash_key(sid), now)
-            except (StoreUnavailable, ProviderError) as exc:
-                return self._p.replies.error(req, exc, "Sign-out could not be completed")
-            log.info("signed out: session ended")
         clear = self._p.cookies.clear_session(req)
-        rd = dict(parse_qsl(req.query_string)).get("rd")
+        session = None
+        if sid:
+            key = self._p.session_key(sid)
+            try:
+                session = yield from perform(GetSession(key))
+                yield from perform(DeleteSession(key))
+            except StoreUnavailable as exc:
+                # The cookie goes anyway: this browser is signed out; the record
+                # expires by itself.
+                reply = self._p.replies.error(req, exc, "Sign-out could not be completed")
+                return reply.with_headers(clear)
+            log.info("signed out: session ended")
+        if session is not None:
+            yield from self._revoke(session, now)
         if rd is not None:
             target = self._p.origin.of(req) + safe_return_to(rd)
             return Reply(303, (("location", target), clear, *NO_STORE))
         return html_reply(200, pages.signed_out_page(), (clear,))
 
-    def _end(self, key: str, now: float) -> Program[None]:
-        """Revoke the session's refresh token (else its access token), then delete it."""
-        session = yield from perform(GetSession(key))
-        if session is not None:
+    def _revoke(self, session: Session, now: float) -> Program[None]:
+        """Revoke the ended session's refresh token (else its access token), best effort:
+        the session is gone already, so a provider that cannot be reached is only logged."""
+        try:
             state = yield from self._p.provider.current(now)
-            token, hint = (
-                (session.refresh_token, "refresh_token")
-                if session.refresh_token
-                else (session.access_token, "access_token")
-            )
-            yield from self._p.provider.revoke(state.metadata, token, hint)
-        yield from perform(DeleteSession(key))
+        except ProviderError as exc:
+            log.warning("sign-out: the token could not be revoked (%s)", exc.message)
+            return
+        token, hint = (
+            (session.refresh_token, "refresh_token")
+            if session.refresh_token
+            else (session.access_token, "access_token")
+        )
+        yield from self._p.provider.revoke(state.metadata, token, hint)
 
     def _same_origin_post(self, req: GateRequest, sid: str | None, csrf: str) -> bool:
         site = req.headers.get("sec-fetch-site")

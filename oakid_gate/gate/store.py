@@ -1,12 +1,22 @@
 """The session store contract.
 
-A store keeps three kinds of entry, each under a key that is already a hash
-(see :func:`oakid_gate.gate.records.hash_key`):
+A store keeps two kinds of entry, each under a key that is already a hash
+(see :func:`oakid_gate.gate.records.session_key`):
 
 - sessions, read on every signed-in request;
-- sign-ins under way, taken exactly once (atomically read and deleted);
 - short locks, so that one refresh runs at a time per session, across tasks,
   threads, processes and hosts that share the store.
+
+(A sign-in under way is not stored: it is sealed into its own cookie, see
+:mod:`oakid_gate.gate.pending`, so a flood of sign-ins costs no store anything.)
+
+Two writes: :meth:`SessionStore.put_session` creates a session (at sign-in,
+under a key nobody else has); :meth:`SessionStore.update_session` changes one,
+as a compare-and-set on its ``version``, atomically in the store: it writes
+only while the stored session is still there with the version the writer read.
+So a sign-out racing a refresh or a touch in another process is never undone
+(no write recreates a deleted session), and a touch that read the session
+before a refresh never writes the superseded tokens back.
 
 Two reads: :meth:`SessionStore.get_session` is the store of record, and every
 decision that changes a session (refresh under its lock, sign-out) reads with
@@ -28,13 +38,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from .records import PendingLogin, Session
+from .records import Session
 
 __all__ = ["SessionStore"]
 
 
 class SessionStore(ABC):
-    """Where sessions, sign-ins under way and refresh locks live."""
+    """Where sessions and refresh locks live."""
 
     #: whether several processes may share this store
     shared: bool = False
@@ -50,16 +60,16 @@ class SessionStore(ABC):
         return self.get_session(key)
 
     @abstractmethod
-    def put_session(self, key: str, session: Session, ttl: float) -> None: ...
+    def put_session(self, key: str, session: Session, ttl: float) -> None:
+        """Store a new session under ``key`` (sign-in), for ``ttl`` seconds."""
+
+    @abstractmethod
+    def update_session(self, key: str, session: Session, ttl: float, expected: int) -> bool:
+        """Replace the session under ``key`` with ``session`` if, and only if, it is still
+        stored with version ``expected``; ``False`` (and nothing written) otherwise."""
 
     @abstractmethod
     def delete_session(self, key: str) -> None: ...
-
-    @abstractmethod
-    def put_login(self, key: str, login: PendingLogin, ttl: float) -> None: ...
-
-    @abstractmethod
-    def take_login(self, key: str) -> PendingLogin | None: ...
 
     @abstractmethod
     def acquire_lock(self, key: str, owner: str, ttl: float) -> bool: ...
@@ -87,11 +97,8 @@ class SessionStore(ABC):
     async def adelete_session(self, key: str) -> None:
         self.delete_session(key)
 
-    async def aput_login(self, key: str, login: PendingLogin, ttl: float) -> None:
-        self.put_login(key, login, ttl)
-
-    async def atake_login(self, key: str) -> PendingLogin | None:
-        return self.take_login(key)
+    async def aupdate_session(self, key: str, session: Session, ttl: float, expected: int) -> bool:
+        return self.update_session(key, session, ttl, expected)
 
     async def aacquire_lock(self, key: str, owner: str, ttl: float) -> bool:
         return self.acquire_lock(key, owner, ttl)

@@ -17,6 +17,9 @@ from .headers import Headers, upstream_headers
 
 __all__ = ["IDENTITY_CACHE_SIZE", "Upstream"]
 
+#: characters a forwarded path keeps as they are (with the unreserved, which ``quote`` keeps)
+_PATH_SAFE = "/:@!$&'()*+,="
+
 #: users whose identity headers are kept worked out (the dict is emptied when full)
 IDENTITY_CACHE_SIZE = 1024
 
@@ -53,19 +56,28 @@ class Upstream:
         )
 
     def target(self, scope: Scope) -> str | None:
-        """The upstream path and query: the client's bytes, after the upstream's path.
+        """The upstream path and query: the path the gate judged, after the upstream's path.
 
+        The path goes as a canonical encoding of the decoded ``path`` the gate
+        decided on, never the client's raw bytes: ``/static/..%5cadmin``,
+        ``/static/..;/admin``, an overlong UTF-8 dot or ``%00`` would otherwise
+        reach an upstream that normalises them (Tomcat, Jetty, IIS) as another
+        path than the one judged. Every byte outside RFC 3986's unreserved
+        characters and ``/:@!$&'()*+,=`` is percent-encoded (``;`` too, so no
+        upstream reads path parameters the gate did not see), so the upstream's
+        decoding gives back exactly the judged path. The query goes as sent.
         ``None`` for a request target that is not a path (absolute-form, ``*``).
         """
         raw: bytes | None = scope.get("raw_path")
-        if raw:
-            path = raw.partition(b"?")[0].decode("latin-1")
-        else:
-            path = quote(scope["path"], safe="/:@!$&'()*+,;=-._~%")
-        if not path.startswith("/"):
+        path: str = scope["path"]
+        if (raw is not None and not raw.startswith(b"/")) or not path.startswith("/"):
             return None
         query: bytes = scope.get("query_string", b"")
-        return self._path_prefix + path + ("?" + query.decode("latin-1") if query else "")
+        return (
+            self._path_prefix
+            + quote(path, safe=_PATH_SAFE)
+            + ("?" + query.decode("latin-1") if query else "")
+        )
 
     def headers(self, scope: Scope, *, websocket: bool = False) -> Headers:
         """The request headers for the upstream, with the identity the gate put in ``scope``."""

@@ -1,25 +1,24 @@
-"""Stored records at rest: JSON, then AES-256-GCM keyed from ``secret``.
+"""Sessions at rest in a shared store: JSON, sealed under ``secret``.
 
 A persistent store (``sqlite://``, ``redis://``) never holds a token, a claim
 or a cookie value in clear. Each record is::
 
-    version (1 byte, 0x01) | key id (4 bytes) | nonce (12 bytes) | ciphertext + GCM tag (16 bytes)
+    session version (8 bytes, big-endian) | sealed JSON (see oakid_gate.gate.sealing)
 
-- The AES-256-GCM key is derived from each ``secret`` with HKDF-SHA256 and a
-  label per kind of record (sessions, sign-ins under way), so a sign-in record
-  can never be read as a session.
-- The key id is derived the same way under another label: it says which secret
-  sealed the record without saying anything about the key. The first secret
-  seals; every secret opens (rotation: put the new secret first, keep the old
-  one until the records it sealed have expired).
-- The nonce is 96 random bits (``os.urandom``), fresh for every record.
-- The record's store key (the hash of the cookie's session id, or of
-  ``state``) is the associated data: a record copied under another key does
-  not open.
+- The JSON is sealed by :class:`~oakid_gate.gate.sealing.Sealer` (AES-256-GCM,
+  keys derived from each ``secret`` by HKDF; the first seals, every one opens)
+  with a fresh 96-bit nonce from ``os.urandom``.
+- The associated data is the record's store key (derived from the app and the
+  cookie's session id) followed by the version prefix: a record copied under
+  another key, or with its version changed, does not open.
+- The version is in clear so that the store itself can compare and set on it
+  (:meth:`~oakid_gate.gate.store.SessionStore.update_session`: sqlite compares
+  ``substr(value, 1, 8)``, redis a Lua script ``string.sub(value, 1, 8)``);
+  it says how many times a session was refreshed, nothing more.
 
 A record that does not open (wrong or retired secret, tampered, truncated,
-another format) reads as absent, and a warning is logged that names the kind
-of record only, never its content.
+another format) reads as absent, and a warning is logged that says so, never
+anything of its content.
 """
 
 from __future__ import annotations
@@ -28,75 +27,48 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any, Final, TypeVar
+from collections.abc import Sequence
+from typing import Final
 
 from cachetools import LRUCache
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ..gate.records import PendingLogin, Session
+from ..gate.records import Session
+from ..gate.sealing import NONCE_BYTES, Sealer
 
-__all__ = ["SessionCodec"]
+__all__ = ["VERSION_BYTES", "SessionCodec"]
 
 log = logging.getLogger("oakid_gate")
 
-VERSION: Final = 0x01
-KEY_ID_BYTES: Final = 4
-NONCE_BYTES: Final = 12
-TAG_BYTES: Final = 16
-HEADER_BYTES: Final = 1 + KEY_ID_BYTES + NONCE_BYTES
-
-_SALT: Final = b"oakid-gate/store/v1"
-#: kinds of record, each with a key of its own
-SESSION: Final = "session"
-LOGIN: Final = "login"
-
-R = TypeVar("R")
-
-
-def _hkdf(secret: bytes, info: bytes, length: int) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=_SALT, info=info).derive(secret)
-
-
-class _Key:
-    """One secret's AEAD key for one kind of record, and its key id."""
-
-    __slots__ = ("aead", "key_id")
-
-    def __init__(self, secret: bytes, kind: str) -> None:
-        self.aead = AESGCM(_hkdf(secret, f"oakid-gate {kind} encryption".encode(), 32))
-        self.key_id = _hkdf(secret, f"oakid-gate {kind} key id".encode(), KEY_ID_BYTES)
-
-    def __repr__(self) -> str:
-        return "_Key(**********)"
+#: the clear prefix of a record: the session's version
+VERSION_BYTES: Final = 8
 
 
 class SessionCodec:
-    """Seal :class:`Session` and :class:`PendingLogin` records for a store, and open them.
+    """Seal :class:`Session` records for a store, and open them.
 
     ``secrets``: the ``secret`` setting's values; the first seals, all open.
     """
 
     def __init__(self, secrets: Sequence[str], *, opened_cache: int = 4096) -> None:
-        self._opened: LRUCache[tuple[str, bytes], Session] = LRUCache(maxsize=opened_cache)
-        self._opened_lock = threading.Lock()
         if not secrets:
             raise ValueError("SessionCodec needs at least one secret")
-        raw = [s.encode() for s in secrets]
-        self._keys: dict[str, tuple[_Key, ...]] = {
-            kind: tuple(_Key(s, kind) for s in raw) for kind in (SESSION, LOGIN)
-        }
+        self._sealer = Sealer(secrets, "session")
+        self._opened: LRUCache[tuple[str, bytes], Session] = LRUCache(maxsize=opened_cache)
+        self._opened_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"SessionCodec({len(self._keys[SESSION])} secret(s))"
+        return f"SessionCodec({self._sealer!r})"
 
-    # ------------------------------------------------------------ records
+    @staticmethod
+    def version_tag(version: int) -> bytes:
+        """The clear prefix of every record of a session at ``version``."""
+        return version.to_bytes(VERSION_BYTES, "big")
 
     def encode_session(self, key: str, session: Session) -> bytes:
-        return self._seal(SESSION, key, session.to_dict())
+        tag = self.version_tag(session.version)
+        # ASCII JSON: any claim the provider sent (even a lone surrogate) encodes.
+        plain = json.dumps(session.to_dict(), separators=(",", ":")).encode()
+        return tag + self._sealer.seal(plain, key.encode() + tag, os.urandom(NONCE_BYTES))
 
     def decode_session(self, key: str, blob: bytes) -> Session | None:
         """The session sealed in ``blob`` under ``key``.
@@ -113,50 +85,27 @@ class SessionCodec:
             hit = self._opened.get(cache_key)
         if hit is not None:
             return hit
-        session = self._open(SESSION, key, blob, Session.from_dict)
+        session = self._open(key, blob)
         if session is not None:
             with self._opened_lock:
                 self._opened[cache_key] = session
         return session
 
-    def encode_login(self, key: str, login: PendingLogin) -> bytes:
-        return self._seal(LOGIN, key, login.to_dict())
-
-    def decode_login(self, key: str, blob: bytes) -> PendingLogin | None:
-        return self._open(LOGIN, key, blob, PendingLogin.from_dict)
-
-    # ------------------------------------------------------------ sealing
-
-    def _seal(self, kind: str, key: str, data: dict[str, Any]) -> bytes:
-        # ASCII JSON: any claim the provider sent (even a lone surrogate) encodes.
-        plain = json.dumps(data, separators=(",", ":")).encode()
-        k = self._keys[kind][0]
-        nonce = os.urandom(NONCE_BYTES)
-        header = bytes([VERSION]) + k.key_id + nonce
-        return header + k.aead.encrypt(nonce, plain, key.encode())
-
-    def _open(self, kind: str, key: str, blob: bytes, build: Callable[[Any], R]) -> R | None:
-        if len(blob) < HEADER_BYTES + TAG_BYTES or blob[0] != VERSION:
-            log.warning("session store: a %s record has an unknown format; ignored", kind)
+    def _open(self, key: str, blob: bytes) -> Session | None:
+        tag = blob[:VERSION_BYTES]
+        plain = self._sealer.open(blob[VERSION_BYTES:], key.encode() + tag)
+        if plain is None:
+            log.warning(
+                "session store: a session record does not open "
+                "(another secret or format, or altered); ignored"
+            )
             return None
-        key_id = blob[1 : 1 + KEY_ID_BYTES]
-        nonce = blob[1 + KEY_ID_BYTES : HEADER_BYTES]
-        body = blob[HEADER_BYTES:]
-        # Key ids are 32 bits: a collision between two secrets is possible, so
-        # every key with this id is tried.
-        for k in self._keys[kind]:
-            if k.key_id != key_id:
-                continue
-            try:
-                plain = k.aead.decrypt(nonce, body, key.encode())
-            except InvalidTag:
-                continue
-            try:
-                return build(json.loads(plain))
-            except (ValueError, KeyError, TypeError):
-                log.warning("session store: a %s record does not decode; ignored", kind)
-                return None
-        log.warning(
-            "session store: a %s record does not open (another secret, or altered); ignored", kind
-        )
-        return None
+        try:
+            session = Session.from_dict(json.loads(plain))
+        except (ValueError, KeyError, TypeError):
+            log.warning("session store: a session record does not decode; ignored")
+            return None
+        if self.version_tag(session.version) != tag:
+            log.warning("session store: a session record's version does not match; ignored")
+            return None
+        return session

@@ -11,10 +11,10 @@ is about 190 MiB at most; set ``max_sessions`` from the memory you give the
 process. When the bound is reached the least recently used session goes (its
 user signs in again).
 
-Sessions and sign-ins under way sit in separate bounded caches, so a flood of
-unauthenticated requests starting sign-ins can never evict a signed-in
-session. Entries expire by their own time to live; the least recently used go
-first when a cache is full. Nothing survives a restart, and several worker
+Entries expire by their own time to live; the least recently used go first
+when the store is full. A sign-in under way is not stored (it travels sealed
+in its own cookie), so a flood of unauthenticated requests starting sign-ins
+cannot evict a signed-in session. Nothing survives a restart, and several worker
 processes cannot share it: use ``sqlite://`` or ``redis://`` for that.
 """
 
@@ -28,7 +28,7 @@ from typing import Generic, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import ConfigurationError
-from ..gate.records import PendingLogin, Session
+from ..gate.records import Session
 from ..gate.store import SessionStore
 
 __all__ = ["MemoryStore"]
@@ -97,12 +97,10 @@ class MemoryStore(SessionStore):
     def __init__(
         self,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
-        max_logins: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_sessions = max_sessions
         self._sessions: _Bounded[Session] = _Bounded(max_sessions, clock)
-        self._logins: _Bounded[PendingLogin] = _Bounded(max_logins, clock)
         self._locks: _Bounded[str] = _Bounded(max_sessions, clock)
         self._mutex = threading.Lock()  # WSGI servers call from many threads
         self._clock = clock
@@ -142,14 +140,13 @@ class MemoryStore(SessionStore):
         with self._mutex:
             self._sessions.pop(key)
 
-    def put_login(self, key: str, login: PendingLogin, ttl: float) -> None:
+    def update_session(self, key: str, session: Session, ttl: float, expected: int) -> bool:
         with self._mutex:
-            self._logins.put(key, login, ttl)
-            self._maybe_sweep()
-
-    def take_login(self, key: str) -> PendingLogin | None:
-        with self._mutex:
-            return self._logins.pop(key)
+            current = self._sessions.get(key)
+            if current is None or current.version != expected:
+                return False
+            self._sessions.put(key, session, ttl)
+            return True
 
     def acquire_lock(self, key: str, owner: str, ttl: float) -> bool:
         with self._mutex:
@@ -175,7 +172,7 @@ class MemoryStore(SessionStore):
 
     def _sweep(self) -> int:
         self._swept_at = self._clock()
-        return self._sessions.sweep() + self._logins.sweep() + self._locks.sweep()
+        return self._sessions.sweep() + self._locks.sweep()
 
     def __len__(self) -> int:
         return len(self._sessions)

@@ -7,13 +7,15 @@
 
 Keys, values and locks:
 
-- ``oakid:s:<hash>`` a session, ``oakid:l:<hash>`` a sign-in under way,
-  ``oakid:k:<hash>`` a refresh lock; ``<hash>`` is already the SHA-256 of the
-  cookie's session id or of ``state`` (:func:`oakid_gate.gate.records.hash_key`).
+- ``oakid:s:<hash>`` a session, ``oakid:k:<hash>`` its refresh lock;
+  ``<hash>`` is already a SHA-256 of the app (issuer, client) and the cookie's
+  session id (:func:`oakid_gate.gate.records.session_key`), so apps sharing a
+  redis never share a key.
 - Values are sealed with AES-256-GCM (:mod:`oakid_gate.stores.codec`); every
   key has a time to live (``SET ... PX``), so redis expires what is stale.
-- A sign-in is taken with ``GETDEL`` (redis 6.2 or later): read and deleted
-  in one step, once.
+- A session is updated by a Lua script that writes only over the version the
+  writer read (compare and set on the record's clear version prefix): a
+  sign-out is never undone by a refresh or touch that was in flight.
 - A lock is ``SET NX PX`` (one holder, which a crash cannot keep forever) and
   is released by a Lua script only when it still holds the releasing owner's
   value, so a holder whose lock expired cannot release its successor's.
@@ -57,7 +59,7 @@ from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, StoreUnavailable
-from ..gate.records import PendingLogin, Session
+from ..gate.records import Session
 from ..gate.store import SessionStore
 from . import redis_ops as ops
 from .codec import SessionCodec
@@ -86,7 +88,7 @@ def _require_redis() -> None:
 
 
 class RedisStore(SessionStore):
-    """Sessions, sign-ins under way and refresh locks in redis."""
+    """Sessions and refresh locks in redis."""
 
     shared = True
     waits_on_network = True
@@ -240,11 +242,8 @@ class RedisStore(SessionStore):
     def delete_session(self, key: str) -> None:
         self._run(ops.delete_session(key))
 
-    def put_login(self, key: str, login: PendingLogin, ttl: float) -> None:
-        self._run(ops.put_login(self._codec, key, login, ttl))
-
-    def take_login(self, key: str) -> PendingLogin | None:
-        return self._run(ops.take_login(self._codec, key))
+    def update_session(self, key: str, session: Session, ttl: float, expected: int) -> bool:
+        return self._run(ops.update_session(self._codec, key, session, ttl, expected))
 
     def acquire_lock(self, key: str, owner: str, ttl: float) -> bool:
         return self._run(ops.acquire_lock(key, owner, ttl))
@@ -281,11 +280,8 @@ class RedisStore(SessionStore):
     async def adelete_session(self, key: str) -> None:
         await self._arun(ops.delete_session(key))
 
-    async def aput_login(self, key: str, login: PendingLogin, ttl: float) -> None:
-        await self._arun(ops.put_login(self._codec, key, login, ttl))
-
-    async def atake_login(self, key: str) -> PendingLogin | None:
-        return await self._arun(ops.take_login(self._codec, key))
+    async def aupdate_session(self, key: str, session: Session, ttl: float, expected: int) -> bool:
+        return await self._arun(ops.update_session(self._codec, key, session, ttl, expected))
 
     async def aacquire_lock(self, key: str, owner: str, ttl: float) -> bool:
         return await self._arun(ops.acquire_lock(key, owner, ttl))

@@ -8,8 +8,8 @@ command and one round trip.
 
 Replies come through redis-py's ``execute_command``, so its reply callbacks
 apply by command name, as they do for its methods: SET gives True ("OK") or
-None (NX and the key exists), PING gives True; GET, GETDEL, DEL and EVAL give
-the raw reply (bytes, None, an integer, a list).
+None (NX and the key exists), PING gives True; GET, DEL and EVAL give the raw
+reply (bytes, None, an integer, a list).
 """
 
 from __future__ import annotations
@@ -20,30 +20,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from ..gate.records import PendingLogin, Session
+from ..gate.records import Session
 from .codec import SessionCodec
 
 __all__ = [
     "LOCK_PREFIX",
-    "LOGIN_PREFIX",
     "PEEK_SESSION",
     "PING",
     "RELEASE_LOCK",
     "SESSION_PREFIX",
+    "UPDATE_SESSION",
     "Command",
     "Op",
     "acquire_lock",
     "delete_session",
     "get_session",
     "peek_session",
-    "put_login",
     "put_session",
     "release_lock",
-    "take_login",
+    "update_session",
 ]
 
 SESSION_PREFIX = "oakid:s:"
-LOGIN_PREFIX = "oakid:l:"
 LOCK_PREFIX = "oakid:k:"
 
 #: delete the lock only if it still holds this owner's value
@@ -52,6 +50,18 @@ if redis.call("GET", KEYS[1]) == ARGV[1] then
     return redis.call("DEL", KEYS[1])
 end
 return 0
+"""
+
+#: compare and set: write ARGV[2] for ARGV[3] ms only over a record of version ARGV[1]
+#: (its clear 8-byte prefix, :mod:`oakid_gate.stores.codec`); a deleted or expired
+#: record is never written back
+UPDATE_SESSION = """\
+local current = redis.call("GET", KEYS[1])
+if not current or string.sub(current, 1, 8) ~= ARGV[1] then
+    return 0
+end
+redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
+return 1
 """
 
 #: the session and the milliseconds redis keeps it (PTTL: -2 absent, -1 for ever)
@@ -113,20 +123,17 @@ def put_session(codec: SessionCodec, key: str, session: Session, ttl: float) -> 
     return Op(("SET", SESSION_PREFIX + key, blob, "PX", _millis(ttl)), _nothing, key)
 
 
+def update_session(
+    codec: SessionCodec, key: str, session: Session, ttl: float, expected: int
+) -> Op[bool]:
+    blob = codec.encode_session(key, session)
+    tag = codec.version_tag(expected)
+    command = ("EVAL", UPDATE_SESSION, 1, SESSION_PREFIX + key, tag, blob, _millis(ttl))
+    return Op(command, bool, key)
+
+
 def delete_session(key: str) -> Op[None]:
     return Op(("DEL", SESSION_PREFIX + key), _nothing, key)
-
-
-def put_login(codec: SessionCodec, key: str, login: PendingLogin, ttl: float) -> Op[None]:
-    blob = codec.encode_login(key, login)
-    return Op(("SET", LOGIN_PREFIX + key, blob, "PX", _millis(ttl)), _nothing)
-
-
-def take_login(codec: SessionCodec, key: str) -> Op[PendingLogin | None]:
-    def read(blob: object) -> PendingLogin | None:
-        return None if blob is None else codec.decode_login(key, _bytes(blob))
-
-    return Op(("GETDEL", LOGIN_PREFIX + key), read)  # read and delete in one step
 
 
 def acquire_lock(key: str, owner: str, ttl: float) -> Op[bool]:

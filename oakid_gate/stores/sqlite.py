@@ -17,9 +17,10 @@ How it is kept safe:
 - WAL journal: readers never wait for the writer. ``busy_timeout``: a writer
   waits for another process's write instead of failing.
 - Every change is one statement, or one ``BEGIN IMMEDIATE`` transaction (which
-  takes the database's write lock before reading): taking a sign-in deletes
-  and returns it in one step, so it is taken once; a refresh lock is inserted
-  only when absent or expired, so one process at a time holds it; a lock is
+  takes the database's write lock before reading): a session is updated by
+  one ``UPDATE ... WHERE`` its stored version is the one the writer read (a
+  deleted session is never written back); a refresh lock is inserted only
+  when absent or expired, so one process at a time holds it; a lock is
   released only by its owner.
 - Times are wall-clock seconds (``time.time``), the only clock that worker
   processes and restarts share. Expired rows are never returned, and are
@@ -57,9 +58,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, StoreUnavailable
-from ..gate.records import PendingLogin, Session
+from ..gate.records import Session
 from ..gate.store import SessionStore
-from .codec import SessionCodec
+from .codec import VERSION_BYTES, SessionCodec
 from .data_version import CHECK_INTERVAL, DataVersionWatch
 from .near import MAX_AGE, MAXSIZE, NearCache
 
@@ -67,23 +68,19 @@ __all__ = ["SQLiteStore", "sqlite_path"]
 
 log = logging.getLogger("oakid_gate")
 
-#: ``DELETE ... RETURNING`` arrived in sqlite 3.35.0
-HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
-SCHEMA_VERSION = 1
+#: 2: no ``logins`` table (sign-ins under way travel sealed in their cookie)
+SCHEMA_VERSION = 2
 SWEEP_INTERVAL = 60.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at REAL NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS logins (
-    key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at REAL NOT NULL
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS locks (
     key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at);
-CREATE INDEX IF NOT EXISTS logins_expires_at ON logins (expires_at);
+DROP TABLE IF EXISTS logins;
 CREATE INDEX IF NOT EXISTS locks_expires_at ON locks (expires_at);
 """
 
@@ -116,7 +113,7 @@ def sqlite_path(url: str) -> str:
 
 
 class SQLiteStore(SessionStore):
-    """Sessions, sign-ins under way and refresh locks in one sqlite file."""
+    """Sessions and refresh locks in one sqlite file."""
 
     shared = True
 
@@ -273,7 +270,7 @@ class SQLiteStore(SessionStore):
 
     def _sweep(self, conn: sqlite3.Connection, now: float) -> int:
         removed = 0
-        for table in ("sessions", "logins", "locks"):
+        for table in ("sessions", "locks"):
             removed += conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,)).rowcount  # noqa: S608 - fixed names
         return removed
 
@@ -322,33 +319,29 @@ class SQLiteStore(SessionStore):
         finally:
             self.near.invalidate(key)  # after the commit: a read that follows sees it
 
+    def update_session(self, key: str, session: Session, ttl: float, expected: int) -> bool:
+        """One ``UPDATE ... WHERE`` the stored record still holds version ``expected`` (its
+        clear prefix, :mod:`~oakid_gate.stores.codec`): atomic in sqlite, across processes."""
+        blob = self._codec.encode_session(key, session)
+        now = self._clock()
+        try:
+            with self._errors() as conn:
+                written = conn.execute(
+                    "UPDATE sessions SET value = ?, expires_at = ? "
+                    "WHERE key = ? AND expires_at > ? AND substr(value, 1, ?) = ?",
+                    (blob, now + ttl, key, now, VERSION_BYTES, self._codec.version_tag(expected)),
+                ).rowcount
+                self._after_write(conn, now)
+        finally:
+            self.near.invalidate(key)
+        return written == 1
+
     def delete_session(self, key: str) -> None:
         try:
             with self._errors() as conn:
                 conn.execute("DELETE FROM sessions WHERE key = ?", (key,))
         finally:
             self.near.invalidate(key)
-
-    # ------------------------------------------------------------ sign-ins
-
-    def put_login(self, key: str, login: PendingLogin, ttl: float) -> None:
-        self._put("logins", key, self._codec.encode_login(key, login), ttl)
-
-    def take_login(self, key: str) -> PendingLogin | None:
-        with self._errors() as conn:
-            if HAS_RETURNING:
-                rows = conn.execute(
-                    "DELETE FROM logins WHERE key = ? RETURNING value, expires_at", (key,)
-                ).fetchall()
-            else:  # sqlite older than 3.35
-                with self._transaction(conn):
-                    rows = conn.execute(
-                        "SELECT value, expires_at FROM logins WHERE key = ?", (key,)
-                    ).fetchall()
-                    conn.execute("DELETE FROM logins WHERE key = ?", (key,))
-        if not rows or rows[0][1] <= self._clock():
-            return None
-        return self._codec.decode_login(key, rows[0][0])
 
     # ------------------------------------------------------------ locks
 

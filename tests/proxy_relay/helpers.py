@@ -7,6 +7,7 @@ import ssl
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from apps.raw_upstream import Request, reply
 
@@ -51,13 +52,13 @@ class Client:
         chunks: Iterable[bytes] | None = None,
         headers: Iterable[tuple[bytes, bytes]] = (),
     ) -> None:
-        path, _, query = target.partition("?")
+        raw, _, query = target.partition("?")
         self.scope = {
             "type": "http",
             "method": method,
             "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
+            "path": unquote(raw),  # decoded, as servers do
+            "raw_path": raw.encode(),
             "query_string": query.encode(),
             "headers": [(b"host", b"app.example"), *headers],
             "client": ("192.0.2.10", 40000),

@@ -40,6 +40,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from support.log_watch import remember
+
 __all__ = ["USERS", "AuthorizeRecord", "Faults", "HostileIdP", "Signing"]
 
 Signing = Literal[
@@ -90,6 +92,7 @@ class Faults:
     discovery_status: int = 200
     discovery_issuer: str | None = None  # the issuer the document names
     jwks_status: int = 200
+    discovery_delay: float = 0.0  # seconds before discovery answers
     # authorization response
     iss_param: Literal["good", "missing", "wrong"] = "good"  # RFC 9207
     authorize_error: str | None = None  # e.g. "access_denied"
@@ -173,6 +176,7 @@ class HostileIdP:
         self.issuer = issuer
         self.client_id = client_id
         self.client_secret = client_secret
+        remember(client_secret)
         self.id_token_algs = id_token_algs
         self.iss_parameter_supported = iss_parameter_supported
         self.faults = Faults()
@@ -184,6 +188,7 @@ class HostileIdP:
         self.userinfo_requests = 0
         self.revocations: list[tuple[str, str]] = []
         self.jwks_fetches = 0
+        self.discovery_fetches = 0
         self.attacker_jwks_fetches = 0
         self.issued: list[str] = []  # every code and token handed out
         self._grants: dict[str, _Grant] = {}
@@ -232,12 +237,15 @@ class HostileIdP:
     # ------------------------------------------------------------ endpoints
 
     async def _discovery(self, request: Request) -> Response:
+        self.discovery_fetches += 1
         f, base = self.faults, self.issuer
         wanted = "oauth-authorization-server" if f.well_known == "oauth" else "openid-configuration"
         if not request.url.path.endswith(wanted):
             return JSONResponse({"error": "not_found"}, 404)
         if f.discovery_status != 200:
             return JSONResponse({"error": "server_error"}, f.discovery_status)
+        if f.discovery_delay:
+            await asyncio.sleep(f.discovery_delay)
         document = {
             "issuer": f.discovery_issuer or base,
             "authorization_endpoint": f"{base}/authorize",
@@ -378,6 +386,7 @@ class HostileIdP:
     def _new_secret(self) -> str:
         value = secrets.token_urlsafe(24)
         self.issued.append(value)
+        remember(value)
         return value
 
     def _client_ok(self, request: Request, form: dict[str, str]) -> bool:
@@ -406,6 +415,7 @@ class HostileIdP:
         if not self.faults.omit_id_token:
             body["id_token"] = self._id_token(user, nonce)
             self.issued.append(body["id_token"])
+            remember(body["id_token"])
         return body
 
     def _id_token(self, user: str, nonce: str | None) -> str:

@@ -1,0 +1,173 @@
+"""The settings themselves: one frozen dataclass, a field per setting."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..errors import ConfigurationError
+from .checks import check
+from .values import Secret, convert
+
+__all__ = ["DEFAULT_ISSUER", "Settings", "setting_fields"]
+
+DEFAULT_ISSUER = "https://id.oakwall.mom"
+
+
+def _doc(text: str, **extra: Any) -> dict[str, Any]:
+    return {"doc": text, **extra}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The checked settings of one gate. Build with :meth:`Settings.load`."""
+
+    client_id: str = field(metadata=_doc("the app's client id at the provider", required=True))
+    client_secret: Secret = field(
+        metadata=_doc("the app's client secret at the provider", required=True)
+    )
+    secret: tuple[Secret, ...] = field(
+        metadata=_doc(
+            "encrypts stored tokens and keys the sign-out form token, at least 32 bytes; "
+            "several (comma-separated) "
+            "rotate: the first encrypts, all decrypt",
+            required=True,
+        )
+    )
+    issuer: str = field(default=DEFAULT_ISSUER, metadata=_doc("provider issuer URL"))
+    scopes: tuple[str, ...] = field(
+        default=("openid", "profile", "email"), metadata=_doc("requested scopes")
+    )
+    base_url: str | None = field(
+        default=None, metadata=_doc("external origin, e.g. https://tools.example.com")
+    )
+    prefix: str = field(default="/oauth2", metadata=_doc("where the gate's endpoints live"))
+    root_path: str = field(
+        default="",
+        metadata=_doc(
+            "the mount prefix the app is served under (SCRIPT_NAME / ASGI root_path); "
+            "a request under any other is never public"
+        ),
+    )
+    session_store: str = field(
+        default="memory://",
+        metadata=_doc(
+            "memory://, sqlite:///relative.db, sqlite:////absolute.db, "
+            "redis://host:port/db or rediss://host:port/db"
+        ),
+    )
+    public_paths: tuple[str, ...] = field(
+        default=(), metadata=_doc("paths served without login: /health, /static/*")
+    )
+    allowed_emails: tuple[str, ...] = field(
+        default=(), metadata=_doc("only these (verified) emails may pass")
+    )
+    allowed_domains: tuple[str, ...] = field(
+        default=(), metadata=_doc("only emails of these domains may pass")
+    )
+    user_claim: str = field(default="sub", metadata=_doc("claim used as REMOTE_USER"))
+    allow_unverified_email: bool = field(
+        default=False,
+        metadata=_doc("let an email the provider marks email_verified: false count as the user's"),
+    )
+    upstream: str | None = field(default=None, metadata=_doc("proxy mode: where to forward"))
+    pass_access_token: bool = field(
+        default=False, metadata=_doc("proxy mode: send X-Forwarded-Access-Token")
+    )
+    trusted_proxies: tuple[str, ...] = field(
+        default=(), metadata=_doc("addresses or networks whose X-Forwarded-* are believed")
+    )
+    allowed_origins: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "origins besides the site's own that may open WebSockets: https://app.example"
+        ),
+    )
+    token_endpoint_auth_method: str | None = field(
+        default=None,
+        metadata=_doc("client_secret_basic or client_secret_post (default: from discovery)"),
+    )
+    host: str = field(default="127.0.0.1", metadata=_doc("where the commands listen"))
+    port: int = field(default=8000, metadata=_doc("where the commands listen"))
+    session_lifetime: int = field(
+        default=12 * 3600, metadata=_doc("seconds a session lives at most")
+    )
+    idle_timeout: int = field(
+        default=2 * 3600, metadata=_doc("seconds without a request before a session ends")
+    )
+    refresh_margin: int = field(
+        default=30,
+        metadata=_doc("refresh this many seconds before expiry (at most half the lifetime)"),
+    )
+    claims_refresh_interval: int = field(
+        default=600, metadata=_doc("seconds between re-reads of userinfo")
+    )
+    http_timeout: float = field(
+        default=10.0, metadata=_doc("seconds for each call to the provider")
+    )
+    login_timeout: int = field(default=600, metadata=_doc("seconds a started sign-in may take"))
+    clock_skew: int = field(default=60, metadata=_doc("leeway in seconds for ID token times"))
+    cookie_name: str = field(
+        default="oakid_session", metadata=_doc("session cookie name (__Host- added on https)")
+    )
+    cookie_secure: bool | None = field(
+        default=None, metadata=_doc("Secure cookies (default: when the origin is https)")
+    )
+    cookie_samesite: Literal["lax", "strict"] = field(
+        default="lax", metadata=_doc("SameSite of the session cookie: lax or strict")
+    )
+
+    # ---------------------------------------------------------------- loading
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> Settings:
+        """Merge keyword arguments over ``OAKID_*`` variables, convert and check."""
+        env = os.environ if env is None else env
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(kwargs) - set(known))
+        if unknown:
+            raise ConfigurationError(unknown[0], "unknown setting")
+        values: dict[str, Any] = {}
+        for name, f in known.items():
+            raw: Any
+            if name in kwargs and kwargs[name] is not None:
+                raw = kwargs[name]
+            elif f"OAKID_{name.upper()}" in env and env[f"OAKID_{name.upper()}"] != "":
+                raw = env[f"OAKID_{name.upper()}"]
+            elif f.metadata.get("required"):
+                raise ConfigurationError(
+                    name,
+                    f"is required (keyword argument, --{name.replace('_', '-')} "
+                    f"or OAKID_{name.upper()})",
+                )
+            else:
+                continue
+            values[name] = convert(name, f.type, raw)
+        settings = cls(**values)
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        check(self)
+
+    # ---------------------------------------------------------------- derived
+
+    @property
+    def redirect_path(self) -> str:
+        return self.prefix + "/callback"
+
+    def describe(self) -> dict[str, str]:
+        """The settings for display, secrets hidden."""
+        out: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = repr(value) if not isinstance(value, str) else value
+        return out
+
+
+def setting_fields() -> list[dataclasses.Field[Any]]:
+    """The fields of :class:`Settings`, for the CLI and the docs."""
+    return list(dataclasses.fields(Settings))
