@@ -100,7 +100,7 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
                         self._inject(session, scope)
                         await self.app(scope, receive, send)
                     else:
-                        reply = self.gate.auth_reply(session)
+                        reply = self.gate.auth_reply(session, _query(scope))
                         await _send_reply(reply, send, head=scope["method"] == "HEAD")
                     return
             if session is None and target == "app" and self._public(scope):
@@ -123,7 +123,8 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
 
     def _public(self, scope: Scope) -> bool:
         """A public path, under the configured mount prefix (the hot path's shortcut)."""
-        return self.gate.passes_anonymously(scope.get("root_path", ""), route_path(scope))
+        root, method = scope.get("root_path", ""), scope.get("method", "GET")
+        return self.gate.passes_anonymously(root, route_path(scope), method)
 
     def _inject(self, session: Session | None, scope: Scope) -> None:
         if session is None:
@@ -172,6 +173,11 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
 
 #: the scheme a request came in on, as the gate names it
 _SCHEMES: dict[Any, str] = {"https": "https", "wss": "https"}
+
+
+def _query(scope: Scope) -> str:
+    query: bytes = scope.get("query_string", b"")
+    return query.decode("latin-1") if query else ""
 
 
 def _scheme(scope: Scope) -> str:

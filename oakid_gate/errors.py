@@ -16,6 +16,7 @@ adapters turn any of them into a page or a JSON answer without guessing::
     │   ├── IDTokenError                invalid_token       401
     │   └── UserInfoError               invalid_token       401
     ├── AccessDenied                    access_denied       403
+    ├── InvalidToken                    invalid_token       401 (a bearer token)
     ├── BadRequest                      invalid_request     400
     ├── ForbiddenRequest                invalid_request     403
     ├── BodyTooLarge                    invalid_request     413
@@ -37,6 +38,7 @@ __all__ = [
     "ConfigurationError",
     "ForbiddenRequest",
     "IDTokenError",
+    "InvalidToken",
     "MetadataError",
     "OakIDGateError",
     "ProviderError",
@@ -127,6 +129,10 @@ class UserInfoError(AuthenticationError, error="invalid_token", status_hint=401)
 
 class AccessDenied(OakIDGateError, error="access_denied", status_hint=403):
     """Signed in, but not one of the allowed users."""
+
+
+class InvalidToken(OakIDGateError, error="invalid_token", status_hint=401):
+    """A bearer token that is not valid for this gate (RFC 6750 ``invalid_token``)."""
 
 
 class BadRequest(OakIDGateError, error="invalid_request", status_hint=400):

@@ -108,13 +108,15 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", "httpx.Client"]):
                 if self.gate.admit(session, time.time()):
                     if target == "app":
                         return self._forward(session, environ, start_response)
-                    reply = self.gate.auth_reply(session)
+                    reply = self.gate.auth_reply(session, environ.get("QUERY_STRING", ""))
                     return _send_reply(reply, start_response, head=method == "HEAD")
             if (
                 session is None
                 and target == "app"
                 and self.gate.passes_anonymously(
-                    _text(environ.get("SCRIPT_NAME", "")), _text(environ.get("PATH_INFO", ""))
+                    _text(environ.get("SCRIPT_NAME", "")),
+                    _text(environ.get("PATH_INFO", "")),
+                    method,
                 )
             ):
                 return self._forward(None, environ, start_response)  # public, nobody signed in

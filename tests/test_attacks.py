@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import html
+import json
 import logging
 import re
 import secrets
@@ -773,29 +775,164 @@ async def test_planted_session_id_is_replaced_at_sign_in(site: Site, valid: bool
     assert (await stale.get(PREFIX + "/auth")).status_code == 401
 
 
-ALLOWLIST_REFUSALS = [
-    pytest.param({"email": "mallory@evil.example"}, id="email-outside-the-domain"),
-    pytest.param({"email_verified": False}, id="email-verified-false"),
-    pytest.param(
-        {"email_verified": "false"},
-        id="email-verified-string-false",
-    ),
-    pytest.param({"email": "alice@sub.example.org"}, id="email-in-a-subdomain"),
+def _raises(user: Any) -> bool:
+    raise RuntimeError("the deployer's rule broke")
+
+
+#: (settings, claims the provider sends, words the refusal must name)
+RULE_REFUSALS = [
+    pytest.param({"allowed_domains": "example.org"}, {"email": "mallory@evil.example"}, "@example.org", id="email-outside-the-domain"),
+    pytest.param({"allowed_domains": "example.org"}, {"email_verified": False}, "verified email", id="email-verified-false"),
+    pytest.param({"allowed_domains": "example.org"}, {"email_verified": "false"}, "verified email", id="email-verified-string-false"),
+    pytest.param({"allowed_domains": "example.org"}, {"email": "alice@sub.example.org"}, "@example.org", id="email-in-a-subdomain"),
+    pytest.param({"allowed_emails": "bob@example.org"}, {}, "bob@example.org", id="another-email"),
+    pytest.param({"allowed_groups": "admins"}, {"groups": ["staff"]}, "admins", id="not-in-the-group"),
+    pytest.param({"allowed_groups": "admins"}, {"groups": "staff"}, "admins", id="group-string-claim"),
+    pytest.param({"allowed_groups": "admins"}, {}, "admins", id="no-groups-claim"),
+    pytest.param({"allowed_groups": "admins"}, {"groups": [["admins"]]}, "admins", id="group-nested-list"),
+    pytest.param({"allowed_groups": "admins"}, {"groups": "admins,staff"}, "admins", id="group-string-is-one-group"),
+    pytest.param({"allowed_groups": "admins", "groups_claim": "roles"}, {"groups": ["admins"]}, "admins", id="groups-in-another-claim"),
+    pytest.param({"required_claims": "department=eng"}, {"department": "sales"}, "department=eng", id="claim-differs"),
+    pytest.param({"required_claims": "department=eng"}, {}, "department=eng", id="claim-missing"),
+    pytest.param({"required_claims": "department=eng"}, {"department": ["sales"]}, "department=eng", id="claim-list-without"),
+    pytest.param({"required_claims": "org.tier=gold"}, {"org": {"tier": "silver"}}, "org.tier=gold", id="nested-claim-differs"),
+    pytest.param({"required_claims": "mfa=true"}, {"mfa": "yes"}, "mfa=true", id="boolean-claim-as-text"),
+    pytest.param({"required_claims": "department=eng,level=3"}, {"department": "eng", "level": 2}, "level=3", id="second-claim-fails"),
+    pytest.param({"authorize": lambda user: False}, {}, "access rule", id="authorize-says-no"),
+    pytest.param({"authorize": lambda user: "yes"}, {}, "access rule", id="authorize-truthy-is-not-true"),
+    pytest.param({"authorize": _raises}, {}, "access rule", id="authorize-raises"),
 ]
 
 
-@pytest.mark.parametrize("claims", ALLOWLIST_REFUSALS)
-async def test_allowlist_refuses_other_or_unverified_emails(
-    make_site: Callable[..., Site], claims: dict[str, Any], caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(("settings", "claims", "missing"), RULE_REFUSALS)
+async def test_a_user_the_rules_refuse_gets_403_and_never_a_sign_in_loop(
+    make_site: Callable[..., Site],
+    settings: dict[str, Any],
+    claims: dict[str, Any],
+    missing: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """With ``allowed_domains``, an email outside it or not verified gets a 403 page, and its tokens are revoked."""
-    site = make_site(allowed_domains="example.org")
+    """Signed in but not allowed: a 403 page that names what was missing and offers
+    sign-out, at sign-in and on every request after (never a 302 back into the
+    provider); the session is kept for that sign-out; the app is never reached; API
+    clients and nginx get the same 403 in JSON."""
+    site = make_site(**settings)
     site.idp.faults.claims = claims
     site.idp.faults.userinfo_claims = claims
     browser = site.browser()
     response = await browser.attempt()
-    assert [hint for _, hint in site.idp.revocations] == ["refresh_token"]
-    await assert_fails_closed(site, browser, response, 403, caplog)
+    assert response.status_code == 403, response.text
+    assert "location" not in response.headers
+    assert missing in html.unescape(response.text)
+    assert f'href="{PREFIX}/sign_out"' in response.text
+    assert sets_session(response)  # kept, so that signing out (to switch account) works
+    assert site.idp.revocations == []
+    again = await browser.get("/private")
+    assert again.status_code == 403 and "location" not in again.headers
+    api = await browser.get("/private", headers={"accept": "application/json"})
+    assert api.status_code == 403 and api.json()["error"] == "access_denied"
+    assert missing in api.json()["missing"]
+    assert (await browser.get(PREFIX + "/auth")).status_code == 403
+    assert not any(r.text.startswith("app:") for r in browser.responses)
+    form = await browser.get(PREFIX + "/sign_out")
+    assert form.status_code == 200 and "csrf" in form.text
+    assert_nothing_leaked(site, caplog)
+
+
+ALLOWED_BY_RULES = [
+    pytest.param({"allowed_domains": "example.org"}, {}, id="domain"),
+    pytest.param({"allowed_emails": "ALICE@example.org"}, {}, id="email-any-case"),
+    pytest.param({"allowed_groups": "admins,ops"}, {"groups": ["staff", "ops"]}, id="one-of-the-groups"),
+    pytest.param({"allowed_groups": "admins"}, {"groups": "admins"}, id="group-string-claim"),
+    pytest.param({"allowed_groups": "admins", "groups_claim": "roles"}, {"roles": ["admins"]}, id="groups-claim"),
+    pytest.param({"required_claims": "department=eng"}, {"department": ["sales", "eng"]}, id="claim-list-member"),
+    pytest.param({"required_claims": "org.tier=gold,mfa=true,level=3"}, {"org": {"tier": "gold"}, "mfa": True, "level": 3}, id="nested-boolean-number"),
+    pytest.param({"authorize": lambda user: user.email == "alice@example.org"}, {}, id="authorize"),
+    pytest.param({"authorize": "support.rules:admins_only", "allowed_groups": "admins"}, {"groups": ["admins"]}, id="authorize-import-path"),
+]
+
+
+@pytest.mark.parametrize(("settings", "claims"), ALLOWED_BY_RULES)
+async def test_a_user_the_rules_allow_reaches_the_app(
+    make_site: Callable[..., Site], settings: dict[str, Any], claims: dict[str, Any]
+) -> None:
+    """Every rule that is set holds: the sign-in completes and the app is reached, on the
+    hot path and after it."""
+    site = make_site(**settings)
+    site.idp.faults.claims = claims
+    site.idp.faults.userinfo_claims = claims
+    browser = site.browser()
+    assert_signed_in(await browser.attempt())
+    assert (await browser.get("/private")).text.startswith("app: ")
+    assert (await browser.get("/other")).text.startswith("app: ")
+    assert (await browser.get(PREFIX + "/auth")).status_code == 202
+
+
+async def test_claims_changed_at_the_provider_apply_at_the_next_re_read(
+    make_site: Callable[..., Site],
+) -> None:
+    """Rules are checked on every request: a user removed from the group at the provider
+    is refused once userinfo is read again, and let back in when added again."""
+    site = make_site(allowed_groups="admins", claims_refresh_interval=60)
+    site.idp.faults.claims = {"groups": ["admins"]}
+    site.idp.faults.userinfo_claims = {"groups": ["admins"]}
+    browser = site.browser()
+    assert_signed_in(await browser.attempt())
+    site.idp.faults.userinfo_claims = {"groups": ["staff"]}
+    site.clock.advance(61)
+    assert (await browser.get("/private")).status_code == 403
+    site.idp.faults.userinfo_claims = {"groups": ["admins"]}
+    site.clock.advance(61)
+    assert (await browser.get("/private")).text.startswith("app: ")
+
+
+AUTH_QUERIES = [
+    pytest.param("allowed_groups=admins", 202, id="group-held"),
+    pytest.param("allowed_groups=ops,admins", 202, id="one-of-groups"),
+    pytest.param("allowed_groups=ops", 403, id="group-not-held"),
+    pytest.param("allowed_emails=alice@example.org", 202, id="email"),
+    pytest.param("allowed_emails=bob@example.org", 403, id="other-email"),
+    pytest.param("allowed_domains=example.org", 202, id="domain"),
+    pytest.param("allowed_domains=example.com", 403, id="other-domain"),
+    pytest.param("allowed_groups=admins&allowed_domains=example.com", 403, id="all-must-hold"),
+    pytest.param("allowed_groups=admins&allowed_groups=ops", 400, id="parameter-twice"),
+    pytest.param("allowed_groups=", 400, id="empty-list"),
+    pytest.param("allowed_emails=example.org", 400, id="email-without-at"),
+    pytest.param("unrelated=1", 202, id="other-parameters-ignored"),
+]
+
+
+@pytest.mark.parametrize(("query", "status"), AUTH_QUERIES)
+@pytest.mark.parametrize("hot", [True, False], ids=["hot-path", "full-path"])
+async def test_auth_endpoint_takes_per_location_rules_from_its_query(
+    make_site: Callable[..., Site], query: str, status: int, hot: bool
+) -> None:
+    """nginx ``auth_request /oauth2/auth?allowed_groups=admins``: one gate answers each
+    location's own rules, on the hot path and the full path alike; a bad query is a 400,
+    never a pass."""
+    site = make_site(**({} if hot else {"trusted_proxies": "10.0.0.0/8"}))
+    site.idp.faults.claims = {"groups": ["admins"]}
+    site.idp.faults.userinfo_claims = {"groups": ["admins"]}
+    browser = site.browser()
+    assert_signed_in(await browser.attempt())
+    response = await browser.get(f"{PREFIX}/auth?{query}")
+    assert response.status_code == status, response.text
+    if status == 202:
+        assert response.headers["x-auth-request-user"] == "alice-sub"
+    else:
+        assert "x-auth-request-user" not in response.headers
+        assert response.json()["error"] in ("access_denied", "invalid_request")
+
+
+async def test_auth_query_rules_never_widen_the_gates_own(make_site: Callable[..., Site]) -> None:
+    """A location's rules narrow the gate's; they cannot let in a user the gate refuses."""
+    site = make_site(allowed_groups="admins")
+    site.idp.faults.claims = {"groups": ["staff"]}
+    site.idp.faults.userinfo_claims = {"groups": ["staff"]}
+    browser = site.browser()
+    assert (await browser.attempt()).status_code == 403
+    assert (await browser.get(f"{PREFIX}/auth?allowed_groups=staff")).status_code == 403
+
 
 
 # ---------------------------------------------------------------- floods and cookie tossing
@@ -1315,3 +1452,250 @@ async def test_readiness_says_only_ready_or_not_and_spares_a_failing_provider(
     assert {(a.status_code, a.text) for a in answers} == {(503, "not ready")}
     assert site.idp.jwks_fetches == 1
     assert caplog.text.count("not ready: provider") == 1
+
+
+# ---------------------------------------------------------------- bearer tokens (issue 10)
+
+
+def bearer(token: str, accept: str = "application/json") -> dict[str, str]:
+    return {"authorization": f"Bearer {token}", "accept": accept}
+
+
+def assert_invalid_token(response: httpx.Response) -> None:
+    """RFC 6750: 401, ``WWW-Authenticate: Bearer error="invalid_token"``, JSON; never a
+    redirect, never a session, never the app."""
+    assert response.status_code == 401, response.text
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    assert response.headers["www-authenticate"].startswith("Bearer ")
+    assert response.json()["error"] == "invalid_token"
+    assert "location" not in response.headers
+    assert not sets_session(response)
+    assert not response.text.startswith("app:")
+
+
+async def test_a_valid_bearer_token_reaches_the_app_as_its_user_and_makes_no_session(
+    site: Site,
+) -> None:
+    """An API client with a token the provider vouches for (introspection) reaches the app
+    as the token's user; no cookie is set; the answer is cached, so the next requests cost
+    no provider call."""
+    token = site.idp.access_token("alice")
+    client = site.browser()
+    for _ in range(5):
+        response = await client.get("/private", headers=bearer(token))
+        assert response.status_code == 200, response.text
+        assert response.text.startswith("app: ")
+        assert "set-cookie" not in response.headers
+    assert site.idp.introspections == 1
+    assert client.session_cookie() is None
+    auth = await client.get(PREFIX + "/auth", headers=bearer(token))
+    assert auth.status_code == 202 and auth.headers["x-auth-request-user"] == "alice-sub"
+
+
+async def test_bearer_scopes_and_user_are_injected_as_for_a_session(site: Site) -> None:
+    """``scope["user"]`` is the token's user and ``scope["auth"]`` holds its scopes."""
+    seen: list[Any] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    gate = OakIDMiddleware(app, issuer=site.idp.issuer, client_id=site.idp.client_id,
+                           client_secret=site.idp.client_secret, secret="s" * 32,
+                           http=site.idp.http_client())
+    token = site.idp.jwt_access_token("alice", scope="openid read:reports")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gate), base_url=SITE) as c:
+        assert (await c.get("/api", headers=bearer(token))).status_code == 204
+    await gate.aclose()
+    assert seen[0]["user"].sub == "alice-sub" and seen[0]["user"].is_authenticated
+    assert set(seen[0]["auth"].scopes) == {"authenticated", "openid", "read:reports"}
+    assert seen[0]["oakid"].access_token == token
+
+
+def _forge_hs256(idp: HostileIdP) -> str:
+    """An at+jwt keyed with the client secret: proves nothing about the provider."""
+    now = int(time.time())
+    claims = {"iss": idp.issuer, "sub": "mallory-sub", "aud": idp.client_id, "exp": now + 300}
+    signing = json.dumps({"alg": "HS256", "typ": "at+jwt"}).encode()
+    import base64
+    import hmac as hmac_
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head = b64(signing) + "." + b64(json.dumps(claims).encode())
+    return head + "." + b64(hmac_.new(idp.client_secret.encode(), head.encode(), "sha256").digest())
+
+
+def _tampered(token: str) -> str:
+    head, body, signature = token.split(".")
+    claims = json.loads(base64url_decode(body))
+    claims["sub"] = "mallory-sub"
+    return head + "." + base64url_encode(json.dumps(claims).encode()) + "." + signature
+
+
+def base64url_decode(text: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def base64url_encode(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+#: (how the attacker's token is made, settings) -> always 401 invalid_token
+BEARER_ATTACKS = [
+    pytest.param(lambda idp: "not-a-token-anyone-issued", {}, id="unknown-token"),
+    pytest.param(lambda idp: _revoked(idp), {}, id="revoked-token"),
+    pytest.param(lambda idp: _with_faults(idp, {"client_id": "another-client", "aud": None}), {}, id="introspected-for-another-client"),
+    pytest.param(lambda idp: _with_faults(idp, {"client_id": None, "aud": "another-api"}), {}, id="introspected-for-another-audience"),
+    pytest.param(lambda idp: _with_faults(idp, {"exp": int(time.time()) - 3600}), {}, id="introspected-expired"),
+    pytest.param(lambda idp: _with_faults(idp, {"active": "true"}), {}, id="active-not-boolean-true"),
+    pytest.param(lambda idp: _with_faults(idp, {"sub": None}), {}, id="introspection-names-no-user"),
+    pytest.param(lambda idp: idp.jwt_access_token(exp=int(time.time()) - 3600), {}, id="jwt-expired"),
+    pytest.param(lambda idp: idp.jwt_access_token(aud="another-api", client_id="another-client"), {}, id="jwt-for-another-audience"),
+    pytest.param(lambda idp: idp.jwt_access_token(iss="https://evil.example"), {}, id="jwt-another-issuer"),
+    pytest.param(lambda idp: idp.jwt_access_token(nbf=int(time.time()) + 3600), {}, id="jwt-not-yet-valid"),
+    pytest.param(lambda idp: idp.jwt_access_token(drop=("sub",)), {}, id="jwt-without-subject"),
+    pytest.param(lambda idp: idp.jwt_access_token(drop=("exp",)), {}, id="jwt-without-expiry"),
+    pytest.param(lambda idp: idp.jwt_access_token(key="attacker-1"), {}, id="jwt-signed-by-the-attacker"),
+    pytest.param(lambda idp: _tampered(idp.jwt_access_token()), {}, id="jwt-tampered"),
+    pytest.param(lambda idp: _forge_hs256(idp), {}, id="jwt-hs256-with-the-client-secret"),
+    pytest.param(lambda idp: _hand_made(idp, {"alg": "none", "typ": "at+jwt"}), {}, id="jwt-alg-none"),
+    pytest.param(lambda idp: _hand_made(idp, {"alg": "ES256", "typ": "at+jwt", "kid": "ec-1", "crit": ["x"], "x": 1}), {}, id="jwt-critical-header"),
+    pytest.param(lambda idp: idp.jwt_access_token(header={"typ": "JWT"}), {}, id="id-token-shaped-jwt"),
+    pytest.param(lambda idp: idp._id_token("alice", None), {}, id="an-id-token-as-access-token"),
+    pytest.param(lambda idp: idp.access_token() + "\u00e9", {}, id="non-ascii-token"),
+    pytest.param(lambda idp: "a" * 9000, {}, id="oversized-token"),
+    pytest.param(lambda idp: idp.access_token(), {"bearer_audiences": "reports-api", "client_id_override": True}, id="issued-to-the-gate-of-another-app"),
+]
+
+
+def _hand_made(idp: HostileIdP, header: dict[str, Any]) -> str:
+    """A token joserfc rightly refuses to make (``alg: none``, ``crit``), built by hand."""
+    from support.hostile_idp import _jws
+
+    now = int(time.time())
+    claims = {"iss": idp.issuer, "sub": "alice-sub", "aud": idp.client_id, "exp": now + 300}
+    return _jws(header, claims, None)
+
+
+def _revoked(idp: HostileIdP) -> str:
+    token = idp.access_token()
+    idp.revoke_access_token(token)
+    return token
+
+
+def _with_faults(idp: HostileIdP, extra: dict[str, Any]) -> str:
+    idp.faults.introspection_extra = extra
+    return idp.access_token()
+
+
+@pytest.mark.parametrize("accept", [HTML, "application/json"], ids=["browser", "api"])
+@pytest.mark.parametrize(("make_token", "settings"), BEARER_ATTACKS)
+async def test_a_bearer_token_not_issued_for_this_gate_is_refused(
+    make_site: Callable[..., Site],
+    make_token: Callable[[HostileIdP], str],
+    settings: dict[str, Any],
+    accept: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Unknown, revoked, expired, for another client or audience, signed by someone else,
+    tampered, an ID token, malformed: 401 invalid_token, even for a browser (never a
+    redirect), no session, the app never reached, the token in no log line."""
+    settings = dict(settings)
+    if settings.pop("client_id_override", False):
+        # The same provider, another app (client) behind another gate: its tokens are
+        # introspected as issued to that client, not to this gate.
+        settings["bearer_audiences"] = "reports-api"
+        make_site_idp = HostileIdP(ISSUER)
+        site = make_site(make_site_idp, **settings)
+        site.idp.faults.introspection_extra = {"client_id": "other-app"}
+    else:
+        site = make_site(**settings)
+    token = make_token(site.idp)
+    client = site.browser()
+    try:
+        response = await client.request("GET", "/private", headers=bearer(token, accept))
+    except UnicodeEncodeError:
+        return  # the client cannot even send it; nothing to refuse
+    assert_invalid_token(response)
+    assert token not in caplog.text
+
+
+async def test_a_refused_token_is_remembered_briefly(site: Site) -> None:
+    """A flood of one bad token costs the provider one introspection, not one per request."""
+    client = site.browser()
+    for _ in range(20):
+        assert_invalid_token(await client.get("/private", headers=bearer("bad-token-value")))
+    assert site.idp.introspections == 1
+
+
+async def test_a_request_with_a_cookie_and_a_token_uses_the_cookie(site: Site) -> None:
+    """A signed-in browser that also sends another user's token stays its own user."""
+    browser = site.browser()
+    assert_signed_in(await browser.sign_in())
+    token = site.idp.access_token("mallory")
+    response = await browser.get("/private", headers={"authorization": f"Bearer {token}"})
+    assert response.text == "app: Alice at /private"
+    assert site.idp.introspections == 0
+
+
+async def test_bearer_tokens_off_ignores_them(make_site: Callable[..., Site]) -> None:
+    site = make_site(bearer_tokens="off")
+    response = await site.browser().get("/private", headers=bearer(site.idp.access_token()))
+    assert response.status_code == 401 and response.json()["error"] == "unauthenticated"
+    assert site.idp.introspections == 0
+
+
+async def test_userinfo_vouches_only_when_the_deployer_opts_in(make_site: Callable[..., Site]) -> None:
+    """Without introspection (OakID), a token is only accepted with bearer_tokens=userinfo."""
+    strict = make_site()
+    strict.idp.faults.discovery_drop = ("introspection_endpoint",)
+    assert_invalid_token(await strict.browser().get("/private", headers=bearer(strict.idp.access_token())))
+    lenient = make_site(bearer_tokens="userinfo")
+    lenient.idp.faults.discovery_drop = ("introspection_endpoint",)
+    token = lenient.idp.access_token()
+    response = await lenient.browser().get("/private", headers=bearer(token))
+    assert response.status_code == 200 and response.text == "app: Alice at /private"
+    assert_invalid_token(await lenient.browser().get("/private", headers=bearer("nobody-issued-this")))
+
+
+async def test_authorization_rules_apply_to_bearer_users(make_site: Callable[..., Site]) -> None:
+    site = make_site(allowed_groups="admins")
+    response = await site.browser().get("/private", headers=bearer(site.idp.access_token()))
+    assert response.status_code == 403 and response.json()["error"] == "access_denied"
+
+
+async def test_a_provider_failing_at_introspection_is_a_502_and_not_remembered(site: Site) -> None:
+    token = site.idp.access_token()
+    site.idp.faults.introspection_status = 500
+    response = await site.browser().get("/private", headers=bearer(token))
+    assert response.status_code in (502, 503) and "location" not in response.headers
+    site.idp.faults.introspection_status = 200
+    assert (await site.browser().get("/private", headers=bearer(token))).status_code == 200
+
+
+async def test_a_jwt_access_token_needs_no_provider_call_and_follows_key_rotation(site: Site) -> None:
+    """RFC 9068 tokens are checked against the JWKS: no introspection; a token signed with
+    a key the provider rotated in is accepted after one JWKS refetch."""
+    client = site.browser()
+    response = await client.get("/private", headers=bearer(site.idp.jwt_access_token()))
+    assert response.status_code == 200, response.text
+    assert site.idp.introspections == 0
+    site.idp.rotated = True
+    site.clock.advance(30)
+    fetches = site.idp.jwks_fetches
+    response = await client.get("/private", headers=bearer(site.idp.jwt_access_token(key="ec-2")))
+    assert response.status_code == 200, response.text
+    assert site.idp.jwks_fetches == fetches + 1
+
+
+async def test_a_jwt_for_a_configured_audience_is_accepted(make_site: Callable[..., Site]) -> None:
+    site = make_site(bearer_audiences="https://reports.example/api")
+    token = site.idp.jwt_access_token(aud="https://reports.example/api", client_id="cli-app")
+    assert (await site.browser().get("/private", headers=bearer(token))).status_code == 200

@@ -141,3 +141,23 @@ async def test_openid_provider_without_id_token_is_refused() -> None:
     refused = await refused_sign_in(idp)
     assert refused.status_code == 401
     assert "openid" in refused.text
+
+
+async def test_auth_agent_bearer_tokens_go_to_its_introspect_endpoint() -> None:
+    """Auth Agent's ``/introspect`` (auth-agent-api.txt) vouches for bearer tokens: an
+    API client with one of its tokens reaches the app; one it does not know is 401."""
+    idp = HostileIdP(iss_parameter_supported=False)
+    idp.faults = Faults(
+        well_known="oauth",
+        omit_id_token=True,
+        iss_param="missing",
+        discovery_drop=("id_token_signing_alg_values_supported",),
+    )
+    app = site(idp, scopes="profile email")
+    token = idp.access_token("alice")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=SITE) as api:
+        ok = await api.get("/whoami", headers={"authorization": f"Bearer {token}"})
+        bad = await api.get("/whoami", headers={"authorization": "Bearer not-issued"})
+    assert ok.status_code == 200 and ok.json()["sub"] == USERS["alice"]["sub"]
+    assert bad.status_code == 401 and 'error="invalid_token"' in bad.headers["www-authenticate"]
+    assert idp.introspections == 2

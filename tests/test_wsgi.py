@@ -647,3 +647,34 @@ def test_flask_helpers_outside_the_gate_raise(idp: DevIdP) -> None:
         pytest.raises(RuntimeError, match="already"),
     ):
         OakID(app, settings_for(idp))
+
+
+# ---------------------------------------------------------------- bearer tokens (issue 10)
+
+
+@pytest.mark.parametrize("mode", ["userinfo", "on", "off"])
+def test_bearer_token_under_wsgi_with_a_provider_without_introspection(
+    make_gate: Callable[..., OakIDWSGIMiddleware], app: Recorder, mode: str
+) -> None:
+    """OakID (the dev-idp) has no introspection and opaque tokens: a real access token
+    passes only with ``bearer_tokens=userinfo``, as ``REMOTE_USER``, with no cookie set;
+    a token nobody issued is 401 invalid_token, never a redirect."""
+    gate = make_gate(bearer_tokens=mode)
+    with signed_in(gate) as client:
+        client.get("/private")
+        token = app.last["oakid"].access_token
+    with browser(gate) as api:
+        response = api.get("/private", headers={"authorization": f"Bearer {token}", "accept": "text/html"})
+        forged = api.get("/private", headers={"authorization": "Bearer nobody-issued-this"})
+        assert not session_cookie(api)
+    if mode == "userinfo":
+        assert response.status_code == 200, response.text
+        assert app.last["REMOTE_USER"] == "u-alice"
+        assert forged.status_code == 401
+        assert 'error="invalid_token"' in forged.headers["www-authenticate"]
+    elif mode == "on":
+        assert response.status_code == 401
+        assert 'error="invalid_token"' in response.headers["www-authenticate"]
+        assert "location" not in response.headers
+    else:
+        assert response.status_code == 302  # no token is looked at: a navigation signs in

@@ -1,4 +1,6 @@
-"""Who may reach what: ``public_paths`` and the allow-lists.
+"""Who may reach what without a session: ``public_paths``, and WebSockets' ``Origin``.
+
+(Who may pass once signed in is :mod:`.authorization`'s.)
 
 - :class:`PublicPaths`: a path is public when it equals an entry, or lies below
   an entry ending in ``/*``; matched on the normalized path only, never the
@@ -30,13 +32,12 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
-from typing import Any
+import re
 
 from ..settings import Settings
-from ..user import verified_email
+from ..settings.paths import MAX_PATH, parse_entry
 
-__all__ = ["Allowlist", "PublicPaths", "WebSocketOrigins"]
+__all__ = ["PublicPaths", "WebSocketOrigins"]
 
 
 #: characters that make a path mean something else to some server (see the module's docs)
@@ -44,29 +45,62 @@ _AMBIGUOUS = frozenset(";\\%")
 
 
 class PublicPaths:
-    """The ``public_paths`` setting, compiled once."""
+    """The ``public_paths`` setting, compiled once (its syntax:
+    :mod:`oakid_gate.settings.paths`)."""
 
-    def __init__(self, entries: tuple[str, ...], root_path: str = "") -> None:
-        self._exact = frozenset(p for p in entries if not p.endswith("/*"))
-        self._prefixes = tuple(p[:-1] for p in entries if p.endswith("/*"))
-        self._any = bool(entries)
+    def __init__(
+        self, entries: tuple[str, ...], root_path: str = "", prefix: str = "/oauth2"
+    ) -> None:
+        rules = [parse_entry(e, prefix) for e in entries]
+        any_method = [r for r in rules if r.methods is None and r.kind != "regex"]
+        #: the common entries, for any method: a set and a tuple, matched at once
+        self._exact = frozenset(r.path for r in any_method if r.kind == "exact")
+        self._prefixes = tuple(r.path for r in any_method if r.kind == "below")
+        #: entries with methods, and patterns (compiled once), tried in turn
+        self._others = tuple(
+            (r.methods, r.kind, re.compile(r.path) if r.kind == "regex" else r.path)
+            for r in rules
+            if r.methods is not None or r.kind == "regex"
+        )
+        self._any = bool(rules)
         self._root_path = root_path
 
-    def admits(self, root_path: str, routed_path: str) -> bool:
+    def admits(self, root_path: str, routed_path: str, method: str | None) -> bool:
         """Whether a request the app will route on ``routed_path`` is public: mounted
-        where it should be, and its routed path listed."""
-        return self._any and root_path == self._root_path and routed_path in self
+        where it should be, and its method and routed path listed."""
+        return self._any and root_path == self._root_path and self.matches(routed_path, method)
+
+    def matches(self, path: str, method: str | None) -> bool:
+        """Whether an entry names ``path`` (and ``method``; ``None`` matches only the
+        entries for any method)."""
+        if not self._any or not _plain(path):
+            return False
+        if path in self._exact or path.startswith(self._prefixes):
+            return True
+        for methods, kind, value in self._others:
+            if methods is not None and method not in methods:
+                continue
+            if kind == "exact":
+                if path == value:
+                    return True
+            elif kind == "below":
+                if path.startswith(value):  # type: ignore[arg-type]
+                    return True
+            elif len(path) <= MAX_PATH and value.fullmatch(path):  # type: ignore[union-attr]
+                return True
+        return False
 
     def __contains__(self, path: str) -> bool:
-        if not self._any:
-            return False
-        if not path.isascii() or not path.isprintable() or _AMBIGUOUS.intersection(path):
-            return False
-        if "//" in path or "/./" in path or "/../" in path or path.endswith(("/.", "/..")):
-            return False
-        if posixpath.normpath(path) != path.rstrip("/") and path != "/":
-            return False
-        return path in self._exact or path.startswith(self._prefixes)
+        return self.matches(path, None)
+
+
+def _plain(path: str) -> bool:
+    """A path no server reads otherwise: normalised, ASCII, printable, unambiguous."""
+    if not path.isascii() or not path.isprintable() or _AMBIGUOUS.intersection(path):
+        return False
+    if "//" in path or "/./" in path or "/../" in path or path.endswith(("/.", "/..")):
+        return False
+    return posixpath.normpath(path) == path.rstrip("/") or path == "/"
 
 
 class WebSocketOrigins:
@@ -80,26 +114,3 @@ class WebSocketOrigins:
             return True
         origin = origin.lower()
         return origin == own.lower() or origin in self._allowed
-
-
-class Allowlist:
-    """``allowed_emails`` and ``allowed_domains``; empty means everyone signed in."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._emails = frozenset(e.lower() for e in settings.allowed_emails)
-        self._domains = frozenset(d.lower() for d in settings.allowed_domains)
-        self._trust_unverified = settings.allow_unverified_email
-        #: whether there is a list at all (the hot path skips the check otherwise)
-        self.restricted = bool(self._emails or self._domains)
-
-    def allows(self, claims: Mapping[str, Any]) -> bool:
-        """A verified email that matches a listed email or domain."""
-        if not self.restricted:
-            return True
-        email = verified_email(claims, trust_unverified=self._trust_unverified)
-        if email is None:
-            return False
-        email = email.lower()
-        if email in self._emails:
-            return True
-        return email.rpartition("@")[2] in self._domains

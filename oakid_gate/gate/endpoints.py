@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable
 
 from ..errors import BadRequest, BodyTooLarge, OakIDGateError, ProviderUnavailable, StoreUnavailable
+from .bearer import Bearer
 from .effects import PingStore, Program, Random, perform
 from .identity import identity_headers
 from .parts import Parts
@@ -58,9 +59,10 @@ def auth_reply(session: Session) -> Reply:
 class Endpoints:
     """Routing and answering ``{prefix}/<name>``."""
 
-    def __init__(self, parts: Parts, sessions: Sessions, signin: SignIn) -> None:
+    def __init__(self, parts: Parts, sessions: Sessions, signin: SignIn, bearer: Bearer) -> None:
         self._p = parts
         self._sessions = sessions
+        self._bearer = bearer
         self._signin = signin
         self._signout = SignOut(parts)
         self._failing: tuple[str, ...] = ()  # what /ready last found failing
@@ -130,9 +132,19 @@ class Endpoints:
         return json_reply(200, dict(session.claims))
 
     def _auth(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
+        """nginx ``auth_request``: 202 with the user, 401 (sign in), 403 (not allowed by
+        the gate's rules or those of the query: ``allowed_groups``, ``allowed_emails``,
+        ``allowed_domains``, one location's own)."""
+        try:
+            rules = self._p.auth_queries.rules(req.query_string)  # a bad query: 400, first
+        except BadRequest as exc:
+            return self._p.replies.error_json(exc)
         session = yield from self._signed_in(req, now, random)
         if isinstance(session, Reply):
             return session
+        missing = rules.refusal(session.user)
+        if missing is not None:
+            return self._p.replies.not_allowed_json(missing)
         return auth_reply(session)
 
     def _signed_in(self, req: GateRequest, now: float, random: Random) -> Program[Session | Reply]:
@@ -141,6 +153,17 @@ class Endpoints:
             session = yield from self._sessions.current(req, now, random)
         except (StoreUnavailable, ProviderUnavailable) as exc:
             return json_reply(503, {"error": exc.error, "error_description": exc.message})
-        if session is None or not self._p.allowlist.allows(session.claims):
-            return self._p.replies.unauthenticated(req)
+        if session is None:
+            try:
+                bearer = yield from self._bearer.session(req, now)
+            except (ProviderUnavailable, StoreUnavailable) as exc:
+                return json_reply(503, {"error": exc.error, "error_description": exc.message})
+            if bearer is None:
+                return self._p.replies.unauthenticated(req)
+            if isinstance(bearer, Reply):
+                return bearer
+            session = bearer
+        missing = self._p.rules.refusal(session.user)
+        if missing is not None:
+            return self._p.replies.not_allowed(req, missing)
         return session

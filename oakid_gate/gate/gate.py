@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal, TypeGuard
 
-from ..errors import AccessDenied, ProviderUnavailable, StoreUnavailable
+from ..errors import BadRequest, ProviderUnavailable, StoreUnavailable
 from ..settings import Settings
+from .bearer import Bearer
 from .effects import Program, Random
 from .endpoints import PING_REPLY, Endpoints, auth_reply
 from .parts import Parts
@@ -45,12 +46,13 @@ class Gate:
         self.parts = Parts.build(settings)
         self.sessions = Sessions(self.parts)
         self.signin = SignIn(self.parts)
-        self.endpoints = Endpoints(self.parts, self.sessions, self.signin)
+        self.bearer = Bearer(self.parts)
+        self.endpoints = Endpoints(self.parts, self.sessions, self.signin, self.bearer)
         self._prefix = settings.prefix
         self._prefix_slash = settings.prefix + "/"
         # What the hot path needs, looked up once.
         self._passes = self.parts.lifecycle.passes
-        self._allowlist = self.parts.allowlist
+        self._rules = self.parts.rules
         self._session_names = self.parts.cookies.session_names_by_scheme()
         self._proxied = bool(self.parts.proxies)
         self._app = self.parts.app
@@ -77,14 +79,22 @@ class Gate:
             return "ping"
         return None
 
-    def passes_anonymously(self, root_path: str, routed_path: str) -> bool:
+    def passes_anonymously(self, root_path: str, routed_path: str, method: str) -> bool:
         """Whether a request with no session reaches the app: a public path under the
         configured mount prefix (the hot path's shortcut for what :meth:`handle`
         would decide; :class:`~.access.PublicPaths`)."""
-        return self.parts.public_paths.admits(root_path, routed_path)
+        return self.parts.public_paths.admits(root_path, routed_path, method)
 
-    def auth_reply(self, session: Session) -> Reply:
-        """``/oauth2/auth``'s 202 for an admitted session, from the hot path."""
+    def auth_reply(self, session: Session, query_string: str = "") -> Reply:
+        """``/oauth2/auth``'s answer for an admitted session, from the hot path: 202, or
+        403 when the rules in its query (``allowed_groups``, ...) refuse the user."""
+        if query_string:
+            try:
+                missing = self.parts.auth_queries.rules(query_string).refusal(session.user)
+            except BadRequest as exc:
+                return self.parts.replies.error_json(exc)
+            if missing is not None:
+                return self.parts.replies.not_allowed_json(missing)
         cached = self._auth_replies.get(id(session))
         if cached is not None and cached[0] is session:
             return cached[1]
@@ -115,7 +125,7 @@ class Gate:
         return (
             session is not None
             and self._passes(session, now)
-            and (not self._allowlist.restricted or self._allowlist.allows(session.claims))
+            and (not self._rules.restricted or self._rules.refusal(session.user) is None)
         )
 
     # ------------------------------------------------------------ the full path
@@ -162,19 +172,40 @@ class Gate:
         except ProviderUnavailable as exc:
             return self.parts.replies.error(req, exc, "The identity provider is not answering")
         if session is not None:
-            if not self.parts.allowlist.allows(session.claims):
-                refused = AccessDenied("your account is not allowed to use this site")
-                return self.parts.replies.error(req, refused, "Not allowed")
+            missing = self._rules.refusal(session.user)
+            if missing is not None:
+                return self.parts.replies.not_allowed(req, missing)
             return Forward(session)
-        if self.is_public(req):
+        if self.is_public(req) or self._preflight(req):
             return Forward(None)
+        try:
+            bearer = yield from self.bearer.session(req, now)
+        except ProviderUnavailable as exc:
+            return self.parts.replies.error(req, exc, "The identity provider is not answering")
+        if isinstance(bearer, Reply):
+            return bearer
+        if bearer is not None:
+            missing = self._rules.refusal(bearer.user)
+            if missing is not None:
+                return self.parts.replies.not_allowed_json(missing)
+            return Forward(bearer)
         if is_navigation(req):
             return (yield from self.signin.begin(req, req.url_path, now, random))
         return self.parts.replies.unauthenticated(req)
 
     def is_public(self, req: GateRequest) -> bool:
         """Whether ``req`` may pass without a session (:meth:`passes_anonymously`)."""
-        return self.passes_anonymously(req.root_path, req.routed_path)
+        return self.passes_anonymously(req.root_path, req.routed_path, req.method)
+
+    def _preflight(self, req: GateRequest) -> bool:
+        """A CORS preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``)
+        passes anonymously with ``skip_preflight``: browsers send it without cookies."""
+        return (
+            self.settings.skip_preflight
+            and req.method == "OPTIONS"
+            and "origin" in req.headers
+            and "access-control-request-method" in req.headers
+        )
 
     def store_failed(self, req: GateRequest, exc: StoreUnavailable) -> Outcome:
         """The answer when the store fails: a 503, never anonymous, except on public paths."""

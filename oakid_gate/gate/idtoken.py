@@ -28,6 +28,7 @@ __all__ = [
     "IDTokenExpectations",
     "UnknownSigningKey",
     "check_claims",
+    "json_number",
     "token_alg",
     "validate_id_token",
 ]
@@ -105,19 +106,19 @@ def check_claims(claims: Mapping[str, Any], expect: IDTokenExpectations) -> dict
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub or len(sub) > 255:
         raise IDTokenError("the ID token has no valid subject (sub)")
-    exp = _number(claims.get("exp"))
+    exp = json_number(claims.get("exp"))
     if exp is None:
         raise IDTokenError("the ID token has no expiry (exp)")
     if exp + expect.leeway < expect.now:
         raise IDTokenError("the ID token has expired")
-    iat = _number(claims.get("iat"))
+    iat = json_number(claims.get("iat"))
     if iat is None:
         raise IDTokenError("the ID token has no issue time (iat)")
     if iat - expect.leeway > expect.now:
         raise IDTokenError("the ID token was issued in the future (check the clocks)")
     if iat + expect.max_age < expect.now:
         raise IDTokenError("the ID token was issued too long ago")
-    nbf = _number(claims.get("nbf"))
+    nbf = json_number(claims.get("nbf"))
     if "nbf" in claims and (nbf is None or nbf - expect.leeway > expect.now):
         raise IDTokenError("the ID token is not valid yet (nbf)")
     if expect.nonce is not None:
@@ -161,7 +162,7 @@ def _fits(key_type: str, alg: str) -> bool:
     return (key_type == "EC") == alg.startswith("ES")
 
 
-def _number(value: Any) -> float | None:
+def json_number(value: Any) -> float | None:
     """A finite JSON number as a float; anything else (incl. 10**400, Infinity) is ``None``."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return None

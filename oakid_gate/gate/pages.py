@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-__all__ = ["error_page", "sign_out_page", "signed_out_page"]
+__all__ = ["error_page", "not_allowed_page", "sign_out_page", "signed_out_page"]
 
 _STYLE = (
     "body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;"
@@ -32,6 +32,16 @@ def error_page(title: str, message: str, *, retry_url: str | None = None) -> byt
         f'<p><a href="{escape(retry_url)}">Sign in again</a></p>' if retry_url is not None else ""
     )
     return _page(title, f"<h1>{escape(title)}</h1><p>{escape(message)}</p>{retry}")
+
+
+def not_allowed_page(message: str, sign_out_url: str) -> bytes:
+    """403: what the signed-in user lacks, and sign-out to come back as someone else."""
+    return _page(
+        "Not allowed",
+        f"<h1>Not allowed</h1><p>{escape(message)}</p>"
+        f'<p><a href="{escape(sign_out_url)}">Sign out</a> to use another account, '
+        "or ask this site's administrator for access.</p>",
+    )
 
 
 def sign_out_page(action: str, csrf_token: str | None) -> bytes:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..settings import Settings
-from .access import Allowlist, PublicPaths, WebSocketOrigins
+from .access import PublicPaths, WebSocketOrigins
+from .authorization import AuthQueries, Rules
 from .cookies import Cookies
 from .forwarded import TrustedProxies
 from .lifecycle import Lifecycle
@@ -28,7 +29,10 @@ class Parts:
     replies: Replies
     lifecycle: Lifecycle
     provider: Provider
-    allowlist: Allowlist
+    #: who may pass once signed in (:mod:`.authorization`)
+    rules: Rules
+    #: ``/oauth2/auth``'s rules per query string
+    auth_queries: AuthQueries
     public_paths: PublicPaths
     websocket_origins: WebSocketOrigins
     proxies: TrustedProxies
@@ -50,8 +54,9 @@ class Parts:
             replies=Replies(settings.prefix),
             lifecycle=Lifecycle(settings),
             provider=Provider(settings),
-            allowlist=Allowlist(settings),
-            public_paths=PublicPaths(settings.public_paths, settings.root_path),
+            rules=(rules := Rules.from_settings(settings)),
+            auth_queries=AuthQueries(rules, settings),
+            public_paths=PublicPaths(settings.public_paths, settings.root_path, settings.prefix),
             websocket_origins=WebSocketOrigins(settings),
             proxies=TrustedProxies(settings.trusted_proxies),
             pending=Sealer([s.reveal() for s in settings.secret], "pending sign-in"),

@@ -109,6 +109,10 @@ def error_reply(
     return html_reply(status, pages.error_page(title, message, retry_url=retry_url))
 
 
+def _requires(missing: str) -> str:
+    return f"You are signed in, but this site requires {missing}."
+
+
 class Replies:
     """The answers that depend on the gate's ``prefix``: errors, 401, 404."""
 
@@ -137,6 +141,31 @@ class Replies:
         return error_reply(
             status, exc.error, title, exc.message, html=self.wants_html(req), retry_url=retry_url
         )
+
+    def not_allowed(self, req: GateRequest, missing: str) -> Reply:
+        """403 for a signed-in user the authorization rules refuse: what was missing, and
+        a way to sign out (to switch accounts); JSON for API clients. Never a redirect:
+        signing in again would end here again."""
+        if not self.wants_html(req):
+            return self.not_allowed_json(missing)
+        log.info("not allowed: lacks %s", missing)
+        page = pages.not_allowed_page(_requires(missing), self._prefix + "/sign_out")
+        return html_reply(403, page)
+
+    def not_allowed_json(self, missing: str) -> Reply:
+        """403 in JSON (API clients, nginx ``auth_request``)."""
+        log.info("not allowed: lacks %s", missing)
+        body = {
+            "error": "access_denied",
+            "error_description": _requires(missing),
+            "missing": missing,
+        }
+        return json_reply(403, body)
+
+    def error_json(self, exc: OakIDGateError) -> Reply:
+        """A client's mistake, in JSON, logged at info."""
+        log.info("%s", exc.message)
+        return json_reply(exc.status_hint, {"error": exc.error, "error_description": exc.message})
 
     def unauthenticated(self, req: GateRequest) -> Reply:
         """401 for a request that is not a navigation: JSON with where to sign in."""

@@ -32,6 +32,7 @@ GATE_HEADERS = frozenset(
         "x-forwarded-proto",
         "x-forwarded-host",
         "content-type",
+        "access-control-request-method",
     }
 )
 

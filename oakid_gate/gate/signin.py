@@ -19,8 +19,13 @@ page and no session:
    ``aud``, ``azp``, times, ``nonce``), userinfo read and its ``sub`` checked
    against the ID token's; OAuth 2.0 servers without ID tokens name the user
    by userinfo's ``sub``, introspection's, or the email;
-5. the allow-lists are applied (a refused user's tokens are revoked);
-6. a new session, under a new random id; the browser's old session is deleted.
+5. the identity is checked: a user without a usable ``user_claim`` (or, with
+   ``user_claim=email``, without a verified email) cannot sign in, and their
+   tokens are revoked;
+6. a new session, under a new random id; the browser's old session is deleted;
+7. the authorization rules (:mod:`.authorization`): a user they refuse keeps
+   the session (so the 403 page can offer sign-out, to switch accounts) and
+   gets that page at once, never a redirect into a sign-in loop.
 """
 
 from __future__ import annotations
@@ -167,15 +172,20 @@ class SignIn:
             code = _checked_code(params, meta)
             tokens = yield from self._exchange(meta, code, taken.login)
             claims = yield from self._identify(meta, tokens, taken.login.nonce, now)
-            yield from self._authorize(meta, tokens, claims)
+            user = self._user(claims)
+            yield from self._check_identity(meta, tokens, user)
             sid = yield from self._start_session(req, tokens, claims, now, random)
         except OakIDGateError as exc:
             return self._p.replies.error(req, exc, _title(exc), retry=True).with_headers(
                 *clear_login
             )
-        log.info("signed in: session started")
-        location = self._p.origin.of(req) + taken.login.return_to
         session_cookie = self._p.cookies.set_session(req, sid)
+        log.info("signed in: session started")
+        missing = self._p.rules.refusal(user)
+        if missing is not None:
+            refused = self._p.replies.not_allowed(req, missing)
+            return refused.with_headers(session_cookie, *clear_login)
+        location = self._p.origin.of(req) + taken.login.return_to
         return Reply(302, (("location", location), session_cookie, *clear_login, *NO_STORE))
 
     def _take(self, req: GateRequest, state: str | None, now: float) -> _Taken:
@@ -260,12 +270,18 @@ class SignIn:
         email = info.get("email")
         return email if isinstance(email, str) and "@" in email else None
 
-    def _authorize(
-        self, meta: ProviderMetadata, tokens: flows.TokenResponse, claims: Mapping[str, Any]
+    def _user(self, claims: Mapping[str, Any]) -> OakIDUser:
+        settings = self._p.settings
+        return OakIDUser(
+            claims, settings.user_claim, trust_unverified_email=settings.allow_unverified_email
+        )
+
+    def _check_identity(
+        self, meta: ProviderMetadata, tokens: flows.TokenResponse, user: OakIDUser
     ) -> Program[None]:
-        """Step 5: the allow-lists, and a verified email when it is the identity; a
-        refused user's tokens are revoked at once."""
-        refusal = self._refusal(claims)
+        """Step 5: an identity that can be used as it is, and a verified email when it
+        is the identity; a refused user's tokens are revoked at once."""
+        refusal = self._refusal(user)
         if refusal is None:
             return
         token, hint = (
@@ -276,12 +292,9 @@ class SignIn:
         yield from self._p.provider.revoke(meta, token, hint)
         raise AccessDenied(refusal)
 
-    def _refusal(self, claims: Mapping[str, Any]) -> str | None:
-        """Why this user may not sign in, or ``None``."""
+    def _refusal(self, user: OakIDUser) -> str | None:
+        """Why this user cannot have a session at all, or ``None``."""
         settings = self._p.settings
-        user = OakIDUser(
-            claims, settings.user_claim, trust_unverified_email=settings.allow_unverified_email
-        )
         if settings.user_claim == "email" and user.email is None:
             return (
                 "This site knows its users by their email address, and the identity "
@@ -292,8 +305,6 @@ class SignIn:
                 f"This site knows its users by their {settings.user_claim!r}, and the "
                 "identity provider sent none that can be used as it is."
             )
-        if not self._p.allowlist.allows(claims):
-            return "Your account is not allowed to use this site."
         return None
 
     def _start_session(

@@ -14,6 +14,13 @@ Secrets (``client_secret``, ``secret``) are held in :class:`Secret`, whose
 from __future__ import annotations
 
 from .fields import DEFAULT_ISSUER, Settings, setting_fields
-from .values import Secret, is_loopback_host
+from .values import Secret, claim_pairs, is_loopback_host
 
-__all__ = ["DEFAULT_ISSUER", "Secret", "Settings", "is_loopback_host", "setting_fields"]
+__all__ = [
+    "DEFAULT_ISSUER",
+    "Secret",
+    "Settings",
+    "claim_pairs",
+    "is_loopback_host",
+    "setting_fields",
+]

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
-from .values import check_url
+from .paths import parse_entry
+from .values import check_url, claim_pairs
 
 if TYPE_CHECKING:
     from .fields import Settings
@@ -85,14 +86,7 @@ def _paths(settings: Settings) -> None:
             "root_path", "must be empty, or start with '/' and not end with '/', like /app"
         )
     for p in settings.public_paths:
-        if not p.startswith("/"):
-            raise ConfigurationError("public_paths", f"{p!r} must start with '/'")
-        if "*" in p[:-1] or (p.endswith("*") and not p.endswith("/*")):
-            raise ConfigurationError(
-                "public_paths", f"{p!r}: only a trailing '/*' wildcard is allowed"
-            )
-        if p == settings.prefix or p.startswith(settings.prefix + "/"):
-            raise ConfigurationError("public_paths", f"{p!r} is inside the gate's prefix")
+        parse_entry(p, settings.prefix)
     if settings.upstream is not None:
         check_url("upstream", settings.upstream)
 
@@ -104,6 +98,12 @@ def _access(settings: Settings) -> None:
     for d in settings.allowed_domains:
         if "@" in d or not d or d.startswith("."):
             raise ConfigurationError("allowed_domains", f"{d!r} is not a domain like example.com")
+    for g in settings.allowed_groups:
+        if "," in g:
+            raise ConfigurationError("allowed_groups", f"{g!r}: a group name cannot hold ','")
+    if not settings.groups_claim:
+        raise ConfigurationError("groups_claim", "is empty")
+    claim_pairs(settings.required_claims)
     for origin in settings.allowed_origins:
         parts = urlsplit(origin)
         if (
@@ -150,6 +150,8 @@ def _cookies(settings: Settings) -> None:
         raise ConfigurationError("cookie_name", "may hold only letters, digits, '_', '-', '.'")
     if settings.cookie_name.startswith("_session") or settings.cookie_name.startswith("__"):
         raise ConfigurationError("cookie_name", "must not start with '_session' or '__'")
+    if settings.bearer_tokens not in ("off", "on", "userinfo"):
+        raise ConfigurationError("bearer_tokens", "must be off, on or userinfo")
     if settings.cookie_samesite not in ("lax", "strict"):
         raise ConfigurationError("cookie_samesite", "must be lax or strict")
     if (

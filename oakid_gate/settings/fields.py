@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -60,13 +60,43 @@ class Settings:
         ),
     )
     public_paths: tuple[str, ...] = field(
-        default=(), metadata=_doc("paths served without login: /health, /static/*")
+        default=(),
+        metadata=_doc(
+            "paths served without login: /health, /static/*, ^/hooks/[a-z]+$, GET,HEAD /api/status"
+        ),
+    )
+    skip_preflight: bool = field(
+        default=False,
+        metadata=_doc("let CORS preflights (OPTIONS with Origin) through without login"),
     )
     allowed_emails: tuple[str, ...] = field(
         default=(), metadata=_doc("only these (verified) emails may pass")
     )
     allowed_domains: tuple[str, ...] = field(
         default=(), metadata=_doc("only emails of these domains may pass")
+    )
+    allowed_groups: tuple[str, ...] = field(
+        default=(), metadata=_doc("only members of one of these groups may pass")
+    )
+    groups_claim: str = field(
+        default="groups", metadata=_doc("the claim holding the user's groups (a list or a string)")
+    )
+    required_claims: tuple[str, ...] = field(
+        default=(), metadata=_doc("claim=value entries that must all hold: department=eng")
+    )
+    authorize: Callable[[Any], bool] | None = field(
+        default=None,
+        metadata=_doc("your own rule: a callable user -> bool, or its import path module:function"),
+    )
+    bearer_tokens: Literal["off", "on", "userinfo"] = field(
+        default="on",
+        metadata=_doc(
+            "Authorization: Bearer tokens: on (introspection or JWT access tokens), "
+            "userinfo (also tokens only userinfo vouches for), or off"
+        ),
+    )
+    bearer_audiences: tuple[str, ...] = field(
+        default=(), metadata=_doc("audiences besides client_id a bearer token may be issued for")
     )
     user_claim: str = field(default="sub", metadata=_doc("claim used as REMOTE_USER"))
     allow_unverified_email: bool = field(

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
 
-__all__ = ["Secret", "check_url", "convert", "is_loopback_host"]
+__all__ = ["Secret", "check_url", "claim_pairs", "convert", "import_callable", "is_loopback_host"]
 
 
 class Secret:
@@ -36,6 +36,8 @@ class Secret:
 
 def convert(name: str, type_: Any, raw: Any) -> Any:
     t = str(type_)
+    if t.startswith("Callable"):
+        return import_callable(name, raw)
     try:
         if t.startswith("tuple[Secret"):
             items = _split(raw)
@@ -47,7 +49,12 @@ def convert(name: str, type_: Any, raw: Any) -> Any:
                 raise TypeError("must be a string")
             return Secret(raw)
         if t.startswith("tuple[str"):
-            return tuple(str(i) for i in _split(raw))
+            texts = tuple(str(i) for i in _split(raw))
+            if name == "public_paths":
+                from .paths import join_entries  # its entries may hold commas
+
+                return join_entries(texts)
+            return texts
         if t.startswith("bool"):
             return _bool(raw)
         if t.startswith("int"):
@@ -114,3 +121,35 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def claim_pairs(entries: Any, setting: str = "required_claims") -> tuple[tuple[str, str], ...]:
+    """``claim=value`` entries as ``(claim, value)`` pairs; anything else names the setting."""
+    pairs = []
+    for entry in entries:
+        name, sep, value = str(entry).partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise ConfigurationError(setting, f"{entry!r} is not claim=value, like department=eng")
+        pairs.append((name, value))
+    return tuple(pairs)
+
+
+def import_callable(name: str, raw: Any) -> Any:
+    """A callable given as itself (the middleware) or as ``module:function`` (the commands)."""
+    if callable(raw):
+        return raw
+    if not isinstance(raw, str) or raw.count(":") != 1:
+        raise ConfigurationError(name, f"{raw!r} is not a callable or module:function")
+    module_name, _, attr = raw.partition(":")
+    import importlib
+
+    try:
+        target: Any = importlib.import_module(module_name.strip())
+        for part in attr.strip().split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(name, f"cannot import {raw!r}: {exc}") from None
+    if not callable(target):
+        raise ConfigurationError(name, f"{raw!r} is not callable")
+    return target

@@ -301,6 +301,8 @@ def start_oidc_provider(
     post_logout_redirect_uris: list[str] | None = None,
     accounts: Mapping[str, Mapping[str, Any]] | None = None,
     conform_id_token_claims: bool = True,
+    jwt_resource: str | None = None,
+    jwt_ttl: int = 300,
     timeout: float = 20.0,
 ) -> OidcProvider:
     """Start ``provider.mjs`` on a free loopback port and wait until discovery answers.
@@ -311,6 +313,8 @@ def start_oidc_provider(
     replaces the default clients with full oidc-provider client metadata; a
     confidential client without a ``client_secret`` gets one. The port is
     chosen by the provider itself when it binds, so there is no race for it.
+    ``jwt_resource``: a resource indicator whose access tokens are RFC 9068 JWTs
+    (client credentials enabled with it).
     """
     if (missing := missing_oidc_provider()) is not None:
         raise FileNotFoundError(missing)
@@ -327,6 +331,8 @@ def start_oidc_provider(
         "post_logout_redirect_uris": post_logout_redirect_uris,
         "accounts": dict(accounts or {}),
         "conform_id_token_claims": conform_id_token_claims,
+        "jwt_resource": jwt_resource,
+        "jwt_ttl": jwt_ttl,
     }
     if clients is None:
         secrets_by_id = {

@@ -115,6 +115,9 @@ class Faults:
     userinfo_sub: str | None = None  # answer with another subject
     userinfo_claims: dict[str, Any] = field(default_factory=dict)
     userinfo_drop: tuple[str, ...] = ()
+    # introspection (RFC 7662)
+    introspection_status: int = 200
+    introspection_extra: dict[str, Any] = field(default_factory=dict)  # merged into the answer
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,7 @@ class HostileIdP:
         self.token_requests: list[dict[str, str]] = []
         self.token_answers: list[dict[str, Any]] = []  # the JSON of every token issued
         self.userinfo_requests = 0
+        self.introspections = 0
         self.revocations: list[tuple[str, str]] = []
         self.jwks_fetches = 0
         self.discovery_fetches = 0
@@ -362,15 +366,24 @@ class HostileIdP:
 
     async def _introspect(self, request: Request) -> Response:
         """RFC 7662: an active access token's subject and username."""
+        self.introspections += 1
         form = {k: v for k, v in parse_qsl((await request.body()).decode())}
         if not self._client_ok(request, form):
             return JSONResponse({"error": "invalid_client"}, 401)
+        if self.faults.introspection_status != 200:
+            return JSONResponse({"error": "server_error"}, self.faults.introspection_status)
         user = self._access.get(form.get("token", ""))
         if user is None:
             return JSONResponse({"active": False})
-        return JSONResponse(
-            {"active": True, "sub": USERS[user]["sub"], "client_id": self.client_id}
-        )
+        answer = {
+            "active": True,
+            "sub": USERS[user]["sub"],
+            "client_id": self.client_id,
+            "scope": "openid profile email",
+            "exp": int(time.time()) + 3600,
+        }
+        answer.update(self.faults.introspection_extra)
+        return JSONResponse({k: v for k, v in answer.items() if v is not None})
 
     async def _revoke(self, request: Request) -> Response:
         form = {k: v for k, v in parse_qsl((await request.body()).decode())}
@@ -417,6 +430,47 @@ class HostileIdP:
             self.issued.append(body["id_token"])
             remember(body["id_token"])
         return body
+
+    def access_token(self, user: str = "alice") -> str:
+        """An opaque access token for ``user``, as a client of this provider would hold."""
+        token = self._new_secret()
+        self._access[token] = user
+        return token
+
+    def revoke_access_token(self, token: str) -> None:
+        self._access.pop(token, None)
+
+    def jwt_access_token(
+        self,
+        user: str = "alice",
+        *,
+        header: dict[str, Any] | None = None,
+        key: str = "ec-1",
+        drop: tuple[str, ...] = (),
+        **claims: Any,
+    ) -> str:
+        """An RFC 9068 access token signed with one of this provider's keys (``key``), the
+        honest claims changed by ``claims`` and without those named in ``drop``."""
+        now = int(time.time())
+        body: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": USERS[user]["sub"],
+            "aud": self.client_id,
+            "client_id": self.client_id,
+            "exp": now + 300,
+            "iat": now,
+            "jti": secrets.token_urlsafe(8),
+            "scope": "openid read:reports",
+        }
+        body.update(claims)
+        for name in drop:
+            body.pop(name, None)
+        alg = "RS256" if key.startswith("rsa") else "ES256"
+        head = {"alg": alg, "kid": key, "typ": "at+jwt", **(header or {})}
+        token = jwt.encode(head, body, _keys()[key], algorithms=[head["alg"]])
+        self.issued.append(token)
+        remember(token)
+        return token
 
     def _id_token(self, user: str, nonce: str | None) -> str:
         f, now = self.faults, int(time.time())

@@ -13,7 +13,11 @@
 //     "clients": null,                // full client metadata list replacing the defaults
 //     "client_secrets": {"gate-basic": "...", "gate-post": "..."},
 //     "accounts": {"bob": {"groups": ["admins"]}},  // claims over the defaults
-//     "conform_id_token_claims": true // oidc-provider's default: claims via userinfo only
+//     "conform_id_token_claims": true, // oidc-provider's default: claims via userinfo only
+//     "jwt_resource": null            // a resource indicator (URL) whose access tokens
+//                                     // are RFC 9068 JWTs (resourceIndicators, ES256, 300 s);
+//                                     // client_credentials is enabled with it
+//     "jwt_ttl": 300                  // seconds those JWTs live
 //   }
 //
 // stdout carries one JSON object per line: {"event": "ready", ...} once
@@ -24,7 +28,7 @@
 import { createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 // Pinned at exactly 9.13.3, so this internal path is stable. The default
 // store is an LRU of 1000 entries shared by every model; a provider that lives
 // for a whole test session must not evict clients or grants, so we give the
@@ -191,6 +195,22 @@ async function main() {
       // Open dynamic registration (RFC 7591) lets a session-wide provider
       // serve tests whose redirect URIs are only known at test time.
       registration: { enabled: true },
+      clientCredentials: { enabled: Boolean(config.jwt_resource) },
+      resourceIndicators: config.jwt_resource ? {
+        enabled: true,
+        defaultResource: async (ctx, client, oneOf) => oneOf,
+        useGrantedResource: async () => false,
+        async getResourceServerInfo(ctx, resourceIndicator) {
+          if (resourceIndicator !== config.jwt_resource) throw new errors.InvalidTarget();
+          return {
+            scope: 'read:reports',
+            audience: resourceIndicator,
+            accessTokenFormat: 'jwt',
+            accessTokenTTL: config.jwt_ttl ?? 300,
+            jwt: { sign: { alg: 'ES256' } },
+          };
+        },
+      } : { enabled: false },
     },
     extraClientMetadata: {
       properties: ['access_token_ttl'],
