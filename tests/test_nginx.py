@@ -279,3 +279,16 @@ def test_sign_out_through_nginx(site: Site, http: httpx.Client) -> None:
     out = http.post(f"{site.url}/oauth2/sign_out?rd=/", headers={"Origin": site.url})
     assert out.status_code == 303
     assert http.get(f"{site.url}/api", headers=api).status_code == 401
+
+
+@pytest.mark.e2e
+def test_a_location_with_a_group_rule_admits_members_only(site: Site, http: httpx.Client) -> None:
+    """``/admins/`` asks ``/oauth2/auth?allowed_groups=admins``: the dev-idp's alice is in
+    admins and passes; oidc-provider's alice (staff) gets 403 from nginx, not a sign-in."""
+    site.sign_in(http, f"{site.url}/private")
+    response = http.get(f"{site.url}/admins/report", headers=NAVIGATION_HEADERS)
+    member = ("x-forwarded-groups", "admins,staff") in site.identity
+    assert response.status_code == (200 if member else 403), response.text
+    assert "location" not in response.headers
+    if member:
+        assert response.json()["path"] == "/admins/report"

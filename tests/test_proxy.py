@@ -644,6 +644,31 @@ def test_auth_endpoint_answers_202_with_the_user_or_401(gated: Gated, http: http
 
 
 @pytest.mark.e2e
+def test_groups_from_real_providers_decide_per_location_rules(
+    gated: Gated, http: httpx.Client
+) -> None:
+    """The groups each real provider sends (node oidc-provider's claims mapping, the
+    dev-idp's users in groups) decide ``/oauth2/auth``'s per-location rules, changed from
+    one request to the next: a group held passes (202), one not held is 403, never 401
+    (which would send nginx into a sign-in loop)."""
+    gated.sign_in(http, f"{gated.url}/")
+    held = gated.groups.split(",")[0]
+    for query, status in [
+        (f"allowed_groups={held}", 202),
+        ("allowed_groups=nobody-has-this", 403),
+        (f"allowed_groups=nobody-has-this,{held}", 202),
+        (f"allowed_emails={gated.email}", 202),
+        ("allowed_domains=elsewhere.example", 403),
+        (f"allowed_groups={held}&allowed_domains=elsewhere.example", 403),
+    ]:
+        response = http.get(f"{gated.url}/oauth2/auth?{query}")
+        assert response.status_code == status, (query, response.text)
+        if status == 403:
+            assert response.json()["error"] == "access_denied"
+            assert "x-auth-request-user" not in response.headers
+
+
+@pytest.mark.e2e
 def test_forged_identity_headers_never_reach_the_upstream(gated: Gated, http: httpx.Client) -> None:
     """Client-sent identity headers in every spelling, repeated, are removed: signed in
     the upstream sees only the gate's values, on a public path none at all."""
