@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from .. import __version__
 from ..errors import ConfigurationError
 from . import check, demo, devidp, proxy, run
 
@@ -42,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="oakid-gate", description="OpenID Connect login in front of any web app."
     )
     parser.add_argument("--log-level", default=os.environ.get("OAKID_LOG_LEVEL", "info"))
+    parser.add_argument("--version", action="version", version=f"oakid-gate {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, command in _COMMANDS.items():
         doc = command.__doc__ or ""

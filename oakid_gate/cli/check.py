@@ -28,6 +28,7 @@ def add_arguments(check: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     print(f"settings: ok (issuer {settings.issuer}, client_id {settings.client_id})")
+    _report_sources(settings)
     store = store_for(settings)
     import httpx
 
@@ -46,6 +47,19 @@ def main(args: argparse.Namespace) -> int:
         return 1
     print(f"session store: ok ({settings.session_store.split('://')[0]})")
     return 0
+
+
+def _report_sources(settings: Settings) -> None:
+    """Each setting that is not a default, and where it came from; secrets hidden."""
+    for name, value in settings.describe().items():
+        source = settings.source(name)
+        if source != "default":
+            shown = "(hidden)" if name in ("client_secret", "secret") else value
+            print(f"  {name} = {shown}  [{_SOURCE_NAMES[source]}]")
+
+
+#: how check names each source (the commands' arguments are their flags)
+_SOURCE_NAMES = {"argument": "flag", "environment": "environment", "config file": "config file"}
 
 
 def _report_provider(settings: Settings, provider: ProviderState) -> None:

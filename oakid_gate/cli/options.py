@@ -8,13 +8,25 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ..settings import Settings, setting_fields
+from ..settings.sources import FILE_SETTINGS
 
-__all__ = ["add_serving", "add_settings", "int_option", "settings_from"]
+__all__ = ["add_serving", "add_settings", "env_default", "int_option", "settings_from"]
 
 
 def add_settings(parser: argparse.ArgumentParser) -> None:
     """A ``--<name>`` flag for every setting (``OAKID_<NAME>`` variables still apply)."""
-    group = parser.add_argument_group("settings (also OAKID_<NAME> environment variables)")
+    group = parser.add_argument_group(
+        "settings (also OAKID_<NAME> environment variables, or a --config file; "
+        "flags > variables > file > defaults)"
+    )
+    group.add_argument("--config", metavar="FILE", help="a TOML file of settings (OAKID_CONFIG)")
+    for name in FILE_SETTINGS.values():
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            metavar="FILE",
+            help=f"read {name.removesuffix('_file')} from this file (OAKID_{name.upper()})",
+        )
     for f in setting_fields():
         flag = "--" + f.name.replace("_", "-")
         doc = f.metadata.get("doc", "")
@@ -53,10 +65,17 @@ def _bool_env(name: str) -> bool:
 
 def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
     """The settings: flags over ``OAKID_*`` variables, checked."""
-    names = {f.name for f in setting_fields()}
+    names = {f.name for f in setting_fields()} | {"config", *FILE_SETTINGS.values()}
     kwargs = {k: v for k, v in vars(args).items() if k in names and v is not None}
     kwargs.update(overrides)
     return Settings.load(**kwargs)
+
+
+def env_default(name: str, default: Any) -> Any:
+    """A command option's default: ``OAKID_<NAME>`` when set, else ``default`` (argparse
+    converts a string default with the option's type)."""
+    raw = os.environ.get(f"OAKID_{name.upper()}", "")
+    return raw if raw != "" else default
 
 
 def int_option(name: str, value: str | None, *, env_default: int) -> int:

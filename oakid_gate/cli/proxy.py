@@ -14,7 +14,7 @@ from ..errors import ConfigurationError
 from ..proxy.app import ProxyApp
 from ..proxy.pool import DEFAULT_LIMITS, Limits
 from ..serve import serve_asgi
-from .options import add_serving, add_settings, settings_from
+from .options import add_serving, add_settings, env_default, settings_from
 
 __all__ = ["add_arguments", "main"]
 
@@ -41,9 +41,9 @@ def add_arguments(proxy: argparse.ArgumentParser) -> None:
             "--upstream-" + name.replace("_", "-"),
             dest="upstream_" + name,
             type=kind,
-            default=default,
+            default=env_default("upstream_" + name, default),
             metavar=metavar,
-            help=f"{text} (default {default:g})",
+            help=f"{text} (default {default:g}, or OAKID_UPSTREAM_{name.upper()})",
         )
 
 

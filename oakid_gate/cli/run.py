@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import ConfigurationError
 from ..serve import run_app
-from .options import add_serving, add_settings, settings_from
+from .options import add_serving, add_settings, env_default, settings_from
 
 __all__ = ["add_arguments", "main"]
 
@@ -19,23 +20,28 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="worker processes (default 1); above 1 needs a shared session_store",
+        default=env_default("workers", 1),
+        help="worker processes (default 1, or OAKID_WORKERS); above 1 needs a shared session_store",
     )
     run.add_argument(
-        "--threads", type=int, default=8, help="WSGI: threads per worker process (default 8)"
+        "--threads",
+        type=int,
+        default=env_default("threads", 8),
+        help="WSGI: threads per worker process (default 8, or OAKID_THREADS)",
     )
     run.add_argument(
         "--interface",
         choices=("auto", "asgi", "wsgi"),
-        default="auto",
-        help="what the app speaks (default: detected)",
+        default=env_default("interface", "auto"),
+        help="what the app speaks (default: detected, or OAKID_INTERFACE)",
     )
     add_serving(run)
     add_settings(run)
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.interface not in ("auto", "asgi", "wsgi"):
+        raise ConfigurationError("interface", "must be auto, asgi or wsgi")
     run_app(
         args.app,
         settings_from(args),

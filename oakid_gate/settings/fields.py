@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from ..errors import ConfigurationError
 from .checks import check
+from .sources import FILE_SETTINGS, pick, read_config_file
 from .values import Secret, convert
 
 __all__ = ["DEFAULT_ISSUER", "Settings", "setting_fields"]
@@ -154,31 +155,45 @@ class Settings:
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> Settings:
-        """Merge keyword arguments over ``OAKID_*`` variables, convert and check."""
+        """Keyword arguments over ``OAKID_*`` variables over the config file (``config``)
+        over defaults, converted and checked (:mod:`oakid_gate.settings.sources`)."""
         env = os.environ if env is None else env
         known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(kwargs) - set(known))
+        extra = {"config", *FILE_SETTINGS.values()}
+        unknown = sorted(set(kwargs) - set(known) - extra)
         if unknown:
             raise ConfigurationError(unknown[0], "unknown setting")
+        environment = {
+            name: env[f"OAKID_{name.upper()}"]
+            for name in (*known, *extra)
+            if env.get(f"OAKID_{name.upper()}", "") != ""
+        }
+        config = kwargs.get("config") or environment.get("config")  # "" is no file
+        in_file = (
+            read_config_file(str(config), frozenset(known) | frozenset(FILE_SETTINGS.values()))
+            if config
+            else {}
+        )
         values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
         for name, f in known.items():
-            raw: Any
-            if name in kwargs and kwargs[name] is not None:
-                raw = kwargs[name]
-            elif f"OAKID_{name.upper()}" in env and env[f"OAKID_{name.upper()}"] != "":
-                raw = env[f"OAKID_{name.upper()}"]
-            elif f.metadata.get("required"):
-                raise ConfigurationError(
-                    name,
-                    f"is required (keyword argument, --{name.replace('_', '-')} "
-                    f"or OAKID_{name.upper()})",
-                )
-            else:
+            picked = pick(name, (kwargs, environment, in_file))
+            if picked is None:
+                if f.metadata.get("required"):
+                    raise ConfigurationError(name, _required(name))
+                sources[name] = "default"
                 continue
-            values[name] = convert(name, f.type, raw)
+            values[name] = convert(name, f.type, picked[0])
+            sources[name] = picked[1]
         settings = cls(**values)
+        object.__setattr__(settings, "_sources", sources)
         settings._check()
         return settings
+
+    def source(self, name: str) -> str:
+        """Where setting ``name`` came from: argument, environment, config file or default."""
+        sources: dict[str, str] = getattr(self, "_sources", {})
+        return sources.get(name, "default")
 
     def _check(self) -> None:
         check(self)
@@ -196,6 +211,13 @@ class Settings:
             value = getattr(self, f.name)
             out[f.name] = repr(value) if not isinstance(value, str) else value
         return out
+
+
+def _required(name: str) -> str:
+    where = f"keyword argument, --{name.replace('_', '-')}, OAKID_{name.upper()} or the config file"
+    if name in FILE_SETTINGS:
+        where += f" (or {FILE_SETTINGS[name]})"
+    return f"is required ({where})"
 
 
 def setting_fields() -> list[dataclasses.Field[Any]]:

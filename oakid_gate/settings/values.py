@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
+from .sources import DURATIONS, parse_duration
 
 __all__ = ["Secret", "check_url", "claim_pairs", "convert", "import_callable", "is_loopback_host"]
 
@@ -38,6 +39,13 @@ def convert(name: str, type_: Any, raw: Any) -> Any:
     t = str(type_)
     if t.startswith("Callable"):
         return import_callable(name, raw)
+    if name in DURATIONS:
+        seconds = parse_duration(name, raw)
+        if not t.startswith("int"):
+            return seconds
+        if seconds != int(seconds):
+            raise ConfigurationError(name, "must be a whole number of seconds")
+        return int(seconds)
     try:
         if t.startswith("tuple[Secret"):
             items = _split(raw)
