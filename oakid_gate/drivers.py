@@ -30,6 +30,7 @@ import contextlib
 import logging
 import os
 import secrets
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -71,9 +72,35 @@ def random_token() -> str:
 
 def provider_client_options(settings: Settings) -> dict[str, Any]:
     """How every ``httpx`` client towards the provider is built: the gate's own
-    timeout, no redirects followed, no proxy or certificate settings taken from
-    the environment."""
-    return {"timeout": settings.http_timeout, "follow_redirects": False, "trust_env": False}
+    timeout, no redirects followed; certificates checked against the system's trust
+    store (which honours ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``) plus ``ca_file``; an
+    outbound proxy (``HTTPS_PROXY``, ``NO_PROXY``) only with ``trust_env``."""
+    return {
+        "timeout": settings.http_timeout,
+        "follow_redirects": False,
+        "trust_env": settings.trust_env,
+        "verify": tls_context(settings.ca_file),
+    }
+
+
+_TLS: dict[str | None, ssl.SSLContext] = {}
+
+
+def tls_context(ca_file: str | None, *, insecure: bool = False) -> ssl.SSLContext:
+    """A client TLS context: the system's trust store and ``ca_file`` (PEM), host names
+    and certificates verified unless ``insecure``. Made once per file (a context is a
+    few milliseconds of work, and read-only once made)."""
+    key = None if ca_file is None and not insecure else f"{ca_file}|{insecure}"
+    context = _TLS.get(key)
+    if context is None:
+        context = ssl.create_default_context()
+        if ca_file is not None:
+            context.load_verify_locations(cafile=ca_file)
+        if insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        _TLS[key] = context
+    return context
 
 
 # ---------------------------------------------------------------- the loop
@@ -140,6 +167,12 @@ def _failure(effect: Any, exc: Exception) -> BaseException:
         host = ""
         with contextlib.suppress(AttributeError, RuntimeError):
             host = exc.request.url.host
+        if _untrusted_certificate(exc):
+            log.warning("provider request failed: %s's TLS certificate is not trusted", host)
+            return ProviderUnavailable(
+                "the identity provider's TLS certificate is not trusted: set ca_file "
+                "to the certificate of the CA that signed it"
+            )
         log.warning("provider request failed: %s %s", type(exc).__name__, host)
         return ProviderUnavailable(
             f"the identity provider could not be reached ({type(exc).__name__})"
@@ -147,6 +180,18 @@ def _failure(effect: Any, exc: Exception) -> BaseException:
     if isinstance(effect, StoreOp):
         return store_unavailable(type(effect).__name__, exc)
     raise exc
+
+
+def _untrusted_certificate(exc: BaseException) -> bool:
+    """Whether a certificate that did not verify is behind ``exc``."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def store_unavailable(operation: str, exc: Exception) -> StoreUnavailable:

@@ -29,6 +29,12 @@ def main(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     print(f"settings: ok (issuer {settings.issuer}, client_id {settings.client_id})")
     _report_sources(settings)
+    if settings.upstream_insecure_skip_verify:
+        print(
+            "WARNING: upstream_insecure_skip_verify is on: the upstream's certificate is "
+            "not verified, so anyone on the way can read and change the traffic",
+            file=sys.stderr,
+        )
     store = store_for(settings)
     import httpx
 

@@ -7,6 +7,7 @@ from urllib.parse import quote, urlsplit
 
 from starlette.types import Scope
 
+from ..drivers import tls_context
 from ..errors import ConfigurationError
 from ..gate.cookies import Cookies
 from ..gate.forwarded import TrustedProxies
@@ -42,7 +43,14 @@ class Upstream:
             raise ConfigurationError("upstream", "must not hold a query or a fragment")
         self.url = settings.upstream
         secure = parts.scheme == "https"
-        self.tls = (ssl_context or ssl.create_default_context()) if secure else None
+        if not secure:
+            self.tls = None
+        elif ssl_context is not None:
+            self.tls = ssl_context
+        else:
+            self.tls = tls_context(
+                settings.upstream_ca_file, insecure=settings.upstream_insecure_skip_verify
+            )
         self.origin = parts.scheme + "://" + parts.netloc
         self.ws_origin = ("wss" if parts.scheme == "https" else "ws") + "://" + parts.netloc
         self._path_prefix = parts.path.rstrip("/")

@@ -89,6 +89,22 @@ def _paths(settings: Settings) -> None:
         parse_entry(p, settings.prefix)
     if settings.upstream is not None:
         check_url("upstream", settings.upstream)
+    for name in ("ca_file", "upstream_ca_file"):
+        path = getattr(settings, name)
+        if path is not None:
+            _check_ca_file(name, path)
+
+
+def _check_ca_file(name: str, path: str) -> None:
+    """A CA file that cannot be read, or holds no certificate, is a start-up error."""
+    import ssl
+
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except ssl.SSLError:  # an OSError too: first
+        raise ConfigurationError(name, f"{path!r} holds no PEM certificate") from None
+    except OSError as exc:
+        raise ConfigurationError(name, f"cannot read {path!r}: {exc.strerror}") from None
 
 
 def _access(settings: Settings) -> None:

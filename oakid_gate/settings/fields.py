@@ -117,6 +117,22 @@ class Settings:
             "origins besides the site's own that may open WebSockets: https://app.example"
         ),
     )
+    ca_file: str | None = field(
+        default=None,
+        metadata=_doc("PEM file of CA certificates trusted for the provider, besides the system's"),
+    )
+    trust_env: bool = field(
+        default=False,
+        metadata=_doc("reach the provider through HTTPS_PROXY / HTTP_PROXY, as NO_PROXY allows"),
+    )
+    upstream_ca_file: str | None = field(
+        default=None,
+        metadata=_doc("proxy mode: PEM file of CA certificates trusted for an https upstream"),
+    )
+    upstream_insecure_skip_verify: bool = field(
+        default=False,
+        metadata=_doc("proxy mode: do not verify the upstream's certificate (check warns)"),
+    )
     token_endpoint_auth_method: str | None = field(
         default=None,
         metadata=_doc("client_secret_basic or client_secret_post (default: from discovery)"),
