@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .adapter import GateAdapter
 from .drivers import (
     AsyncEffects,
+    new_request_id,
     provider_client_options,
     random_token,
     run_async,
@@ -99,10 +100,11 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
                     if target == "app":
                         self._inject(session, scope)
                         await self.app(scope, receive, send)
-                    else:
-                        reply = self.gate.auth_reply(session, _query(scope))
+                        return
+                    reply = self.gate.auth_reply(session, _query(scope))
+                    if reply is not None:  # else refused by the query: the full path says so
                         await _send_reply(reply, send, head=scope["method"] == "HEAD")
-                    return
+                        return
             if session is None and target == "app" and self._public(scope):
                 self._inject(None, scope)  # a public path, and nobody signed in
                 await self.app(scope, receive, send)
@@ -163,6 +165,7 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
             client=client[0] if client else None,
             root_path=scope.get("root_path", ""),
             app_path=route_path(scope),
+            generated_id=new_request_id(),
         )
 
     async def aclose(self) -> None:

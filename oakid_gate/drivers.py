@@ -50,11 +50,13 @@ __all__ = [
     "MAX_PROVIDER_BODY",
     "AsyncEffects",
     "SyncEffects",
+    "new_request_id",
     "provider_client_options",
     "random_token",
     "run_async",
     "run_sync",
     "store_unavailable",
+    "tls_context",
 ]
 
 log = logging.getLogger("oakid_gate")
@@ -68,6 +70,11 @@ MAX_PROVIDER_BODY = 1 << 20
 def random_token() -> str:
     """The randomness the adapters hand to the gate: 256 bits, URL-safe."""
     return secrets.token_urlsafe(32)
+
+
+def new_request_id() -> str:
+    """An id for a request's log lines: 64 random bits, hex."""
+    return secrets.token_hex(8)
 
 
 def provider_client_options(settings: Settings) -> dict[str, Any]:

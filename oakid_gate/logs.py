@@ -17,14 +17,21 @@ mapping of atoms) alike. It is put on the access loggers twice over:
 from __future__ import annotations
 
 import copy
+import datetime
+import json
 import logging
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
     "ACCESS_LOGGERS",
+    "JSONFormatter",
     "RedactSecrets",
+    "TextFormatter",
+    "configure",
+    "log_format",
     "protect_access_logs",
     "redact_url",
     "uvicorn_log_config",
@@ -70,10 +77,92 @@ def protect_access_logs() -> None:
 
 
 def uvicorn_log_config() -> dict[str, Any]:
-    """uvicorn's default logging configuration, its access log redacted."""
+    """uvicorn's default logging configuration, its access log redacted; with
+    ``OAKID_LOG_FORMAT=json`` every line JSON, and the gate's own logger through it too
+    (a worker process that uvicorn spawns configures its logging from this alone)."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config.setdefault("filters", {})["redact_secrets"] = {"()": "oakid_gate.logs.RedactSecrets"}
     config["loggers"]["uvicorn.access"].setdefault("filters", []).append("redact_secrets")
+    formatter = (
+        "oakid_gate.logs.JSONFormatter"
+        if log_format() == "json"
+        else "oakid_gate.logs.TextFormatter"
+    )
+    config["formatters"]["oakid"] = {"()": formatter}
+    if log_format() == "json":
+        for name in ("default", "access"):
+            config["handlers"][name]["formatter"] = "oakid"
+    config["handlers"]["oakid"] = {
+        "formatter": "oakid",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["oakid_gate"] = {"handlers": ["oakid"], "level": "INFO", "propagate": False}
     return config
+
+
+# ---------------------------------------------------------------- formats
+
+#: the fields an audit event carries (:mod:`oakid_gate.gate.audit`), in this order
+EVENT_FIELDS = ("event", "outcome", "reason", "sub", "session", "client", "request_id")
+
+
+def log_format() -> str:
+    """``text`` or ``json``: ``OAKID_LOG_FORMAT`` (the commands set it from
+    ``--log-format``, so that worker processes inherit it)."""
+    value = os.environ.get("OAKID_LOG_FORMAT", "text").strip().lower() or "text"
+    return value if value in ("text", "json") else "text"
+
+
+class TextFormatter(logging.Formatter):
+    """``time level logger: message``, then an audit event's fields as ``key=value``."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields: dict[str, Any] | None = getattr(record, "oakid", None)
+        if fields:
+            line += " " + " ".join(
+                f"{k}={fields[k]}" for k in EVENT_FIELDS if fields.get(k) is not None
+            )
+        return line
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: ``time``, ``level``, ``logger``, ``message``, and an
+    audit event's fixed fields (``event``, ``outcome``, ``reason``, ``sub``,
+    ``session``, ``client``, ``request_id``); an exception as its type and traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.datetime.fromtimestamp(
+                record.created, datetime.timezone.utc
+            ).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields: dict[str, Any] | None = getattr(record, "oakid", None)
+        if fields:
+            entry.update((k, fields[k]) for k in EVENT_FIELDS if fields.get(k) is not None)
+        if record.exc_info and record.exc_info[0] is not None:
+            entry["exception"] = record.exc_info[0].__name__
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure(level: str, fmt: str) -> None:
+    """The commands' logging: ``fmt`` (``text`` or ``json``) on stderr, at ``level``;
+    ``OAKID_LOG_FORMAT`` set for the worker processes."""
+    if fmt not in ("text", "json"):
+        from .errors import ConfigurationError
+
+        raise ConfigurationError("log_format", "must be text or json")
+    os.environ["OAKID_LOG_FORMAT"] = fmt
+    handler = logging.StreamHandler()
+    handler.setFormatter(JSONFormatter() if fmt == "json" else TextFormatter())
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)

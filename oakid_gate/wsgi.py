@@ -58,7 +58,14 @@ from typing import TYPE_CHECKING
 from starlette.requests import cookie_parser
 
 from .adapter import GateAdapter
-from .drivers import SyncEffects, provider_client_options, random_token, run_sync, store_unavailable
+from .drivers import (
+    SyncEffects,
+    new_request_id,
+    provider_client_options,
+    random_token,
+    run_sync,
+    store_unavailable,
+)
 from .errors import BodyTooLarge
 from .gate.endpoints import PING_REPLY
 from .gate.identity import strip_environ
@@ -109,7 +116,8 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", "httpx.Client"]):
                     if target == "app":
                         return self._forward(session, environ, start_response)
                     reply = self.gate.auth_reply(session, environ.get("QUERY_STRING", ""))
-                    return _send_reply(reply, start_response, head=method == "HEAD")
+                    if reply is not None:  # else refused by the query: the full path says so
+                        return _send_reply(reply, start_response, head=method == "HEAD")
             if (
                 session is None
                 and target == "app"
@@ -165,6 +173,7 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", "httpx.Client"]):
             client=environ.get("REMOTE_ADDR") or None,
             root_path=_text(environ.get("SCRIPT_NAME", "")),
             app_path=_text(environ.get("PATH_INFO", "")),
+            generated_id=new_request_id(),
         )
 
     def _client(self) -> httpx.Client:

@@ -138,8 +138,10 @@ class ConnectProxy:
     def __init__(self) -> None:
         self.targets: list[str] = []
         self.port = free_port()
+        self._writers: list[asyncio.StreamWriter] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
         head = await reader.readuntil(b"\r\n\r\n")
         method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
         if method != "CONNECT":
@@ -149,6 +151,7 @@ class ConnectProxy:
         self.targets.append(target)
         host, _, port = target.rpartition(":")
         up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        self._writers.append(up_writer)
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
@@ -173,7 +176,15 @@ class ConnectProxy:
             )
             ready.set()
             loop.run_forever()
+            # Shut down cleanly: every tunnel closed, every task ended, then the loop.
             server.close()
+            for writer in self._writers:
+                writer.close()
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(server.wait_closed())
             loop.close()
 
         thread = threading.Thread(target=serve, daemon=True)

@@ -16,7 +16,6 @@ show in the process list. One module per command; nothing imports this package.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from types import ModuleType
 
 from .. import __version__
 from ..errors import ConfigurationError
+from ..logs import configure
 from . import check, demo, devidp, proxy, run
 
 __all__ = ["main"]
@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="oakid-gate", description="OpenID Connect login in front of any web app."
     )
     parser.add_argument("--log-level", default=os.environ.get("OAKID_LOG_LEVEL", "info"))
+    parser.add_argument(
+        "--log-format",
+        default=os.environ.get("OAKID_LOG_FORMAT", "text"),
+        help="text or json: one event per line (default text, or OAKID_LOG_FORMAT)",
+    )
     parser.add_argument("--version", action="version", version=f"oakid-gate {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, command in _COMMANDS.items():
@@ -55,9 +60,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        configure(args.log_level, args.log_format.strip().lower())
+    except ConfigurationError as exc:
+        print(f"oakid-gate: configuration error: {exc}", file=sys.stderr)
+        return 2
     try:
         status: int = _COMMANDS[args.command].main(args)
         return status

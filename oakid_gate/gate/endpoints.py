@@ -144,7 +144,8 @@ class Endpoints:
             return session
         missing = rules.refusal(session.user)
         if missing is not None:
-            return self._p.replies.not_allowed_json(missing)
+            key = self._sessions.key(req)
+            return self._p.replies.not_allowed_json(req, missing, session.user.sub, key)
         return auth_reply(session)
 
     def _signed_in(self, req: GateRequest, now: float, random: Random) -> Program[Session | Reply]:
@@ -165,5 +166,6 @@ class Endpoints:
             session = bearer
         missing = self._p.rules.refusal(session.user)
         if missing is not None:
-            return self._p.replies.not_allowed(req, missing)
+            key = self._sessions.key(req)
+            return self._p.replies.not_allowed(req, missing, session.user.sub, key)
         return session

@@ -26,7 +26,7 @@ from .parts import Parts
 from .provider import ProviderState
 from .records import Session, session_key
 from .replies import Forward, Outcome, Reply
-from .request import GateRequest, is_navigation
+from .request import GateRequest, is_navigation, pick_request_id
 from .sessions import Sessions
 from .signin import SignIn
 
@@ -85,16 +85,17 @@ class Gate:
         would decide; :class:`~.access.PublicPaths`)."""
         return self.parts.public_paths.admits(root_path, routed_path, method)
 
-    def auth_reply(self, session: Session, query_string: str = "") -> Reply:
-        """``/oauth2/auth``'s answer for an admitted session, from the hot path: 202, or
-        403 when the rules in its query (``allowed_groups``, ...) refuse the user."""
+    def auth_reply(self, session: Session, query_string: str = "") -> Reply | None:
+        """``/oauth2/auth``'s 202 for an admitted session, from the hot path; ``None`` when
+        the rules in its query (``allowed_groups``, ...) refuse the user or cannot be
+        read: the full path answers that (403, 400) and logs it with the request."""
         if query_string:
             try:
                 missing = self.parts.auth_queries.rules(query_string).refusal(session.user)
-            except BadRequest as exc:
-                return self.parts.replies.error_json(exc)
+            except BadRequest:
+                return None
             if missing is not None:
-                return self.parts.replies.not_allowed_json(missing)
+                return None
         cached = self._auth_replies.get(id(session))
         if cached is not None and cached[0] is session:
             return cached[1]
@@ -142,6 +143,7 @@ class Gate:
         client: str | None,
         root_path: str = "",
         app_path: str | None = None,
+        generated_id: str = "",
     ) -> GateRequest:
         """A :class:`GateRequest`; with a trusted proxy as ``client``, its forwarded
         scheme and host count (``headers`` is updated)."""
@@ -155,6 +157,7 @@ class Gate:
             client=client,
             root_path=root_path,
             app_path=app_path,
+            request_id=pick_request_id(headers.get("x-request-id"), generated_id),
         )
 
     def handle(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
@@ -174,7 +177,8 @@ class Gate:
         if session is not None:
             missing = self._rules.refusal(session.user)
             if missing is not None:
-                return self.parts.replies.not_allowed(req, missing)
+                key = self.sessions.key(req)
+                return self.parts.replies.not_allowed(req, missing, session.user.sub, key)
             return Forward(session)
         if self.is_public(req) or self._preflight(req):
             return Forward(None)
@@ -187,7 +191,7 @@ class Gate:
         if bearer is not None:
             missing = self._rules.refusal(bearer.user)
             if missing is not None:
-                return self.parts.replies.not_allowed_json(missing)
+                return self.parts.replies.not_allowed_json(req, missing, bearer.user.sub)
             return Forward(bearer)
         if is_navigation(req):
             return (yield from self.signin.begin(req, req.url_path, now, random))

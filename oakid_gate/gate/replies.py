@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from ..errors import OakIDGateError, ProviderError, StoreUnavailable
 from . import pages
+from .audit import audit
 from .records import Session
 from .request import GateRequest
 
@@ -142,19 +143,30 @@ class Replies:
             status, exc.error, title, exc.message, html=self.wants_html(req), retry_url=retry_url
         )
 
-    def not_allowed(self, req: GateRequest, missing: str) -> Reply:
+    def not_allowed(
+        self, req: GateRequest, missing: str, sub: str | None = None, session: str | None = None
+    ) -> Reply:
         """403 for a signed-in user the authorization rules refuse: what was missing, and
         a way to sign out (to switch accounts); JSON for API clients. Never a redirect:
         signing in again would end here again."""
+        audit("authorization", "refused", req, reason=missing, sub=sub, session=session)
         if not self.wants_html(req):
-            return self.not_allowed_json(missing)
-        log.info("not allowed: lacks %s", missing)
+            return self._not_allowed_body(missing)
         page = pages.not_allowed_page(_requires(missing), self._prefix + "/sign_out")
         return html_reply(403, page)
 
-    def not_allowed_json(self, missing: str) -> Reply:
+    def not_allowed_json(
+        self,
+        req: GateRequest | None,
+        missing: str,
+        sub: str | None = None,
+        session: str | None = None,
+    ) -> Reply:
         """403 in JSON (API clients, nginx ``auth_request``)."""
-        log.info("not allowed: lacks %s", missing)
+        audit("authorization", "refused", req, reason=missing, sub=sub, session=session)
+        return self._not_allowed_body(missing)
+
+    def _not_allowed_body(self, missing: str) -> Reply:
         body = {
             "error": "access_denied",
             "error_description": _requires(missing),

@@ -8,6 +8,7 @@ came to) is decided here, once, for every adapter.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote
@@ -15,7 +16,14 @@ from urllib.parse import parse_qsl, quote
 from ..errors import BadRequest
 from ..settings import Settings
 
-__all__ = ["GATE_HEADERS", "GateRequest", "Origin", "is_navigation", "single_params"]
+__all__ = [
+    "GATE_HEADERS",
+    "GateRequest",
+    "Origin",
+    "is_navigation",
+    "pick_request_id",
+    "single_params",
+]
 
 #: the request headers the gate reads; adapters pass only these (lower case)
 GATE_HEADERS = frozenset(
@@ -33,8 +41,21 @@ GATE_HEADERS = frozenset(
         "x-forwarded-host",
         "content-type",
         "access-control-request-method",
+        "x-request-id",
     }
 )
+
+#: a request id a client (or a proxy in front) may give: short, plain characters
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def pick_request_id(header: str | None, generated: str) -> str:
+    """The request's id for the log: its ``X-Request-ID`` when that is short and plain
+    (so a proxy's id follows the request), else ``generated``."""
+    if header is not None and _REQUEST_ID.fullmatch(header):
+        return header
+    return generated
+
 
 #: characters a return path keeps as they are (RFC 3986 ``pchar`` and ``/``)
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
@@ -51,6 +72,8 @@ class GateRequest:
     headers: Mapping[str, str]  # lower-case names, only GATE_HEADERS
     cookies: Mapping[str, str]
     client: str | None = None
+    #: the id the log lines of this request carry (:func:`pick_request_id`)
+    request_id: str = ""
     #: the mount prefix the server says the app is under (SCRIPT_NAME, ASGI root_path)
     root_path: str = ""
     #: the path the app routes on (PATH_INFO, ASGI path less root_path); ``path`` if None

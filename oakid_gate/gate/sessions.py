@@ -35,6 +35,7 @@ from dataclasses import replace
 
 from ..errors import ProviderError, TokenEndpointError, UserInfoError
 from . import flows
+from .audit import audit
 from .claims import check_same_subject, merge_userinfo
 from .effects import (
     AcquireLock,
@@ -164,7 +165,7 @@ class Sessions:
                 scopes=" ".join(session.scopes) or self._scope,
             )
         except TokenEndpointError as exc:
-            log.info("refresh refused by the provider (%s); session ended", exc.error)
+            audit("refresh", "failed", None, reason=exc.error, sub=session.user.sub)
             return None
         expires_at, refresh_at = self._p.lifecycle.token_times(tokens.expires_in, now)
         return replace(
@@ -190,6 +191,7 @@ class Sessions:
         except UserInfoError as exc:
             # The provider no longer honours the token, or names someone else.
             log.info("userinfo re-read failed (%s); session ended", exc.message)
+            audit("refresh", "failed", None, reason="userinfo_refused", sub=session.user.sub)
             return None
         except ProviderError as exc:
             log.warning("userinfo re-read failed, claims kept: %s", exc.message)

@@ -52,6 +52,7 @@ from ..errors import (
 )
 from ..user import OakIDUser
 from . import flows
+from .audit import audit
 from .claims import check_same_subject, merge_userinfo, user_claims
 from .effects import DeleteSession, Program, PutSession, Random, perform
 from .metadata import ProviderMetadata
@@ -176,14 +177,17 @@ class SignIn:
             yield from self._check_identity(meta, tokens, user)
             sid = yield from self._start_session(req, tokens, claims, now, random)
         except OakIDGateError as exc:
+            outcome = "failed" if exc.status_hint >= 500 else "refused"
+            audit("sign_in", outcome, req, reason=exc.error)
             return self._p.replies.error(req, exc, _title(exc), retry=True).with_headers(
                 *clear_login
             )
         session_cookie = self._p.cookies.set_session(req, sid)
-        log.info("signed in: session started")
+        key = self._p.session_key(sid)
+        audit("sign_in", "success", req, sub=user.sub, session=key)
         missing = self._p.rules.refusal(user)
         if missing is not None:
-            refused = self._p.replies.not_allowed(req, missing)
+            refused = self._p.replies.not_allowed(req, missing, user.sub, key)
             return refused.with_headers(session_cookie, *clear_login)
         location = self._p.origin.of(req) + taken.login.return_to
         return Reply(302, (("location", location), session_cookie, *clear_login, *NO_STORE))

@@ -21,6 +21,7 @@ import logging
 
 from ..errors import ForbiddenRequest, ProviderError, StoreUnavailable
 from . import pages
+from .audit import audit
 from .effects import DeleteSession, GetSession, Program, perform, read_body
 from .parts import Parts
 from .records import Session
@@ -69,7 +70,13 @@ class SignOut:
                 # expires by itself.
                 reply = self._p.replies.error(req, exc, "Sign-out could not be completed")
                 return reply.with_headers(clear)
-            log.info("signed out: session ended")
+            audit(
+                "sign_out",
+                "success",
+                req,
+                sub=session.user.sub if session is not None else None,
+                session=key,
+            )
         if session is not None:
             yield from self._revoke(session, now)
         if rd is not None:

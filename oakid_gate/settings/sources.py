@@ -27,6 +27,7 @@ __all__ = [
     "FILE_SETTINGS",
     "SOURCES",
     "parse_duration",
+    "pick",
     "read_config_file",
     "read_secret_file",
 ]
