@@ -1699,3 +1699,105 @@ async def test_a_jwt_for_a_configured_audience_is_accepted(make_site: Callable[.
     site = make_site(bearer_audiences="https://reports.example/api")
     token = site.idp.jwt_access_token(aud="https://reports.example/api", client_id="cli-app")
     assert (await site.browser().get("/private", headers=bearer(token))).status_code == 200
+
+
+# ---------------------------------------------------------------- logout at the provider (issue 11)
+
+
+async def _signed_out_at(site: Site, rd: str | None = "/bye") -> tuple[Browser, httpx.Response]:
+    browser = site.browser()
+    assert_signed_in(await browser.sign_in())
+    query = f"?rd={rd}" if rd is not None else ""
+    response = await browser.request(
+        "POST", f"{PREFIX}/sign_out{query}", headers={"sec-fetch-site": "same-origin", "accept": HTML}
+    )
+    return browser, response
+
+
+async def test_sign_out_goes_on_to_the_providers_logout_with_the_id_token_hint(
+    make_site: Callable[..., Site], caplog: pytest.LogCaptureFixture
+) -> None:
+    """RP-initiated logout: signed out here first, then sent to end_session_endpoint with
+    id_token_hint, client_id, the gate's post-logout URI and a state; back at
+    /oauth2/signed_out with that state, to the same-origin rd."""
+    site = make_site()
+    site.idp.faults.end_session = True
+    browser, response = await _signed_out_at(site)
+    assert response.status_code == 303
+    location = httpx.URL(response.headers["location"])
+    assert str(location).startswith(ISSUER + "/logout?")
+    params = dict(location.params)
+    assert params["client_id"] == site.idp.client_id
+    assert params["post_logout_redirect_uri"] == SITE + PREFIX + "/signed_out"
+    assert params["id_token_hint"].count(".") == 2 and params["state"]
+    assert browser.session_cookie() is None  # ended here already
+    assert (await browser.get("/private")).status_code == 302
+    back = await browser.get(f"{PREFIX}/signed_out?state={params['state']}")
+    assert back.status_code == 303 and back.headers["location"] == SITE + "/bye"
+    assert params["id_token_hint"] not in caplog.text and params["state"] not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "returned",
+    [pytest.param("another-state", id="forged-state"), pytest.param(None, id="no-state")],
+)
+async def test_a_return_from_logout_with_another_state_goes_nowhere(
+    make_site: Callable[..., Site], returned: str | None
+) -> None:
+    """Without this browser's state the return shows the signed-out page: rd is not followed
+    (no open door for someone else's redirect), and the cookie goes."""
+    site = make_site()
+    site.idp.faults.end_session = True
+    browser, response = await _signed_out_at(site, rd="/bye")
+    assert response.status_code == 303
+    query = f"?state={returned}" if returned else ""
+    back = await browser.get(f"{PREFIX}/signed_out{query}")
+    assert back.status_code == 200 and "signed out" in back.text
+    assert "location" not in back.headers
+    assert "oakid_session_logout=\"\"" in back.headers["set-cookie"] or "Max-Age=0" in back.headers["set-cookie"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "end_session", "discovery_status"),
+    [
+        pytest.param({"provider_logout": False}, True, 200, id="turned-off"),
+        pytest.param({}, False, 200, id="provider-offers-none"),
+        pytest.param({}, True, 500, id="provider-down"),
+    ],
+)
+async def test_sign_out_stays_local_when_the_provider_cannot_log_out(
+    make_site: Callable[..., Site], settings: dict[str, Any], end_session: bool, discovery_status: int
+) -> None:
+    site = make_site(**settings)
+    site.idp.faults.end_session = end_session
+    browser = site.browser()
+    assert_signed_in(await browser.sign_in())
+    if discovery_status != 200:
+        # Down, and its metadata not known here (a restarted or another worker).
+        site.idp.faults.discovery_status = discovery_status
+        site.gate.gate.parts.provider.state = None
+    response = await browser.request(
+        "POST", f"{PREFIX}/sign_out?rd=/bye", headers={"sec-fetch-site": "same-origin", "accept": HTML}
+    )
+    assert response.status_code == 303 and response.headers["location"] == SITE + "/bye"
+    assert browser.session_cookie() is None
+
+
+async def test_the_id_token_is_kept_only_for_a_logout_at_the_provider(
+    make_site: Callable[..., Site],
+) -> None:
+    """A provider without RP-initiated logout: no ID token is kept in the session."""
+    plain = make_site()
+    browser = plain.browser()
+    assert_signed_in(await browser.sign_in())
+    key = plain.gate.gate.parts.session_key(browser.session_cookie() or "")
+    stored = plain.gate.store.get_session(key)
+    assert stored is not None and stored.id_token is None
+    with_logout = make_site()
+    with_logout.idp.faults.end_session = True
+    browser = with_logout.browser()
+    assert_signed_in(await browser.sign_in())
+    key = with_logout.gate.gate.parts.session_key(browser.session_cookie() or "")
+    stored = with_logout.gate.store.get_session(key)
+    assert stored is not None and stored.id_token is not None
+    assert stored.id_token not in repr(stored)

@@ -42,6 +42,7 @@ class Cookies:
         )
         self._session_names = {False: name, True: HOST_PREFIX + name}
         self._login_stem = name + "_login_"
+        self._logout_names = {False: name + "_logout", True: HOST_PREFIX + name + "_logout"}
         self._samesite = settings.cookie_samesite.capitalize()
         self._session_max_age = settings.session_lifetime
         self._login_max_age = settings.login_timeout
@@ -76,7 +77,7 @@ class Cookies:
         A proxy removes these from what it forwards: the session cookie never
         reaches the upstream.
         """
-        exact = frozenset(self._session_names.values())
+        exact = frozenset((*self._session_names.values(), *self._logout_names.values()))
         # __Secure- login cookies are what earlier versions set; they still go.
         prefixes = (self._login_stem, HOST_PREFIX + self._login_stem)
         return exact, (*prefixes, SECURE_PREFIX + self._login_stem)
@@ -98,6 +99,16 @@ class Cookies:
     def clear_named(self, req: GateRequest, name: str) -> tuple[str, str]:
         """Expire the cookie ``name`` (one of the gate's)."""
         return self._header(req, name, "", 0, samesite="Lax")
+
+    def logout_name(self, req: GateRequest) -> str:
+        """The cookie that carries a logout at the provider across it (:mod:`.logout`)."""
+        return self._logout_names[self.secure(req)]
+
+    def set_logout(self, req: GateRequest, sealed: str) -> tuple[str, str]:
+        return self._header(req, self.logout_name(req), sealed, self._login_max_age, samesite="Lax")
+
+    def clear_logout(self, req: GateRequest) -> tuple[str, str]:
+        return self._header(req, self.logout_name(req), "", 0, samesite="Lax")
 
     def set_login(self, req: GateRequest, state: str, sealed: str) -> tuple[str, str]:
         name = self.login_name(req, state)

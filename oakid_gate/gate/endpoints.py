@@ -73,6 +73,7 @@ class Endpoints:
             "start": (_GET, self._start),
             "callback": (_GET, self._signin.callback),
             "sign_out": ((*_GET, "POST"), self._sign_out),
+            "signed_out": (_GET, self._signed_out),
             "userinfo": (_GET, self._userinfo),
             "auth": (_GET, self._auth),
         }
@@ -123,7 +124,11 @@ class Endpoints:
     def _sign_out(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
         if req.method != "POST":
             return self._signout.form(req)
-        return (yield from self._signout.sign_out(req, now))
+        return (yield from self._signout.sign_out(req, now, random))
+
+    def _signed_out(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
+        return self._signout.signed_out(req)
+        yield  # a program like every other endpoint
 
     def _userinfo(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
         session = yield from self._signed_in(req, now, random)

@@ -29,6 +29,7 @@ _OPTIONAL_ENDPOINTS = (
     "jwks_uri",
     "revocation_endpoint",
     "introspection_endpoint",
+    "end_session_endpoint",
 )
 
 
@@ -44,6 +45,7 @@ class ProviderMetadata:
     jwks_uri: str | None
     revocation_endpoint: str | None
     introspection_endpoint: str | None
+    end_session_endpoint: str | None
     id_token_algs: tuple[str, ...]  # () when discovery does not say: see allowed_algs
     token_endpoint_auth_methods: tuple[str, ...]
     code_challenge_methods: tuple[str, ...]

@@ -53,6 +53,8 @@ class Session:
     version: int = 1
     user_claim: str = "sub"
     trust_unverified_email: bool = False  # the allow_unverified_email setting at sign-in
+    #: the ID token, kept only as the hint of a logout at the provider (:mod:`.logout`)
+    id_token: str | None = None
     user: OakIDUser = field(init=False, compare=False, repr=False)
     view: SessionView = field(init=False, compare=False, repr=False)
 
@@ -84,6 +86,7 @@ class Session:
             "version": self.version,
             "user_claim": self.user_claim,
             "trust_unverified_email": self.trust_unverified_email,
+            **({"id_token": self.id_token} if self.id_token is not None else {}),
         }
 
     @classmethod
@@ -101,6 +104,7 @@ class Session:
             version=data["version"],
             user_claim=data.get("user_claim", "sub"),
             trust_unverified_email=data.get("trust_unverified_email", False),
+            id_token=data.get("id_token"),
         )
 
 

@@ -175,7 +175,9 @@ class SignIn:
             claims = yield from self._identify(meta, tokens, taken.login.nonce, now)
             user = self._user(claims)
             yield from self._check_identity(meta, tokens, user)
-            sid = yield from self._start_session(req, tokens, claims, now, random)
+            keep_id_token = self._p.settings.provider_logout and meta.end_session_endpoint
+            id_token = tokens.id_token if keep_id_token else None
+            sid = yield from self._start_session(req, tokens, claims, now, random, id_token)
         except OakIDGateError as exc:
             outcome = "failed" if exc.status_hint >= 500 else "refused"
             audit("sign_in", outcome, req, reason=exc.error)
@@ -318,8 +320,10 @@ class SignIn:
         claims: dict[str, Any],
         now: float,
         random: Random,
+        id_token: str | None = None,
     ) -> Program[str]:
-        """Step 6: a new session under a new id; the one the browser had goes."""
+        """Step 6: a new session under a new id; the one the browser had goes. The ID
+        token is kept only as the hint of a logout at the provider (:mod:`.logout`)."""
         expires_at, refresh_at = self._p.lifecycle.token_times(tokens.expires_in, now)
         session = Session(
             claims=claims,
@@ -333,6 +337,7 @@ class SignIn:
             claims_at=now,
             user_claim=self._p.settings.user_claim,
             trust_unverified_email=self._p.settings.allow_unverified_email,
+            id_token=id_token,
         )
         old = req.cookies.get(self._p.cookies.session_name(req))
         if old:

@@ -22,8 +22,11 @@ import logging
 from ..errors import ForbiddenRequest, ProviderError, StoreUnavailable
 from . import pages
 from .audit import audit
-from .effects import DeleteSession, GetSession, Program, perform, read_body
+from .effects import DeleteSession, GetSession, Program, Random, perform, read_body
+from .logout import end_session_url, open_logout, seal_logout
+from .metadata import ProviderMetadata
 from .parts import Parts
+from .provider import ProviderState
 from .records import Session
 from .redirects import safe_return_to
 from .replies import NO_STORE, Outcome, Reply, html_reply
@@ -49,7 +52,7 @@ class SignOut:
         token = self.csrf_token(sid) if sid else None
         return html_reply(200, pages.sign_out_page(action, token), (("x-frame-options", "DENY"),))
 
-    def sign_out(self, req: GateRequest, now: float) -> Program[Outcome]:
+    def sign_out(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
         """End the session (a same-origin POST only), clear the cookie, then revoke."""
         sid = req.cookies.get(self._p.cookies.session_name(req))
         rd = req.params().get("rd")  # every parameter read before anything is done
@@ -78,26 +81,65 @@ class SignOut:
                 session=key,
             )
         if session is not None:
-            yield from self._revoke(session, now)
+            state = yield from self._revoke(session, now)
+            if state is not None and self._p.settings.provider_logout:
+                away = self._at_provider(req, state.metadata, session, rd, random)
+                if away is not None:
+                    return away.with_headers(clear)
         if rd is not None:
             target = self._p.origin.of(req) + safe_return_to(rd)
             return Reply(303, (("location", target), clear, *NO_STORE))
         return html_reply(200, pages.signed_out_page(), (clear,))
 
-    def _revoke(self, session: Session, now: float) -> Program[None]:
+    def _at_provider(
+        self,
+        req: GateRequest,
+        meta: ProviderMetadata,
+        session: Session,
+        rd: str | None,
+        random: Random,
+    ) -> Reply | None:
+        """The redirect that ends the browser's session at the provider too, with the
+        cookie that brings ``rd`` back (:mod:`.logout`); ``None`` when it offers none."""
+        state = random()
+        back = self._p.origin.of(req) + self._p.settings.prefix + "/signed_out"
+        url = end_session_url(meta, session, self._p.settings.client_id, back, state)
+        if url is None:
+            return None
+        kept = safe_return_to(rd) if rd is not None else None
+        cookie = self._p.cookies.set_logout(
+            req, seal_logout(self._p.pending, state, kept, random())
+        )
+        return Reply(303, (("location", url), cookie, *NO_STORE))
+
+    def signed_out(self, req: GateRequest) -> Reply:
+        """``{prefix}/signed_out``: back from the provider's logout; to ``rd`` when the
+        provider returned this browser's ``state``, else the signed-out page."""
+        params = req.params()
+        ok, rd = open_logout(
+            self._p.pending, params.get("state"), req.cookies.get(self._p.cookies.logout_name(req))
+        )
+        clear = self._p.cookies.clear_logout(req)
+        if ok and rd is not None:
+            return Reply(303, (("location", self._p.origin.of(req) + rd), clear, *NO_STORE))
+        return html_reply(200, pages.signed_out_page(), (clear,))
+
+    def _revoke(self, session: Session, now: float) -> Program[ProviderState | None]:
         """Revoke the ended session's refresh token (else its access token), best effort:
-        the session is gone already, so a provider that cannot be reached is only logged."""
+        the session is gone already, so a provider that cannot be reached is only logged.
+        The provider's state, for a logout there; ``None`` when it cannot be reached."""
         try:
             state = yield from self._p.provider.current(now)
         except ProviderError as exc:
             log.warning("sign-out: the token could not be revoked (%s)", exc.message)
-            return
+            return None
         token, hint = (
             (session.refresh_token, "refresh_token")
             if session.refresh_token
             else (session.access_token, "access_token")
         )
         yield from self._p.provider.revoke(state.metadata, token, hint)
+        return state
 
     def _same_origin_post(self, req: GateRequest, sid: str | None, csrf: str) -> bool:
         site = req.headers.get("sec-fetch-site")

@@ -133,6 +133,13 @@ class Settings:
         default=False,
         metadata=_doc("proxy mode: do not verify the upstream's certificate (check warns)"),
     )
+    provider_logout: bool = field(
+        default=True,
+        metadata=_doc(
+            "sign-out also ends the session at the provider when it offers RP-initiated "
+            "logout (register {base_url}{prefix}/signed_out as a post-logout redirect URI)"
+        ),
+    )
     token_endpoint_auth_method: str | None = field(
         default=None,
         metadata=_doc("client_secret_basic or client_secret_post (default: from discovery)"),

@@ -72,7 +72,7 @@ def read_config_file(path: str, known: frozenset[str]) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
+        import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
 
     try:
         with Path(path).open("rb") as file:

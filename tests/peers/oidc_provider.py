@@ -382,6 +382,8 @@ def _with_secret(client: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _origins(uris: Iterable[str]) -> Iterator[str]:
+    """Each redirect URI's origin (``/``), and the gate's page for the return from a
+    logout at the provider (``/oauth2/signed_out``)."""
     seen: set[str] = set()
     for uri in uris:
         parts = urlsplit(uri)
@@ -389,6 +391,7 @@ def _origins(uris: Iterable[str]) -> Iterator[str]:
         if origin not in seen:
             seen.add(origin)
             yield origin
+            yield origin + "oauth2/signed_out"
 
 
 def _parse_events(lines: Iterable[str]) -> Iterator[dict[str, Any]]:

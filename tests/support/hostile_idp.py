@@ -89,6 +89,7 @@ class Faults:
     unreachable: bool = False  # every request fails with httpx.ConnectError
     well_known: Literal["openid", "oauth"] = "openid"  # serve OpenID Discovery or RFC 8414
     discovery_drop: tuple[str, ...] = ()  # fields left out of the metadata document
+    end_session: bool = False  # advertise RP-initiated logout (end_session_endpoint)
     discovery_status: int = 200
     discovery_issuer: str | None = None  # the issuer the document names
     jwks_status: int = 200
@@ -268,6 +269,8 @@ class HostileIdP:
             "authorization_response_iss_parameter_supported": self.iss_parameter_supported,
             "introspection_endpoint": f"{base}/introspect",
         }
+        if f.end_session:
+            document["end_session_endpoint"] = f"{base}/logout"
         for name in f.discovery_drop:
             document.pop(name, None)
         return JSONResponse(document)
