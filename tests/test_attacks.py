@@ -1801,3 +1801,104 @@ async def test_the_id_token_is_kept_only_for_a_logout_at_the_provider(
     stored = with_logout.gate.store.get_session(key)
     assert stored is not None and stored.id_token is not None
     assert stored.id_token not in repr(stored)
+
+
+# ---------------------------------------------------------------- back-channel logout (issue 11)
+
+
+async def _backchannel(site: Site, token: str | None) -> httpx.Response:
+    data = {} if token is None else {"logout_token": token}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=site.gate), base_url=SITE) as provider:
+        return await provider.post(f"{PREFIX}/backchannel_logout", data=data)
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.e2e)])
+async def test_a_backchannel_logout_ends_every_session_of_the_user(
+    make_site: Callable[..., Site], store: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The provider's logout token for a user ends each of their sessions here (two
+    browsers), in every store; another user's session stays."""
+    url = {"memory": "memory://", "sqlite": f"sqlite:///{tmp_path / 'bc.db'}"}.get(store)
+    site = make_site(session_store=url or request.getfixturevalue("redis_url"))
+    first, second, other = site.browser(), site.browser(), site.browser()
+    assert_signed_in(await first.sign_in())
+    assert_signed_in(await second.sign_in())
+    assert_signed_in(await other.sign_in(user="mallory"))
+    response = await _backchannel(site, site.idp.logout_token("alice"))
+    assert response.status_code == 200 and "no-store" in response.headers["cache-control"]
+    for browser in (first, second):
+        assert (await browser.get("/private")).status_code == 302  # signed out
+    assert (await other.get("/private")).text.startswith("app: ")
+
+
+async def test_a_backchannel_logout_by_sid_ends_that_provider_session_only(
+    make_site: Callable[..., Site],
+) -> None:
+    site = make_site()
+    first, second = site.browser(), site.browser()
+    site.idp.faults.claims = {"sid": "provider-session-1"}
+    assert_signed_in(await first.sign_in())
+    site.idp.faults.claims = {"sid": "provider-session-2"}
+    assert_signed_in(await second.sign_in())
+    token = site.idp.logout_token("alice", sid="provider-session-1")
+    assert (await _backchannel(site, token)).status_code == 200
+    assert (await first.get("/private")).status_code == 302
+    assert (await second.get("/private")).text.startswith("app: ")
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+#: a logout token an attacker (or a broken provider) sends: always 400, nothing ends
+LOGOUT_TOKEN_ATTACKS = [
+    pytest.param(lambda idp: None, id="no-token"),
+    pytest.param(lambda idp: "not.a.jwt", id="garbage"),
+    pytest.param(lambda idp: idp.logout_token(key="attacker-1"), id="signed-by-the-attacker"),
+    pytest.param(lambda idp: _tampered(idp.logout_token()), id="tampered"),
+    pytest.param(lambda idp: idp.logout_token(iss="https://evil.example"), id="another-issuer"),
+    pytest.param(lambda idp: idp.logout_token(aud="another-client"), id="another-audience"),
+    pytest.param(lambda idp: idp.logout_token(nonce="n"), id="holds-a-nonce"),
+    pytest.param(lambda idp: idp.logout_token(drop=("events",)), id="no-event"),
+    pytest.param(lambda idp: idp.logout_token(events={"other": {}}), id="another-event"),
+    pytest.param(lambda idp: idp.logout_token(None), id="neither-sub-nor-sid"),
+    pytest.param(lambda idp: idp.logout_token(drop=("jti",)), id="no-jti"),
+    pytest.param(lambda idp: idp.logout_token(drop=("iat",)), id="no-iat"),
+    pytest.param(lambda idp: idp.logout_token(iat=_now() - 3600, exp=_now() + 60), id="issued-long-ago"),
+    pytest.param(lambda idp: idp.logout_token(iat=_now() + 3600), id="issued-in-the-future"),
+    pytest.param(lambda idp: idp.logout_token(exp=_now() - 600), id="expired"),
+    pytest.param(lambda idp: idp._id_token("alice", None), id="an-id-token"),
+]
+
+
+@pytest.mark.parametrize("make_token", LOGOUT_TOKEN_ATTACKS)
+async def test_a_forged_logout_token_ends_no_session(
+    make_site: Callable[..., Site], make_token: Callable[[HostileIdP], str | None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Anyone can POST to the back-channel endpoint: a token the provider did not make
+    for this client, for a logout, recently, is a 400 and signs nobody out."""
+    site = make_site()
+    browser = site.browser()
+    assert_signed_in(await browser.sign_in())
+    token = make_token(site.idp)
+    response = await _backchannel(site, token)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert (await browser.get("/private")).text.startswith("app: ")
+    if token:
+        assert token not in caplog.text
+
+
+async def test_a_replayed_logout_token_is_refused(make_site: Callable[..., Site]) -> None:
+    """A logout token works once (its jti is kept in the store): replayed after the user
+    signed in again, it ends nothing."""
+    site = make_site()
+    token = site.idp.logout_token("alice")
+    first = site.browser()
+    assert_signed_in(await first.sign_in())
+    assert (await _backchannel(site, token)).status_code == 200
+    again = site.browser()
+    assert_signed_in(await again.sign_in())
+    assert (await _backchannel(site, token)).status_code == 400
+    assert (await again.get("/private")).text.startswith("app: ")

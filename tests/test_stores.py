@@ -298,6 +298,47 @@ def test_update_seen_by_every_process_sharing_the_store(shared: Backend) -> None
     assert one.get_session("k") is None
 
 
+# ---------------------------------------------------------------- links (back-channel logout)
+
+
+def test_end_linked_deletes_the_linked_sessions_only(store: SessionStore) -> None:
+    """Sessions linked to an index end together; others stay; the link goes with them."""
+    for key in ("a", "b", "c"):
+        store.put_session(key, make_session(), 60)
+    store.link_session("user-1", "a", 60)
+    store.link_session("user-1", "b", 60)
+    store.link_session("user-2", "c", 60)
+    assert store.peek_session("a") is not None  # in a near cache, where there is one
+    assert store.end_linked("user-1") == 2
+    assert store.get_session("a") is None and store.peek_session("a") is None
+    assert store.get_session("b") is None
+    assert store.get_session("c") is not None
+    assert store.end_linked("user-1") == 0  # the link went too
+    assert store.end_linked("nobody") == 0
+
+
+async def test_aend_linked_equals_end_linked(store: SessionStore) -> None:
+    store.put_session("a", make_session(), 60)
+    await store.alink_session("i", "a", 60)
+    assert await store.aend_linked("i") == 1
+    assert store.get_session("a") is None
+
+
+def test_a_link_to_a_session_already_gone_ends_nothing(store: SessionStore) -> None:
+    store.link_session("i", "gone", 60)
+    assert store.end_linked("i") == 0
+
+
+def test_end_linked_is_seen_by_every_handle(shared: Backend) -> None:
+    """A back-channel logout handled by one process ends the session for all of them."""
+    one, two = shared.open(), shared.open()
+    one.put_session("k", make_session(), 60)
+    one.link_session("user", "k", 60)
+    assert two.get_session("k") is not None
+    assert two.end_linked("user") == 1
+    assert one.get_session("k") is None
+
+
 # ---------------------------------------------------------------- locks
 
 

@@ -79,3 +79,8 @@ def _report_provider(settings: Settings, provider: ProviderState) -> None:
     print(f"  revocation:    {meta.revocation_endpoint or '-'}")
     print(f"  ID token algs: {', '.join(meta.id_token_algs) or '-'}")
     print(f"  keys:          {keys} signing key(s)")
+    base = (settings.base_url or "<base_url>").rstrip("/") + settings.prefix
+    print("register at the provider:")
+    print(f"  redirect URI:               {base}/callback")
+    print(f"  post-logout redirect URI:   {base}/signed_out")
+    print(f"  back-channel logout URI:    {base}/backchannel_logout")

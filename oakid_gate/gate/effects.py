@@ -39,7 +39,9 @@ __all__ = [
     "MAX_FORM_BODY",
     "AcquireLock",
     "DeleteSession",
+    "EndLinked",
     "GetSession",
+    "LinkSession",
     "PingStore",
     "Program",
     "PutSession",
@@ -118,6 +120,34 @@ class UpdateSession(StoreOp[bool]):
 
     def aon(self, store: SessionStore) -> Awaitable[bool]:
         return store.aupdate_session(self.key, self.session, self.ttl, self.expected)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSession(StoreOp[None]):
+    """Session ``key`` belongs to ``index`` (:meth:`SessionStore.link_session`)."""
+
+    index: str
+    key: str
+    ttl: float
+
+    def on(self, store: SessionStore) -> None:
+        store.link_session(self.index, self.key, self.ttl)
+
+    def aon(self, store: SessionStore) -> Awaitable[None]:
+        return store.alink_session(self.index, self.key, self.ttl)
+
+
+@dataclass(frozen=True, slots=True)
+class EndLinked(StoreOp[int]):
+    """Delete the sessions linked to ``index`` (:meth:`SessionStore.end_linked`)."""
+
+    index: str
+
+    def on(self, store: SessionStore) -> int:
+        return store.end_linked(self.index)
+
+    def aon(self, store: SessionStore) -> Awaitable[int]:
+        return store.aend_linked(self.index)
 
 
 @dataclass(frozen=True, slots=True)

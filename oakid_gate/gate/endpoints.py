@@ -19,17 +19,28 @@ never forwarded to the app.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 
-from ..errors import BadRequest, BodyTooLarge, OakIDGateError, ProviderUnavailable, StoreUnavailable
+from ..errors import (
+    BadRequest,
+    BodyTooLarge,
+    IDTokenError,
+    OakIDGateError,
+    ProviderError,
+    ProviderUnavailable,
+    StoreUnavailable,
+)
+from .audit import audit
+from .backchannel import index_key
 from .bearer import Bearer
-from .effects import PingStore, Program, Random, perform
+from .effects import AcquireLock, EndLinked, PingStore, Program, Random, perform, read_body
 from .identity import identity_headers
 from .parts import Parts
 from .records import Session
 from .replies import NO_STORE, Outcome, Reply, json_reply, method_not_allowed, text_reply
-from .request import GateRequest
+from .request import GateRequest, single_params
 from .sessions import Sessions
 from .signin import SignIn
 from .signout import SignOut
@@ -74,6 +85,7 @@ class Endpoints:
             "callback": (_GET, self._signin.callback),
             "sign_out": ((*_GET, "POST"), self._sign_out),
             "signed_out": (_GET, self._signed_out),
+            "backchannel_logout": (("POST",), self._backchannel_logout),
             "userinfo": (_GET, self._userinfo),
             "auth": (_GET, self._auth),
         }
@@ -125,6 +137,33 @@ class Endpoints:
         if req.method != "POST":
             return self._signout.form(req)
         return (yield from self._signout.sign_out(req, now, random))
+
+    def _backchannel_logout(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
+        """The provider ends sessions here (:mod:`.backchannel`): 200, or 400 for a
+        token that is not valid, replayed or missing."""
+        form = single_params((yield from read_body()).decode("latin-1"))
+        token = form.get("logout_token")
+        try:
+            if not token:
+                raise IDTokenError("the request holds no logout_token")
+            logout = yield from self._p.provider.logout_token(token, now)
+        except IDTokenError as exc:
+            log.info("back-channel logout refused: %s", exc.message)
+            return json_reply(400, {"error": "invalid_request", "error_description": exc.message})
+        except ProviderError as exc:
+            return json_reply(503, {"error": exc.error, "error_description": exc.message})
+        jti = "logout-jti:" + hashlib.sha256(logout.jti.encode()).hexdigest()
+        if not (yield from perform(AcquireLock(jti, "used", max(1.0, logout.until - now)))):
+            log.info("back-channel logout refused: the logout token was used before")
+            refused = "the logout token was used before"
+            return json_reply(400, {"error": "invalid_request", "error_description": refused})
+        ended = 0
+        if logout.sid is not None:
+            ended = yield from perform(EndLinked(index_key(self._p.app, "sid", logout.sid)))
+        if ended == 0 and logout.sub is not None:
+            ended = yield from perform(EndLinked(index_key(self._p.app, "sub", logout.sub)))
+        audit("sign_out", "success", req, reason=f"backchannel ({ended} ended)", sub=logout.sub)
+        return Reply(200, NO_STORE)
 
     def _signed_out(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
         return self._signout.signed_out(req)

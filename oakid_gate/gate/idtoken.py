@@ -31,6 +31,7 @@ __all__ = [
     "json_number",
     "token_alg",
     "validate_id_token",
+    "verify_signature",
 ]
 
 HMAC_ALGS = frozenset({"HS256"})
@@ -58,38 +59,51 @@ def validate_id_token(
     token: str, jwks: KeySet | None, expect: IDTokenExpectations
 ) -> dict[str, Any]:
     """Verify the signature and the claims; return the claims or raise :class:`IDTokenError`."""
+    claims = verify_signature(token, jwks, expect.allowed_algs, expect.client_secret)
+    return check_claims(claims, expect)
+
+
+def verify_signature(
+    token: str,
+    jwks: KeySet | None,
+    allowed_algs: tuple[str, ...],
+    client_secret: str,
+    what: str = "the ID token",
+) -> dict[str, Any]:
+    """The claims of a JWT signed by the provider (an ID token, a logout token), its
+    signature checked with the key rules of the module's docstring; no claim checked."""
     # Loaded at first use, not at start-up (issue 8: start-up within 1.3 x bare uvicorn).
     from joserfc import jwt
     from joserfc.errors import BadSignatureError, JoseError
     from joserfc.jwk import KeySet, OctKey
 
     alg, kid = _peek_header(token)
-    if alg not in expect.allowed_algs:
-        raise IDTokenError(f"the ID token is signed with {alg!r}, which is not allowed")
+    if alg not in allowed_algs:
+        raise IDTokenError(f"{what} is signed with {alg!r}, which is not allowed")
     key: OctKey | KeySet
     if alg in HMAC_ALGS:
-        key = OctKey.import_key(expect.client_secret)
+        key = OctKey.import_key(client_secret)
     else:
         if jwks is None:
-            raise IDTokenError("the provider publishes no keys (jwks_uri) to check the ID token")
+            raise IDTokenError(f"the provider publishes no keys (jwks_uri) to check {what}")
         asym = [k for k in jwks.keys if k.key_type in ("RSA", "EC")]
         if kid is not None and not any(k.kid == kid for k in asym):
-            raise UnknownSigningKey("the ID token is signed with a key the provider does not list")
+            raise UnknownSigningKey(f"{what} is signed with a key the provider does not list")
         if kid is None and len(asym) != 1:
             candidates = [k for k in asym if _fits(k.key_type, alg)]
             if len(candidates) != 1:
-                raise IDTokenError("the ID token names no key (kid) and the choice is ambiguous")
+                raise IDTokenError(f"{what} names no key (kid) and the choice is ambiguous")
             asym = candidates
         key = KeySet(asym)
     try:
         decoded = jwt.decode(token, key, algorithms=[alg])
     except BadSignatureError:
-        raise IDTokenError("the ID token's signature is not valid") from None
+        raise IDTokenError(f"{what}'s signature is not valid") from None
     except JoseError as exc:
-        raise IDTokenError(f"the ID token cannot be verified ({exc.error})") from None
+        raise IDTokenError(f"{what} cannot be verified ({exc.error})") from None
     except (ValueError, TypeError):
-        raise IDTokenError("the ID token is malformed") from None
-    return check_claims(decoded.claims, expect)
+        raise IDTokenError(f"{what} is malformed") from None
+    return dict(decoded.claims)
 
 
 def check_claims(claims: Mapping[str, Any], expect: IDTokenExpectations) -> dict[str, Any]:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 from ..errors import ProviderError, ProviderUnavailable
 from ..settings import Settings
 from . import flows
+from .backchannel import LogoutToken, check_logout_claims
 from .effects import Program, sleep
 from .idtoken import (
     HMAC_ALGS,
@@ -31,6 +32,7 @@ from .idtoken import (
     UnknownSigningKey,
     token_alg,
     validate_id_token,
+    verify_signature,
 )
 from .metadata import ProviderMetadata
 
@@ -176,6 +178,32 @@ class Provider:
                 raise
             jwks = yield from self.keys(state, now, force=True)
             return validate_id_token(token, jwks, self._expect(state, jwks, nonce, now))
+
+    def logout_token(self, token: str, now: float) -> Program[LogoutToken]:
+        """A valid back-channel logout token (:mod:`.backchannel`), else IDTokenError."""
+        state = yield from self.current(now)
+        declared: tuple[str, ...] = ()
+        jwks = None
+        if token_alg(token) not in HMAC_ALGS:
+            jwks = yield from self.keys(state, now, force=False)
+            declared = tuple(k.alg for k in jwks.keys if k.alg) if jwks is not None else ()
+        algs = state.metadata.allowed_algs(declared)
+        secret = self._client_secret.reveal()
+        what = "the logout token"
+        try:
+            claims = verify_signature(token, jwks, algs, secret, what)
+        except UnknownSigningKey:
+            if now - state.jwks_at < METADATA_RETRY:
+                raise
+            jwks = yield from self.keys(state, now, force=True)
+            claims = verify_signature(token, jwks, algs, secret, what)
+        return check_logout_claims(
+            claims,
+            issuer=state.metadata.issuer,
+            client_id=self._client_id,
+            now=now,
+            leeway=self._clock_skew,
+        )
 
     def _expect(
         self, state: ProviderState, jwks: KeySet | None, nonce: str, now: float

@@ -53,8 +53,9 @@ from ..errors import (
 from ..user import OakIDUser
 from . import flows
 from .audit import audit
+from .backchannel import link_keys
 from .claims import check_same_subject, merge_userinfo, user_claims
-from .effects import DeleteSession, Program, PutSession, Random, perform
+from .effects import DeleteSession, LinkSession, Program, PutSession, Random, perform
 from .metadata import ProviderMetadata
 from .parts import Parts
 from .pending import open_pending, seal_pending
@@ -345,6 +346,8 @@ class SignIn:
         sid = random()
         key = self._p.session_key(sid)
         yield from perform(PutSession(key, session, self._p.lifecycle.ttl(session, now)))
+        for index in link_keys(self._p.app, claims):  # for a back-channel logout
+            yield from perform(LinkSession(index, key, self._p.settings.session_lifetime))
         return sid
 
 

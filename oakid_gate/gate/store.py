@@ -72,6 +72,15 @@ class SessionStore(ABC):
     def delete_session(self, key: str) -> None: ...
 
     @abstractmethod
+    def link_session(self, index: str, key: str, ttl: float) -> None:
+        """Record that session ``key`` belongs to ``index`` (a provider session or user,
+        for a back-channel logout), for ``ttl`` seconds."""
+
+    @abstractmethod
+    def end_linked(self, index: str) -> int:
+        """Delete every session linked to ``index``, and the link; how many went."""
+
+    @abstractmethod
     def acquire_lock(self, key: str, owner: str, ttl: float) -> bool: ...
 
     @abstractmethod
@@ -96,6 +105,12 @@ class SessionStore(ABC):
 
     async def adelete_session(self, key: str) -> None:
         self.delete_session(key)
+
+    async def alink_session(self, index: str, key: str, ttl: float) -> None:
+        self.link_session(index, key, ttl)
+
+    async def aend_linked(self, index: str) -> int:
+        return self.end_linked(index)
 
     async def aupdate_session(self, key: str, session: Session, ttl: float, expected: int) -> bool:
         return self.update_session(key, session, ttl, expected)

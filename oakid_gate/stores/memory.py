@@ -102,6 +102,8 @@ class MemoryStore(SessionStore):
         self.max_sessions = max_sessions
         self._sessions: _Bounded[Session] = _Bounded(max_sessions, clock)
         self._locks: _Bounded[str] = _Bounded(max_sessions, clock)
+        #: index -> the sessions linked to it, each with when the link lapses
+        self._links: dict[str, dict[str, float]] = {}
         self._mutex = threading.Lock()  # WSGI servers call from many threads
         self._clock = clock
         self._swept_at = clock()
@@ -148,6 +150,15 @@ class MemoryStore(SessionStore):
             self._sessions.put(key, session, ttl)
             return True
 
+    def link_session(self, index: str, key: str, ttl: float) -> None:
+        with self._mutex:
+            self._links.setdefault(index, {})[key] = self._clock() + ttl
+
+    def end_linked(self, index: str) -> int:
+        with self._mutex:
+            linked = self._links.pop(index, {})
+            return sum(self._sessions.pop(key) is not None for key in linked)
+
     def acquire_lock(self, key: str, owner: str, ttl: float) -> bool:
         with self._mutex:
             if self._locks.get(key) is not None:
@@ -172,6 +183,13 @@ class MemoryStore(SessionStore):
 
     def _sweep(self) -> int:
         self._swept_at = self._clock()
+        now = self._clock()
+        for index in list(self._links):
+            live = {k: t for k, t in self._links[index].items() if t > now}
+            if live:
+                self._links[index] = live
+            else:
+                del self._links[index]
         return self._sessions.sweep() + self._locks.sweep()
 
     def __len__(self) -> int:

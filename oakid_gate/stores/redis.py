@@ -242,6 +242,15 @@ class RedisStore(SessionStore):
     def delete_session(self, key: str) -> None:
         self._run(ops.delete_session(key))
 
+    def link_session(self, index: str, key: str, ttl: float) -> None:
+        self._run(ops.link_session(index, key, ttl))
+
+    def end_linked(self, index: str) -> int:
+        ended = self._run(ops.end_linked(index))
+        for key in ended:
+            self.near.invalidate(key)
+        return len(ended)
+
     def update_session(self, key: str, session: Session, ttl: float, expected: int) -> bool:
         return self._run(ops.update_session(self._codec, key, session, ttl, expected))
 
@@ -279,6 +288,15 @@ class RedisStore(SessionStore):
 
     async def adelete_session(self, key: str) -> None:
         await self._arun(ops.delete_session(key))
+
+    async def alink_session(self, index: str, key: str, ttl: float) -> None:
+        await self._arun(ops.link_session(index, key, ttl))
+
+    async def aend_linked(self, index: str) -> int:
+        ended = await self._arun(ops.end_linked(index))
+        for key in ended:
+            self.near.invalidate(key)
+        return len(ended)
 
     async def aupdate_session(self, key: str, session: Session, ttl: float, expected: int) -> bool:
         return await self._arun(ops.update_session(self._codec, key, session, ttl, expected))

@@ -24,6 +24,9 @@ from ..gate.records import Session
 from .codec import SessionCodec
 
 __all__ = [
+    "END_LINKED",
+    "LINK_PREFIX",
+    "LINK_SESSION",
     "LOCK_PREFIX",
     "PEEK_SESSION",
     "PING",
@@ -34,7 +37,9 @@ __all__ = [
     "Op",
     "acquire_lock",
     "delete_session",
+    "end_linked",
     "get_session",
+    "link_session",
     "peek_session",
     "put_session",
     "release_lock",
@@ -43,6 +48,30 @@ __all__ = [
 
 SESSION_PREFIX = "oakid:s:"
 LOCK_PREFIX = "oakid:k:"
+LINK_PREFIX = "oakid:x:"
+
+#: add ARGV[1] to the set KEYS[1], which lives ARGV[2] ms at least
+LINK_SESSION = """\
+redis.call("SADD", KEYS[1], ARGV[1])
+if redis.call("PTTL", KEYS[1]) < tonumber(ARGV[2]) then
+    redis.call("PEXPIRE", KEYS[1], ARGV[2])
+end
+return 1
+"""
+
+#: delete every session in the set KEYS[1] (ARGV[1] the session prefix), then the set;
+#: the session keys deleted, for the near cache
+END_LINKED = """\
+local keys = redis.call("SMEMBERS", KEYS[1])
+local ended = {}
+for _, key in ipairs(keys) do
+    if redis.call("DEL", ARGV[1] .. key) == 1 then
+        table.insert(ended, key)
+    end
+end
+redis.call("DEL", KEYS[1])
+return ended
+"""
 
 #: delete the lock only if it still holds this owner's value
 RELEASE_LOCK = """\
@@ -130,6 +159,18 @@ def update_session(
     tag = codec.version_tag(expected)
     command = ("EVAL", UPDATE_SESSION, 1, SESSION_PREFIX + key, tag, blob, _millis(ttl))
     return Op(command, bool, key)
+
+
+def link_session(index: str, key: str, ttl: float) -> Op[None]:
+    return Op(("EVAL", LINK_SESSION, 1, LINK_PREFIX + index, key, _millis(ttl)), _nothing)
+
+
+def end_linked(index: str) -> Op[list[str]]:
+    def read(reply: object) -> list[str]:
+        items = reply if isinstance(reply, list) else []
+        return [_bytes(k).decode() for k in items]
+
+    return Op(("EVAL", END_LINKED, 1, LINK_PREFIX + index, SESSION_PREFIX), read)
 
 
 def delete_session(key: str) -> Op[None]:

@@ -50,7 +50,6 @@ import contextlib
 import logging
 import os
 import sqlite3
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -63,26 +62,13 @@ from ..gate.store import SessionStore
 from .codec import VERSION_BYTES, SessionCodec
 from .data_version import CHECK_INTERVAL, DataVersionWatch
 from .near import MAX_AGE, MAXSIZE, NearCache
+from .sqlite_schema import SCHEMA_VERSION, create_private_file, create_schema, with_wal
 
-__all__ = ["SQLiteStore", "sqlite_path"]
+__all__ = ["SCHEMA_VERSION", "SQLiteStore", "sqlite_path"]
 
 log = logging.getLogger("oakid_gate")
 
-#: 2: no ``logins`` table (sign-ins under way travel sealed in their cookie)
-SCHEMA_VERSION = 2
 SWEEP_INTERVAL = 60.0
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at REAL NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS locks (
-    key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at);
-DROP TABLE IF EXISTS logins;
-CREATE INDEX IF NOT EXISTS locks_expires_at ON locks (expires_at);
-"""
 
 _UNAVAILABLE = "the session store (sqlite) is not answering"
 
@@ -142,8 +128,11 @@ class SQLiteStore(SessionStore):
         self._pid = os.getpid()
         self._next_sweep = clock()  # the first write sweeps
         try:
-            self._create_file()
-            self._create_schema()
+            create_private_file(self.path)
+            conn = self._conn()
+            with_wal(conn, self.path, self._timeout)
+            with self._transaction(conn):
+                create_schema(conn)
         except (OSError, sqlite3.Error) as exc:
             self.close()
             raise ConfigurationError(
@@ -158,46 +147,6 @@ class SQLiteStore(SessionStore):
         return f"SQLiteStore({str(self.path)!r})"
 
     # ------------------------------------------------------------ set-up
-
-    def _create_file(self) -> None:
-        """Create the file 0600 before sqlite does (it would honour the umask)."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            mode = os.fstat(fd).st_mode
-        finally:
-            os.close(fd)
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            log.warning(
-                "session store: %s is readable by other users (mode %o); chmod 600 it",
-                self.path,
-                stat.S_IMODE(mode),
-            )
-
-    def _create_schema(self) -> None:
-        conn = self._conn()
-        # Several processes may start at once: switching to WAL needs a moment
-        # alone with the file, so a busy answer is retried within the timeout.
-        deadline = time.monotonic() + self._timeout
-        while True:
-            try:
-                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                break
-            except sqlite3.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-        if str(mode).lower() != "wal":
-            log.warning("session store: %s is not in WAL mode (%s)", self.path, mode)
-        with self._transaction(conn):
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise sqlite3.DatabaseError(
-                    f"schema version {version} is newer than this oakid-gate knows"
-                )
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _conn(self) -> sqlite3.Connection:
         if self._pid != os.getpid():
@@ -270,7 +219,7 @@ class SQLiteStore(SessionStore):
 
     def _sweep(self, conn: sqlite3.Connection, now: float) -> int:
         removed = 0
-        for table in ("sessions", "locks"):
+        for table in ("sessions", "locks", "links"):
             removed += conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,)).rowcount  # noqa: S608 - fixed names
         return removed
 
@@ -335,6 +284,34 @@ class SQLiteStore(SessionStore):
         finally:
             self.near.invalidate(key)
         return written == 1
+
+    def link_session(self, index: str, key: str, ttl: float) -> None:
+        now = self._clock()
+        with self._errors() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO links (index_key, session_key, expires_at) VALUES (?, ?, ?)",
+                (index, key, now + ttl),
+            )
+
+    def end_linked(self, index: str) -> int:
+        """One transaction: the linked sessions and the links go together."""
+        keys: list[str] = []
+        try:
+            with self._errors() as conn, self._transaction(conn):
+                keys = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT session_key FROM links WHERE index_key = ?", (index,)
+                    )
+                ]
+                ended = 0
+                for key in keys:
+                    ended += conn.execute("DELETE FROM sessions WHERE key = ?", (key,)).rowcount
+                conn.execute("DELETE FROM links WHERE index_key = ?", (index,))
+        finally:
+            for key in keys:
+                self.near.invalidate(key)
+        return ended
 
     def delete_session(self, key: str) -> None:
         try:

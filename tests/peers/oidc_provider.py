@@ -453,6 +453,8 @@ class SignInError(AssertionError):
 
 @dataclass
 class _Form:
+    """A form on one of the provider's pages."""
+
     action: str
     method: str
     fields: dict[str, str] = field(default_factory=dict)
@@ -611,3 +613,17 @@ async def async_sign_in(
         except StopIteration as done:
             result: httpx.Response = done.value
             return result
+
+
+def log_out_at_provider(client: httpx.Client, issuer: str) -> httpx.Response:
+    """End ``client``'s session at the provider, as a user on its own logout page does:
+    GET ``/session/end``, then its form with ``logout=yes``. The provider then sends its
+    back-channel logout tokens; returns the final answer."""
+    page = client.get(f"{issuer}/session/end", headers=NAVIGATION_HEADERS)
+    parser = _FormParser()
+    parser.feed(page.text)
+    form = next((f for f in parser.forms if "xsrf" in f.fields), None)
+    if form is None:
+        raise SignInError(f"no logout form at the provider: {page.status_code} {page.text[:300]}")
+    action = str(page.url.join(form.action))
+    return client.post(action, data={**form.fields, "logout": "yes"}, headers=NAVIGATION_HEADERS)

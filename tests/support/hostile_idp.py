@@ -475,6 +475,36 @@ class HostileIdP:
         remember(token)
         return token
 
+    def logout_token(
+        self,
+        user: str | None = "alice",
+        *,
+        key: str = "ec-1",
+        drop: tuple[str, ...] = (),
+        **claims: Any,
+    ) -> str:
+        """A back-channel logout token (OpenID Connect Back-Channel Logout 1.0, 2.4)
+        signed with one of this provider's keys; ``claims`` change the honest ones."""
+        now = int(time.time())
+        body: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.client_id,
+            "iat": now,
+            "exp": now + 120,
+            "jti": secrets.token_urlsafe(12),
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        }
+        if user is not None:
+            body["sub"] = USERS[user]["sub"]
+        body.update(claims)
+        for name in drop:
+            body.pop(name, None)
+        alg = "RS256" if key.startswith("rsa") else "ES256"
+        token = jwt.encode({"alg": alg, "kid": key, "typ": "logout+jwt"}, body, _keys()[key], algorithms=[alg])
+        self.issued.append(token)
+        remember(token)
+        return token
+
     def _id_token(self, user: str, nonce: str | None) -> str:
         f, now = self.faults, int(time.time())
         claims: dict[str, Any] = {

@@ -176,6 +176,13 @@ async function main() {
     jwks: signingKeys(),
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     pkce: { required: () => true },
+    // Outgoing requests (back-channel logout) go to the tests' gates on 127.0.0.1,
+    // which oidc-provider's SSRF protection refuses: loopback only here, so it is
+    // left out (the dispatcher it would add).
+    fetch: (url, options) => {
+      const { dispatcher, ...rest } = options;
+      return globalThis.fetch(url, rest);
+    },
     rotateRefreshToken: true,
     issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
     conformIdTokenClaims: config.conform_id_token_claims ?? true,
@@ -192,6 +199,9 @@ async function main() {
       introspection: { enabled: true },
       userinfo: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      // Back-channel logout (OpenID Connect Back-Channel Logout 1.0): a client
+      // registered with backchannel_logout_uri gets a logout token at logout.
+      backchannelLogout: { enabled: true },
       // Open dynamic registration (RFC 7591) lets a session-wide provider
       // serve tests whose redirect URIs are only known at test time.
       registration: { enabled: true },
@@ -274,6 +284,13 @@ async function main() {
     ...contextFields(ctx), ...errorFields(err), message: String(err?.message ?? err),
   }));
   provider.on('end_session.success', (ctx) => log('end_session.success', contextFields(ctx)));
+  provider.on('backchannel.success', (ctx, client, accountId, sid) => log('backchannel.success', {
+    client_id: client.clientId, account_id: accountId, sid: sid ? true : undefined,
+  }));
+  provider.on('backchannel.error', (ctx, err, client) => log('backchannel.error', {
+    client_id: client?.clientId, ...errorFields(err), message: String(err?.message ?? err),
+    cause: String(err?.cause?.message ?? err?.cause ?? ''),
+  }));
   provider.on('registration_create.success', (ctx, client) => log('registration_create.success', {
     client_id: client.clientId, redirect_uris: client.redirectUris,
   }));
