@@ -48,6 +48,10 @@ class GateAdapter(Generic[AppT, ClientT]):
         self.settings = settings if settings is not None else Settings.load(**kwargs)
         # Under a server of the user's own, its access log must not show a code either.
         protect_access_logs()
+        if self.settings.metrics_address:
+            from .metrics import enable_metrics  # the commands' workers count too
+
+            enable_metrics()
         self.gate = Gate(self.settings)
         self.store = store if store is not None else store_for(self.settings)
         self._own_http = http is None

@@ -30,10 +30,10 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .adapter import GateAdapter
+from .clients import provider_client_options
 from .drivers import (
     AsyncEffects,
     new_request_id,
-    provider_client_options,
     random_token,
     run_async,
     store_unavailable,

@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from .errors import OakIDGateError, ProviderError, ProviderUnavailable, StoreUnavailable
 from .gate.effects import Program, ReadBody, Sleep, StoreOp
 from .gate.store import SessionStore
-from .settings import Settings
 
 if TYPE_CHECKING:
     import httpx
@@ -51,12 +50,11 @@ __all__ = [
     "AsyncEffects",
     "SyncEffects",
     "new_request_id",
-    "provider_client_options",
     "random_token",
     "run_async",
     "run_sync",
     "store_unavailable",
-    "tls_context",
+    "timings",
 ]
 
 log = logging.getLogger("oakid_gate")
@@ -75,39 +73,6 @@ def random_token() -> str:
 def new_request_id() -> str:
     """An id for a request's log lines: 64 random bits, hex."""
     return secrets.token_hex(8)
-
-
-def provider_client_options(settings: Settings) -> dict[str, Any]:
-    """How every ``httpx`` client towards the provider is built: the gate's own
-    timeout, no redirects followed; certificates checked against the system's trust
-    store (which honours ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``) plus ``ca_file``; an
-    outbound proxy (``HTTPS_PROXY``, ``NO_PROXY``) only with ``trust_env``."""
-    return {
-        "timeout": settings.http_timeout,
-        "follow_redirects": False,
-        "trust_env": settings.trust_env,
-        "verify": tls_context(settings.ca_file),
-    }
-
-
-_TLS: dict[str | None, ssl.SSLContext] = {}
-
-
-def tls_context(ca_file: str | None, *, insecure: bool = False) -> ssl.SSLContext:
-    """A client TLS context: the system's trust store and ``ca_file`` (PEM), host names
-    and certificates verified unless ``insecure``. Made once per file (a context is a
-    few milliseconds of work, and read-only once made)."""
-    key = None if ca_file is None and not insecure else f"{ca_file}|{insecure}"
-    context = _TLS.get(key)
-    if context is None:
-        context = ssl.create_default_context()
-        if ca_file is not None:
-            context.load_verify_locations(cafile=ca_file)
-        if insecure:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        _TLS[key] = context
-    return context
 
 
 # ---------------------------------------------------------------- the loop
@@ -216,6 +181,26 @@ def store_unavailable(operation: str, exc: Exception) -> StoreUnavailable:
 # ---------------------------------------------------------------- performers
 
 
+#: who is told how long each provider request and store call took: ``(kind, name,
+#: seconds, ok)`` with kind ``provider`` (name: the endpoint's last path segment) or
+#: ``store`` (name: the operation); empty unless the metrics are on
+timings: list[Callable[[str, str, float, bool], None]] = []
+
+
+def _timed_name(effect: Any) -> tuple[str, str]:
+    if isinstance(effect, StoreOp):
+        return "store", type(effect).__name__
+    path = str(getattr(getattr(effect, "url", None), "path", "") or "/")
+    return "provider", path.rstrip("/").rsplit("/", 1)[-1] or "/"
+
+
+def _told(effect: Any, started: float, ok: bool) -> None:
+    kind, name = _timed_name(effect)
+    elapsed = time.perf_counter() - started
+    for observer in timings:
+        observer(kind, name, elapsed, ok)
+
+
 class SyncEffects:
     """Perform effects with blocking I/O (WSGI threads, the CLI)."""
 
@@ -232,6 +217,18 @@ class SyncEffects:
         self.read_body, self.clock = read_body, clock
 
     def __call__(self, effect: Any) -> Any:
+        if not timings or isinstance(effect, (Sleep, ReadBody)):
+            return self._perform(effect)
+        started = time.perf_counter()
+        try:
+            result = self._perform(effect)
+        except BaseException:
+            _told(effect, started, False)
+            raise
+        _told(effect, started, True)
+        return result
+
+    def _perform(self, effect: Any) -> Any:
         if isinstance(effect, StoreOp):
             return effect.on(self.store)
         if isinstance(effect, Sleep):
@@ -258,6 +255,18 @@ class AsyncEffects:
         self.read_body, self.clock = read_body, clock
 
     async def __call__(self, effect: Any) -> Any:
+        if not timings or isinstance(effect, (Sleep, ReadBody)):
+            return await self._perform(effect)
+        started = time.perf_counter()
+        try:
+            result = await self._perform(effect)
+        except BaseException:
+            _told(effect, started, False)
+            raise
+        _told(effect, started, True)
+        return result
+
+    async def _perform(self, effect: Any) -> Any:
         if isinstance(effect, StoreOp):
             return await effect.aon(self.store)
         if isinstance(effect, Sleep):

@@ -58,10 +58,10 @@ from typing import TYPE_CHECKING
 from starlette.requests import cookie_parser
 
 from .adapter import GateAdapter
+from .clients import provider_client_options
 from .drivers import (
     SyncEffects,
     new_request_id,
-    provider_client_options,
     random_token,
     run_sync,
     store_unavailable,

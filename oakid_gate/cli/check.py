@@ -10,7 +10,8 @@ import argparse
 import sys
 import time
 
-from ..drivers import SyncEffects, provider_client_options, run_sync
+from ..clients import provider_client_options
+from ..drivers import SyncEffects, run_sync
 from ..errors import OakIDGateError
 from ..gate import Gate
 from ..gate.provider import ProviderState

@@ -10,7 +10,14 @@ from ..errors import ConfigurationError
 from ..settings import Settings, setting_fields
 from ..settings.sources import FILE_SETTINGS
 
-__all__ = ["add_serving", "add_settings", "env_default", "int_option", "settings_from"]
+__all__ = [
+    "add_serving",
+    "add_settings",
+    "env_default",
+    "int_option",
+    "settings_from",
+    "start_metrics",
+]
 
 
 def add_settings(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +76,21 @@ def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
     kwargs = {k: v for k, v in vars(args).items() if k in names and v is not None}
     kwargs.update(overrides)
     return Settings.load(**kwargs)
+
+
+def start_metrics(settings: Settings) -> None:
+    """With ``metrics_address``: every process of this command writes its samples to one
+    directory (set before prometheus-client is loaded, and inherited by the workers),
+    and this process serves them all on that address."""
+    if not settings.metrics_address:
+        return
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="oakid-gate-metrics-")
+    from ..metrics import serve_metrics
+
+    serve_metrics(settings.metrics_address)
 
 
 def env_default(name: str, default: Any) -> Any:

@@ -14,7 +14,7 @@ from ..errors import ConfigurationError
 from ..proxy.app import ProxyApp
 from ..proxy.pool import DEFAULT_LIMITS, Limits
 from ..serve import serve_asgi
-from .options import add_serving, add_settings, env_default, settings_from
+from .options import add_serving, add_settings, env_default, settings_from, start_metrics
 
 __all__ = ["add_arguments", "main"]
 
@@ -50,6 +50,7 @@ def add_arguments(proxy: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """Serve :class:`~oakid_gate.proxy.ProxyApp` behind the gate on ``host``:``port``."""
     settings = settings_from(args)
+    start_metrics(settings)
     values = {name: getattr(args, "upstream_" + name) for name, *_ in _TUNING}
     for name, kind, *_ in _TUNING:
         if kind is float and values[name] <= 0:

@@ -10,7 +10,7 @@ import argparse
 
 from ..errors import ConfigurationError
 from ..serve import run_app
-from .options import add_serving, add_settings, env_default, settings_from
+from .options import add_serving, add_settings, env_default, settings_from, start_metrics
 
 __all__ = ["add_arguments", "main"]
 
@@ -42,9 +42,11 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.interface not in ("auto", "asgi", "wsgi"):
         raise ConfigurationError("interface", "must be auto, asgi or wsgi")
+    settings = settings_from(args)
+    start_metrics(settings)
     run_app(
         args.app,
-        settings_from(args),
+        settings,
         workers=args.workers,
         threads=args.threads,
         interface=None if args.interface == "auto" else args.interface,

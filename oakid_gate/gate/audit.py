@@ -15,12 +15,25 @@ secret, cookie or ``state`` value is ever a field.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from .request import GateRequest
 
-__all__ = ["audit"]
+__all__ = ["Observer", "audit", "note", "observers"]
 
 log = logging.getLogger("oakid_gate")
+
+#: who is told of each event, without a log line: ``(event, outcome, reason)`` (the
+#: metrics, :mod:`oakid_gate.metrics`); empty unless they are turned on
+Observer = Callable[[str, str, "str | None"], None]
+observers: list[Observer] = []
+
+
+def note(event: str, outcome: str, reason: str | None = None) -> None:
+    """Tell the observers of an event that is counted, not logged (a bearer check, a
+    refresh that worked)."""
+    for observer in observers:
+        observer(event, outcome, reason)
 
 
 def audit(
@@ -44,3 +57,4 @@ def audit(
     }
     words = f"{event.replace('_', '-')} {outcome}" + (f": {reason}" if reason else "")
     log.info("%s", words, extra={"oakid": fields})
+    note(event, outcome, reason)

@@ -43,6 +43,7 @@ from .accesstoken import (
     is_jwt_access_token,
     validate_access_token,
 )
+from .audit import note
 from .effects import Program
 from .parts import Parts
 from .provider import METADATA_RETRY, ProviderState
@@ -94,24 +95,29 @@ class Bearer:
             return None  # another scheme (Basic, ...) is not the gate's to judge
         token = token.strip()
         if not token or len(token) > MAX_TOKEN or not _B64TOKEN.fullmatch(token):
+            note("bearer", "invalid", "malformed")
             return self._invalid("the bearer token is malformed")
         key = hashlib.sha256(token.encode()).hexdigest()
         cached = self._cache.get(key)
         if cached is not None and now < cached[1]:
+            note("bearer", "valid" if cached[0] is not None else "invalid", "cached")
             return cached[0] if cached[0] is not None else self._invalid(cached[2])
         try:
             session = yield from self._verify(token, now)
         except InvalidToken as exc:
             self._keep(key, None, now + NEGATIVE_TTL, exc.message)
+            note("bearer", "invalid", "checked")
             return self._invalid(exc.message)
         except ProviderError as exc:
             status = 503 if exc.status_hint == 503 else 502
             body = {"error": exc.error, "error_description": exc.message}
+            note("bearer", "failed", "provider")
             return json_reply(status, body)
         until = now + CACHE_TTL
         if session.expires_at is not None:
             until = min(until, session.expires_at)
         self._keep(key, session, until, "")
+        note("bearer", "valid", "checked")
         return session
 
     def _keep(self, key: str, session: Session | None, until: float, message: str) -> None:

@@ -35,7 +35,7 @@ from dataclasses import replace
 
 from ..errors import ProviderError, TokenEndpointError, UserInfoError
 from . import flows
-from .audit import audit
+from .audit import audit, note
 from .claims import check_same_subject, merge_userinfo
 from .effects import (
     AcquireLock,
@@ -144,6 +144,7 @@ class Sessions:
         new = replace(new, last_seen=now, version=session.version + 1)
         ttl = self._p.lifecycle.ttl(new, now)
         if (yield from perform(UpdateSession(key, new, ttl, session.version))):
+            note("refresh", "success")
             return new
         # Deleted meanwhile (a sign-out, in any process): it stays deleted.
         log.info("a session ended while it was refreshed; the refresh is dropped")

@@ -7,7 +7,7 @@ from urllib.parse import quote, urlsplit
 
 from starlette.types import Scope
 
-from ..drivers import tls_context
+from ..clients import tls_context
 from ..errors import ConfigurationError
 from ..gate.cookies import Cookies
 from ..gate.forwarded import TrustedProxies

@@ -140,6 +140,13 @@ class Settings:
             "logout (register {base_url}{prefix}/signed_out as a post-logout redirect URI)"
         ),
     )
+    metrics_address: str | None = field(
+        default=None,
+        metadata=_doc(
+            "host:port where the commands serve Prometheus metrics, apart from the public "
+            "listener (pip install 'oakid-gate[metrics]')"
+        ),
+    )
     token_endpoint_auth_method: str | None = field(
         default=None,
         metadata=_doc("client_secret_basic or client_secret_post (default: from discovery)"),
