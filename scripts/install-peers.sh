@@ -11,7 +11,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 NODE_DIR=tests/peers/node
-APT_PACKAGES=(redis-server chromium chromium-driver nginx)
+APT_PACKAGES=(redis-server redis-sentinel chromium chromium-driver nginx)
 
 say() { printf 'install-peers: %s\n' "$*"; }
 die() { printf 'install-peers: %s\n' "$*" >&2; exit 1; }

@@ -55,7 +55,7 @@ import functools
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, StoreUnavailable
@@ -64,6 +64,7 @@ from ..gate.store import SessionStore
 from . import redis_ops as ops
 from .codec import SessionCodec
 from .near import MAX_AGE, MAXSIZE, NearCache
+from .redis_sentinel import SCHEME, async_primary, parse_sentinel_url, sentinels_of, sync_primary
 from .tracking import HEALTH_INTERVAL, Tracking
 
 if TYPE_CHECKING:
@@ -87,6 +88,29 @@ def _require_redis() -> None:
         raise ConfigurationError("session_store", _INSTALL) from None
 
 
+def _check_url(url: str) -> None:
+    import redis.connection
+
+    if not url.startswith(("redis://", "rediss://")):
+        raise ConfigurationError(
+            "session_store", "a redis URL starts with redis://, rediss:// or redis+sentinel://"
+        )
+    try:
+        redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
+        db = urlsplit(url).path.strip("/")
+        if db and not db.isdigit():
+            raise ValueError("the path must be a database number, like /0")
+    except ValueError as exc:
+        # The message names the part, never the password.
+        raise ConfigurationError("session_store", f"invalid redis URL: {exc}") from None
+
+
+def _retried() -> tuple[type[redis.RedisError], ...]:
+    import redis
+
+    return (redis.ConnectionError, redis.ReadOnlyError)
+
+
 class RedisStore(SessionStore):
     """Sessions and refresh locks in redis."""
 
@@ -107,18 +131,12 @@ class RedisStore(SessionStore):
         _require_redis()
         import redis.connection
 
-        if not url.startswith(("redis://", "rediss://")):
-            raise ConfigurationError(
-                "session_store", "a redis URL starts with redis:// or rediss://"
-            )
-        try:
-            redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
-            db = urlsplit(url).path.strip("/")
-            if db and not db.isdigit():
-                raise ValueError("the path must be a database number, like /0")
-        except ValueError as exc:
-            # The message names the part, never the password.
-            raise ConfigurationError("session_store", f"invalid redis URL: {exc}") from None
+        #: behind Sentinel: where the sentinels are (redis_sentinel.py); else None
+        self._sentinel = parse_sentinel_url(url) if url.startswith(SCHEME + "://") else None
+        if self._sentinel is not None:
+            near_cache = 0  # CLIENT TRACKING follows one server: no near cache
+        else:
+            _check_url(url)
         self._url = url
         self._codec = SessionCodec(secrets)
         #: the hot path's near cache; off until tracking is on
@@ -156,14 +174,18 @@ class RedisStore(SessionStore):
 
         with self._mutex:
             if self._sync is None:
-                self._sync = redis.Redis.from_url(
-                    self._url,
-                    socket_timeout=self._socket_timeout,
-                    socket_connect_timeout=self._connect_timeout,
-                    # One immediate retry on a broken connection (redis just
-                    # restarted); a timeout is not retried: answer fast.
-                    retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
-                )
+                options: dict[str, Any] = {
+                    "socket_timeout": self._socket_timeout,
+                    "socket_connect_timeout": self._connect_timeout,
+                    # One immediate retry on a broken connection (redis just restarted,
+                    # or a failover: the old primary answers READONLY); a timeout is
+                    # not retried: answer fast.
+                    "retry": Retry(NoBackoff(), 1, supported_errors=_retried()),
+                }
+                if self._sentinel is not None:
+                    self._sync = sync_primary(self._sentinel, **options)
+                else:
+                    self._sync = redis.Redis.from_url(self._url, **options)
             return self._sync
 
     def _aclient(self) -> redis.asyncio.Redis:
@@ -177,12 +199,16 @@ class RedisStore(SessionStore):
         from redis.backoff import NoBackoff
 
         # A client belongs to the loop it was made in; a new loop gets its own.
-        client = redis.asyncio.Redis.from_url(
-            self._url,
-            socket_timeout=self._socket_timeout,
-            socket_connect_timeout=self._connect_timeout,
-            retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
-        )
+        options: dict[str, Any] = {
+            "socket_timeout": self._socket_timeout,
+            "socket_connect_timeout": self._connect_timeout,
+            "retry": Retry(NoBackoff(), 1, supported_errors=_retried()),
+        }
+        client: redis.asyncio.Redis
+        if self._sentinel is not None:
+            client = async_primary(self._sentinel, **options)
+        else:
+            client = redis.asyncio.Redis.from_url(self._url, **options)
         self._async[loop] = client
         return client
 
@@ -270,6 +296,8 @@ class RedisStore(SessionStore):
         if client is not None:
             with contextlib.suppress(*self._failures):
                 client.close()
+                for sentinel in sentinels_of(client):
+                    sentinel.close()
         # An asynchronous client can only be closed on its own loop (aclose);
         # here they are let go.
         self._async.clear()
@@ -317,8 +345,12 @@ class RedisStore(SessionStore):
         if client is not None:
             with contextlib.suppress(*self._failures):
                 await client.aclose()
+                for sentinel in sentinels_of(client):
+                    await sentinel.aclose()
         with self._mutex:
             sync, self._sync = self._sync, None
         if sync is not None:
             with contextlib.suppress(*self._failures):
                 sync.close()
+                for sentinel in sentinels_of(sync):
+                    sentinel.close()

@@ -1,0 +1,173 @@
+"""``redis+sentinel://`` (issue 11 item 7): the redis store behind a real ``redis-sentinel``
+(Debian's) watching a primary and a replica started here; the store contract holds, and a
+failover during the test loses no session and no refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import redis
+from peers.ports import free_port
+from peers.process import spawn, terminate
+
+from oakid_gate.errors import ConfigurationError
+from oakid_gate.gate.records import Session
+from oakid_gate.stores import open_store
+from oakid_gate.stores.redis_sentinel import parse_sentinel_url
+
+pytestmark = pytest.mark.e2e
+
+SECRETS = ("a-store-secret-of-at-least-32-bytes!",)
+SERVICE = "oakid"
+
+
+def session(version: int, token: str = "at") -> Session:
+    now = time.time()
+    return Session(
+        claims={"sub": "alice"}, access_token=f"{token}-{version}", refresh_token=f"rt-{version}",
+        expires_at=now + 600, refresh_at=now + 570, scopes=("openid",), created_at=now,
+        last_seen=now, claims_at=now, version=version,
+    )
+
+
+@dataclass
+class Cluster:
+    primary: int
+    replica: int
+    sentinel: int
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://127.0.0.1:{self.sentinel}/{SERVICE}/0"
+
+    def sentinel_client(self) -> redis.Redis:
+        return redis.Redis(port=self.sentinel)
+
+    def primary_port(self) -> int:
+        _host, port = self.sentinel_client().execute_command("SENTINEL", "get-master-addr-by-name", SERVICE)
+        return int(port)
+
+
+def _wait(check: object, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(redis.RedisError, OSError):
+            if check():  # type: ignore[operator]
+                return
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    if shutil.which("redis-sentinel") is None:
+        pytest.skip("redis-sentinel is not installed (scripts/install-peers.sh installs it)")
+    workdir = tmp_path_factory.mktemp("sentinel")
+    primary, replica, sentinel = free_port(), free_port(), free_port()
+    common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)]
+    processes = [
+        spawn(["redis-server", "--port", str(primary), *common], log_path=workdir / "primary.log", cwd=workdir),
+        spawn(["redis-server", "--port", str(replica), "--replicaof", "127.0.0.1", str(primary), *common],
+              log_path=workdir / "replica.log", cwd=workdir),
+    ]
+    conf = workdir / "sentinel.conf"
+    conf.write_text(
+        f"port {sentinel}\nbind 127.0.0.1\ndir {workdir}\n"
+        f"sentinel monitor {SERVICE} 127.0.0.1 {primary} 1\n"
+        f"sentinel down-after-milliseconds {SERVICE} 1000\n"
+        f"sentinel failover-timeout {SERVICE} 5000\n"
+        f"sentinel parallel-syncs {SERVICE} 1\n"
+    )
+    processes.append(spawn(["redis-sentinel", str(conf)], log_path=workdir / "sentinel.log", cwd=workdir))
+    found = Cluster(primary, replica, sentinel)
+    try:
+        _wait(lambda: redis.Redis(port=replica).info("replication")["master_link_status"] == "up", "the replica")
+        _wait(lambda: found.primary_port() == primary, "the sentinel")
+        _wait(lambda: found.sentinel_client().execute_command("SENTINEL", "replicas", SERVICE), "the sentinel to see the replica")
+        yield found
+    finally:
+        for process in processes:
+            terminate(process)
+
+
+def test_the_url_names_sentinels_service_and_database() -> None:
+    spec = parse_sentinel_url("redis+sentinel://:pw@a:26379,b:26380/mymaster/3")
+    assert spec.hosts == (("a", 26379), ("b", 26380)) and spec.service == "mymaster"
+    assert spec.db == 3 and spec.password == "pw" and "pw" not in repr(spec)
+    for bad in ("redis+sentinel://a/mymaster", "redis+sentinel://a:1/", "redis+sentinel://a:1/m/x"):
+        with pytest.raises(ConfigurationError) as info:
+            parse_sentinel_url(bad)
+        assert info.value.setting == "session_store" and "pw" not in str(info.value)
+
+
+def test_the_store_contract_behind_sentinel(cluster: Cluster) -> None:
+    store = open_store(cluster.url, SECRETS)
+    try:
+        store.put_session("k", session(1), 60)
+        stored = store.get_session("k")
+        assert stored is not None and stored.version == 1
+        assert store.peek_session("k") is not None
+        assert store.update_session("k", session(2), 60, 1)
+        assert not store.update_session("k", session(2, "stale"), 60, 1)
+        store.link_session("user", "k", 60)
+        assert store.acquire_lock("k", "me", 60) and not store.acquire_lock("k", "you", 60)
+        store.release_lock("k", "me")
+        assert store.end_linked("user") == 1 and store.get_session("k") is None
+
+        async def both() -> None:
+            await store.aput_session("a", session(1), 60)
+            assert await store.aupdate_session("a", session(2), 60, 1)
+            got = await store.aget_session("a")
+            assert got is not None and got.version == 2
+            await store.aclose()
+
+        asyncio.run(both())
+    finally:
+        store.close()
+
+
+def test_a_failover_loses_no_session_and_no_refresh(cluster: Cluster) -> None:
+    """A session written and refreshed, replicated; the sentinel fails the primary over to
+    the replica; the store finds the new primary by itself: the refreshed session is
+    there, and the next refresh (a write) lands."""
+    store = open_store(cluster.url, SECRETS)
+    try:
+        store.put_session("s", session(1), 600)
+        assert store.update_session("s", session(2), 600, 1)  # a refresh, rotated tokens
+        old = cluster.primary_port()
+        assert redis.Redis(port=old).execute_command("WAIT", 1, 2000) == 1  # replicated
+        cluster.sentinel_client().execute_command("SENTINEL", "FAILOVER", SERVICE)
+        _wait(lambda: cluster.primary_port() != old, "the failover")
+        _wait(lambda: redis.Redis(port=cluster.primary_port()).info("replication")["role"] == "master", "the new primary")
+        deadline = time.monotonic() + 20
+        while True:  # a command may meet the switch itself once (StoreUnavailable, a 503)
+            try:
+                got = store.get_session("s")
+                break
+            except Exception:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert got is not None and got.version == 2 and got.refresh_token == "rt-2"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert store.update_session("s", session(3), 600, 2)  # the next refresh writes
+                break
+            except AssertionError:
+                raise
+            except Exception:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        latest = store.get_session("s")
+        assert latest is not None and latest.version == 3
+    finally:
+        store.close()
+
+
