@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 import redis
+from conftest import require_peer
 from peers.ports import free_port
 from peers.process import spawn, terminate
 
@@ -68,7 +69,7 @@ def _wait(check: object, what: str, timeout: float = 20.0) -> None:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if shutil.which("redis-sentinel") is None:
-        pytest.skip("redis-sentinel is not installed (scripts/install-peers.sh installs it)")
+        require_peer("redis-sentinel (scripts/install-peers.sh installs it)")
     workdir = tmp_path_factory.mktemp("sentinel")
     primary, replica, sentinel = free_port(), free_port(), free_port()
     common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)]
