@@ -55,7 +55,7 @@ def open_store(url: str, secrets: Sequence[str]) -> SessionStore:
         from .sqlite import SQLiteStore
 
         return SQLiteStore.from_url(url, secrets)
-    if scheme in ("redis", "rediss", "redis+sentinel"):
+    if scheme in ("redis", "rediss", "redis+sentinel", "redis+cluster"):
         from .redis import RedisStore
 
         return RedisStore.from_url(url, secrets)

@@ -64,6 +64,8 @@ from ..gate.store import SessionStore
 from . import redis_ops as ops
 from .codec import SessionCodec
 from .near import MAX_AGE, MAXSIZE, NearCache
+from .redis_cluster import SCHEME as CLUSTER
+from .redis_cluster import async_cluster, parse_cluster_url, sync_cluster
 from .redis_sentinel import SCHEME, async_primary, parse_sentinel_url, sentinels_of, sync_primary
 from .tracking import HEALTH_INTERVAL, Tracking
 
@@ -133,7 +135,9 @@ class RedisStore(SessionStore):
 
         #: behind Sentinel: where the sentinels are (redis_sentinel.py); else None
         self._sentinel = parse_sentinel_url(url) if url.startswith(SCHEME + "://") else None
-        if self._sentinel is not None:
+        #: on a Redis Cluster: the nodes to start from (redis_cluster.py); else None
+        self._cluster = parse_cluster_url(url) if url.startswith(CLUSTER + "://") else None
+        if self._sentinel is not None or self._cluster is not None:
             near_cache = 0  # CLIENT TRACKING follows one server: no near cache
         else:
             _check_url(url)
@@ -182,7 +186,10 @@ class RedisStore(SessionStore):
                     # not retried: answer fast.
                     "retry": Retry(NoBackoff(), 1, supported_errors=_retried()),
                 }
-                if self._sentinel is not None:
+                if self._cluster is not None:
+                    del options["retry"]  # the cluster client retries by its own rules
+                    self._sync = sync_cluster(self._cluster, **options)
+                elif self._sentinel is not None:
                     self._sync = sync_primary(self._sentinel, **options)
                 else:
                     self._sync = redis.Redis.from_url(self._url, **options)
@@ -205,7 +212,10 @@ class RedisStore(SessionStore):
             "retry": Retry(NoBackoff(), 1, supported_errors=_retried()),
         }
         client: redis.asyncio.Redis
-        if self._sentinel is not None:
+        if self._cluster is not None:
+            del options["retry"]
+            client = async_cluster(self._cluster, **options)
+        elif self._sentinel is not None:
             client = async_primary(self._sentinel, **options)
         else:
             client = redis.asyncio.Redis.from_url(self._url, **options)
@@ -272,6 +282,11 @@ class RedisStore(SessionStore):
         self._run(ops.link_session(index, key, ttl))
 
     def end_linked(self, index: str) -> int:
+        if self._cluster is not None:  # the keys live on several nodes: one command each
+            keys = self._run(ops.linked(index))
+            count = sum(self._run(ops.delete_counted(key)) for key in keys)
+            self._run(ops.unlink(index))
+            return count
         ended = self._run(ops.end_linked(index))
         for key in ended:
             self.near.invalidate(key)
@@ -321,6 +336,13 @@ class RedisStore(SessionStore):
         await self._arun(ops.link_session(index, key, ttl))
 
     async def aend_linked(self, index: str) -> int:
+        if self._cluster is not None:
+            keys = await self._arun(ops.linked(index))
+            count = 0
+            for key in keys:
+                count += await self._arun(ops.delete_counted(key))
+            await self._arun(ops.unlink(index))
+            return count
         ended = await self._arun(ops.end_linked(index))
         for key in ended:
             self.near.invalidate(key)

@@ -36,13 +36,16 @@ __all__ = [
     "Command",
     "Op",
     "acquire_lock",
+    "delete_counted",
     "delete_session",
     "end_linked",
     "get_session",
     "link_session",
+    "linked",
     "peek_session",
     "put_session",
     "release_lock",
+    "unlink",
     "update_session",
 ]
 
@@ -171,6 +174,25 @@ def end_linked(index: str) -> Op[list[str]]:
         return [_bytes(k).decode() for k in items]
 
     return Op(("EVAL", END_LINKED, 1, LINK_PREFIX + index, SESSION_PREFIX), read)
+
+
+def linked(index: str) -> Op[list[str]]:
+    """The sessions linked to ``index`` (``SMEMBERS``; Redis Cluster's end_linked)."""
+
+    def read(reply: object) -> list[str]:
+        items = reply if isinstance(reply, (list, set)) else []
+        return sorted(_bytes(k).decode() for k in items)
+
+    return Op(("SMEMBERS", LINK_PREFIX + index), read)
+
+
+def delete_counted(key: str) -> Op[int]:
+    """Delete one session; 1 if it was there."""
+    return Op(("DEL", SESSION_PREFIX + key), lambda reply: int(reply == 1), key)
+
+
+def unlink(index: str) -> Op[None]:
+    return Op(("DEL", LINK_PREFIX + index), _nothing)
 
 
 def delete_session(key: str) -> Op[None]:

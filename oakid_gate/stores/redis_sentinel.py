@@ -25,6 +25,7 @@ __all__ = [
     "SCHEME",
     "SentinelSpec",
     "async_primary",
+    "parse_hosts",
     "parse_sentinel_url",
     "sentinels_of",
     "sync_primary",
@@ -46,27 +47,32 @@ class SentinelSpec:
         return f"SentinelSpec({self.service!r}, {len(self.hosts)} sentinel(s))"  # no password
 
 
-def parse_sentinel_url(url: str) -> SentinelSpec:
-    """``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]``."""
-    parts = urlsplit(url)
-    if parts.scheme != SCHEME:
-        raise ConfigurationError("session_store", f"a Sentinel URL starts with {SCHEME}://")
-    userinfo, _, hostlist = parts.netloc.rpartition("@")
+def parse_hosts(netloc: str, what: str) -> tuple[tuple[tuple[str, int], ...], str | None]:
+    """``[:password@]host:port[,host:port...]`` as hosts and the password (the URLs of
+    Sentinel and Cluster stores)."""
+    userinfo, _, hostlist = netloc.rpartition("@")
     password = unquote(userinfo.partition(":")[2]) if userinfo else None
     hosts = []
     for item in hostlist.split(","):
         host, _, port = item.strip().rpartition(":")
         if not host or not port.isdigit():
-            raise ConfigurationError(
-                "session_store", "Sentinel hosts are host:port, comma-separated"
-            )
+            raise ConfigurationError("session_store", f"{what} are host:port, comma-separated")
         hosts.append((host.strip("[]"), int(port)))
+    return tuple(hosts), password
+
+
+def parse_sentinel_url(url: str) -> SentinelSpec:
+    """``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]``."""
+    parts = urlsplit(url)
+    if parts.scheme != SCHEME:
+        raise ConfigurationError("session_store", f"a Sentinel URL starts with {SCHEME}://")
+    hosts, password = parse_hosts(parts.netloc, "Sentinel hosts")
     path = [p for p in parts.path.split("/") if p]
     if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
         raise ConfigurationError(
             "session_store", "a Sentinel URL ends with /service or /service/db, like /mymaster/0"
         )
-    return SentinelSpec(tuple(hosts), path[0], int(path[1]) if len(path) == 2 else 0, password)
+    return SentinelSpec(hosts, path[0], int(path[1]) if len(path) == 2 else 0, password)
 
 
 def sync_primary(spec: SentinelSpec, **options: Any) -> Any:
@@ -86,7 +92,7 @@ def async_primary(spec: SentinelSpec, **options: Any) -> Any:
 def sentinels_of(client: Any) -> list[Any]:
     """The clients a primary's client asks the sentinels with (closed with it); none for a
     client of a plain redis URL."""
-    manager = getattr(client.connection_pool, "sentinel_manager", None)
+    manager = getattr(getattr(client, "connection_pool", None), "sentinel_manager", None)
     return list(manager.sentinels) if manager is not None else []
 
 
