@@ -42,6 +42,8 @@ from .gate import audit
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from .gate.store import SessionStore
+
 __all__ = ["GateMetrics", "enable_metrics", "serve_metrics"]
 
 _lock = threading.Lock()
@@ -129,6 +131,23 @@ class GateMetrics:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return registry
 
+    def watch_store(self, store: SessionStore, registry: CollectorRegistry | None = None) -> None:
+        """Report ``oakid_gate_active_sessions`` from ``store`` at each scrape, where it can
+        count (memory, sqlite; not redis)."""
+        if store.count_sessions() is None:
+            return
+        from prometheus_client.core import GaugeMetricFamily
+        from prometheus_client.registry import Collector
+
+        class Sessions(Collector):
+            def collect(self) -> Any:
+                count = store.count_sessions()
+                family = GaugeMetricFamily("oakid_gate_active_sessions", "Sessions in the store")
+                family.add_metric([], float(count or 0))
+                yield family
+
+        (registry or self.registry).register(Sessions())
+
     def asgi_app(self) -> Any:
         return _client().make_asgi_app(registry=self.exposition_registry())
 
@@ -148,7 +167,7 @@ def enable_metrics(registry: CollectorRegistry | None = None) -> GateMetrics:
         return _enabled
 
 
-def serve_metrics(address: str) -> None:
+def serve_metrics(address: str, store: SessionStore | None = None) -> None:
     """Serve every process's metrics on ``address`` (``host:port``) from a thread of
     this process: the commands' own listener, apart from the public one."""
     host, sep, port = address.rpartition(":")
@@ -156,6 +175,7 @@ def serve_metrics(address: str) -> None:
         raise ConfigurationError("metrics_address", f"{address!r} is not host:port")
     metrics = enable_metrics()
     prom = _client()
-    prom.start_http_server(
-        int(port), addr=host or "127.0.0.1", registry=metrics.exposition_registry()
-    )
+    registry = metrics.exposition_registry()
+    if store is not None:
+        metrics.watch_store(store, registry)
+    prom.start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)

@@ -91,6 +91,19 @@ async def test_the_core_events_and_timings_are_counted(
     assert value(metrics, "oakid_gate_store_seconds_count", operation="PutSession") == 1
 
 
+async def test_active_sessions_are_counted_where_the_store_can(
+    metrics: GateMetrics, gate: tuple[OakIDMiddleware, HostileIdP]
+) -> None:
+    middleware, idp = gate
+    metrics.watch_store(middleware.store)
+    assert value(metrics, "oakid_gate_active_sessions") == 0
+    transport = httpx.ASGITransport(app=middleware)
+    async with httpx.AsyncClient(transport=transport, base_url=SITE, headers={"accept": "text/html"}) as browser:
+        start = await browser.get("/private")
+        assert (await browser.get(await idp.authorize(start.headers["location"]))).status_code == 302
+    assert value(metrics, "oakid_gate_active_sessions") == 1
+
+
 async def test_provider_and_store_failures_are_counted(
     metrics: GateMetrics, gate: tuple[OakIDMiddleware, HostileIdP]
 ) -> None:
@@ -176,3 +189,4 @@ def test_the_commands_serve_the_metrics_of_every_worker(
     assert total(samples, "oakid_gate_refreshes_total", outcome="success") >= 1
     assert total(samples, "oakid_gate_authorization_refusals_total") == 1
     assert total(samples, "oakid_gate_provider_request_seconds_count", endpoint="token") >= 2
+    assert total(samples, "oakid_gate_active_sessions") == 1  # counted in the shared store

@@ -89,8 +89,12 @@ def start_metrics(settings: Settings) -> None:
 
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="oakid-gate-metrics-")
     from ..metrics import serve_metrics
+    from ..stores import store_for
 
-    serve_metrics(settings.metrics_address)
+    # A shared store counts every worker's sessions from here; a memory store is the
+    # worker's own, which this process cannot see.
+    shared = not settings.session_store.startswith("memory:")
+    serve_metrics(settings.metrics_address, store_for(settings) if shared else None)
 
 
 def env_default(name: str, default: Any) -> Any:

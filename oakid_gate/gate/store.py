@@ -86,6 +86,11 @@ class SessionStore(ABC):
     @abstractmethod
     def release_lock(self, key: str, owner: str) -> None: ...
 
+    def count_sessions(self) -> int | None:
+        """How many sessions the store holds, where it can say cheaply (for the metrics);
+        ``None`` where it cannot (redis would have to scan every key)."""
+        return None
+
     def ping(self) -> None:  # noqa: B027 - a no-op is right for local stores
         """Raise :class:`StoreUnavailable` when the store does not answer."""
 

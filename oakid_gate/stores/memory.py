@@ -194,3 +194,6 @@ class MemoryStore(SessionStore):
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+    def count_sessions(self) -> int:
+        return len(self._sessions)

@@ -352,6 +352,14 @@ class SQLiteStore(SessionStore):
 
     # ------------------------------------------------------------ the rest
 
+    def count_sessions(self) -> int:
+        """The sessions not yet expired, every worker's (one indexed count)."""
+        with self._errors() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM sessions WHERE expires_at > ?", (self._clock(),)
+            ).fetchone()
+        return int(row[0])
+
     def ping(self) -> None:
         with self._errors() as conn:
             conn.execute("SELECT 1 FROM sessions LIMIT 1").fetchall()
