@@ -31,15 +31,12 @@ from ..settings import Settings, claim_pairs
 from ..user import OakIDUser, verified_email
 from .request import single_params
 
-__all__ = ["QUERY_RULES", "AuthQueries", "Authorize", "Rules", "query_rules"]
+__all__ = ["AuthQueries", "Authorize", "Rules", "query_rules"]
 
 log = logging.getLogger("oakid_gate")
 
 #: the deployer's own rule: the signed-in user in, ``True`` to let them pass
 Authorize = Callable[[OakIDUser], bool]
-
-#: the parameters of ``/oauth2/auth`` that narrow the rules for one request
-QUERY_RULES = ("allowed_groups", "allowed_emails", "allowed_domains")
 
 
 class Rules:
@@ -84,9 +81,6 @@ class Rules:
     def narrowed(self, extra: Rules) -> Rules:
         """These rules and ``extra``'s too (``/oauth2/auth``'s per-request rules)."""
         return _Both(self, extra)
-
-    def allows(self, user: OakIDUser) -> bool:
-        return not self.restricted or self.refusal(user) is None
 
     def refusal(self, user: OakIDUser) -> str | None:
         """What ``user`` lacks to pass, in words for the 403 page; ``None`` when allowed."""

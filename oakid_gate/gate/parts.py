@@ -38,6 +38,8 @@ class Parts:
     proxies: TrustedProxies
     #: seals sign-ins under way into their cookies (:mod:`.pending`)
     pending: Sealer
+    #: seals a logout at the provider into its cookie (:mod:`.logout`): a key of its own
+    logout: Sealer
     #: which app's sessions these are (:func:`~.records.session_key`)
     app: str
 
@@ -60,5 +62,6 @@ class Parts:
             websocket_origins=WebSocketOrigins(settings),
             proxies=TrustedProxies(settings.trusted_proxies),
             pending=Sealer([s.reveal() for s in settings.secret], "pending sign-in"),
+            logout=Sealer([s.reveal() for s in settings.secret], "provider logout"),
             app=app_name(settings.issuer, settings.client_id),
         )

@@ -107,9 +107,7 @@ class SignOut:
         if url is None:
             return None
         kept = safe_return_to(rd) if rd is not None else None
-        cookie = self._p.cookies.set_logout(
-            req, seal_logout(self._p.pending, state, kept, random())
-        )
+        cookie = self._p.cookies.set_logout(req, seal_logout(self._p.logout, state, kept, random()))
         return Reply(303, (("location", url), cookie, *NO_STORE))
 
     def signed_out(self, req: GateRequest) -> Reply:
@@ -117,7 +115,7 @@ class SignOut:
         provider returned this browser's ``state``, else the signed-out page."""
         params = req.params()
         ok, rd = open_logout(
-            self._p.pending, params.get("state"), req.cookies.get(self._p.cookies.logout_name(req))
+            self._p.logout, params.get("state"), req.cookies.get(self._p.cookies.logout_name(req))
         )
         clear = self._p.cookies.clear_logout(req)
         if ok and rd is not None:
