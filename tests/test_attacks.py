@@ -1902,3 +1902,17 @@ async def test_a_replayed_logout_token_is_refused(make_site: Callable[..., Site]
     assert_signed_in(await again.sign_in())
     assert (await _backchannel(site, token)).status_code == 400
     assert (await again.get("/private")).text.startswith("app: ")
+
+
+@pytest.mark.parametrize("order", ["valid-first", "valid-last"])
+async def test_two_authorization_headers_are_refused(site: Site, order: str) -> None:
+    """Parameter pollution for bearer tokens: two ``Authorization`` lines (a valid token
+    and another) are not one token; the request is refused, never passed as either."""
+    token = site.idp.access_token("alice")
+    lines = [("authorization", f"Bearer {token}"), ("authorization", "Bearer other-token")]
+    if order == "valid-last":
+        lines.reverse()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=site.gate), base_url=SITE) as api:
+        response = await api.get("/private", headers=[*lines, ("accept", "application/json")])
+    assert_invalid_token(response)
+    assert site.idp.introspections == 0

@@ -678,3 +678,18 @@ def test_bearer_token_under_wsgi_with_a_provider_without_introspection(
         assert "location" not in response.headers
     else:
         assert response.status_code == 302  # no token is looked at: a navigation signs in
+
+
+def test_two_authorization_headers_are_refused_under_wsgi(
+    make_gate: Callable[..., OakIDWSGIMiddleware],
+) -> None:
+    """The WSGI server joins repeated headers (PEP 3333): two bearer tokens are no token."""
+    gate = make_gate(bearer_tokens="userinfo")
+    with browser(gate) as api:
+        response = api.get(
+            "/private",
+            headers=[("authorization", "Bearer one"), ("authorization", "Bearer two"),
+                     ("accept", "application/json")],
+        )
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]

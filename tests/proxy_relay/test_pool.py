@@ -5,20 +5,14 @@ ways, clients that leave, and TLS, against raw upstream servers in the test's lo
 from __future__ import annotations
 
 import asyncio
-import datetime
 import hashlib
-import ipaddress
 import ssl
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from apps.raw_upstream import RawUpstream, Request, reply
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from support.tls import ThrowawayCA, make_ca
 
 from oakid_gate.proxy.relay import WATCH_AFTER, HTTPRelay
 
@@ -327,37 +321,9 @@ async def test_slow_upstream_reader_pauses_the_upload() -> None:
 
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1, and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> ThrowawayCA:
+    """A certificate for 127.0.0.1 from a throwaway CA (:mod:`support.tls`)."""
+    return make_ca(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.mark.parametrize(
@@ -365,14 +331,13 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     [pytest.param(False, 502, id="default-context-refuses"), pytest.param(True, 200, id="trusted")],
 )
 async def test_https_upstream_certificates_are_verified(
-    certificate: tuple[Path, Path], trusted: bool, status: int
+    certificate: ThrowawayCA, trusted: bool, status: int
 ) -> None:
-    """An https upstream is reached over TLS with certificates verified: a self-signed one
-    is refused with a 502 by default, and accepted with a context that trusts it."""
-    cert_path, key_path = certificate
+    """An https upstream is reached over TLS with certificates verified: one from a private
+    CA is refused with a 502 by default, and accepted with a context that trusts the CA."""
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_tls.load_cert_chain(cert_path, key_path)
-    client_tls = ssl.create_default_context(cafile=str(cert_path)) if trusted else None
+    server_tls.load_cert_chain(certificate.server_cert, certificate.server_key)
+    client_tls = ssl.create_default_context(cafile=str(certificate.ca_cert)) if trusted else None
     async with RawUpstream(answering(reply(200, b"secure")), tls=server_tls) as upstream:
         relay = relay_for(upstream.url, client_tls)
         seen = await Client().through(relay)
