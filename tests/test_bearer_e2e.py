@@ -57,7 +57,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, oidc_provider_factory: Any) 
         settings = provider.gate_settings(port)
         settings.update(
             upstream=upstream.url, pass_access_token="true", bearer_audiences=RESOURCE,
-            clock_skew="0",
+            clock_skew="1",  # 1 s: an ID token issued during the exchange passes
         )
         with start_gate(workdir, ["proxy"], settings=settings, port=port) as gate, httpx.Client(
             timeout=30, trust_env=False
@@ -179,5 +179,5 @@ def test_a_jwt_for_another_audience_is_refused(world: World) -> None:
 
 def test_an_expired_jwt_is_refused(world: World) -> None:
     token = service_token(world, resource=RESOURCE, scope="read:reports")
-    time.sleep(JWT_TTL + 1.5)
+    time.sleep(JWT_TTL + 1 + 1.5)  # past exp and the 1 s clock_skew
     assert_invalid_token(call(world, token))
