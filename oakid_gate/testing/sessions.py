@@ -1,0 +1,68 @@
+"""A real session for given claims, written straight into the gate's store.
+
+The sign-in helpers of :mod:`oakid_gate.testing` are built on
+:func:`session_cookie`: it writes the :class:`~oakid_gate.gate.records.Session`
+that a completed sign-in would write (in the store the middleware really uses:
+memory, sqlite or redis) and returns the session cookie that names it. A test
+client that sends that cookie goes through the real gate as that user: the
+same admission (``allowed_emails``, ``allowed_groups``, route rules, the
+``user_claim``), the same ``scope["user"]``, ``REMOTE_USER`` and identity
+headers, the same sign-out.
+
+No provider is called: the session holds the access token given here and no
+refresh token, and its claims count as read now (no userinfo re-read within
+``claims_refresh_interval``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..adapter import GateAdapter
+from ..drivers import random_token
+from ..gate.records import Session
+
+__all__ = ["TEST_ACCESS_TOKEN", "session_cookie"]
+
+#: the access token of a test session unless one is given
+TEST_ACCESS_TOKEN = "oakid-gate-test-access-token"  # noqa: S105 - not a secret
+
+
+def session_cookie(
+    gate: GateAdapter[Any, Any],
+    claims: Mapping[str, Any],
+    *,
+    scheme: str = "http",
+    access_token: str = TEST_ACCESS_TOKEN,
+    expires_in: int | None = 3600,
+    scopes: Iterable[str] | None = None,
+) -> tuple[str, str]:
+    """Write a session for ``claims`` into ``gate``'s store; return ``(name, value)``
+    of the cookie that carries it on a request of ``scheme``.
+
+    ``claims`` must hold ``sub``. ``scopes`` default to the ``scopes`` setting;
+    ``expires_in`` is the access token's lifetime in seconds (``None``: no expiry).
+    """
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise ValueError("a test session's claims need a non-empty string 'sub'")
+    parts = gate.gate.parts
+    now = time.time()
+    expires_at = None if expires_in is None else now + expires_in
+    session = Session(
+        claims=dict(claims),
+        access_token=access_token,
+        refresh_token=None,
+        expires_at=expires_at,
+        refresh_at=expires_at,  # no refresh token: the session ends with the token
+        scopes=tuple(scopes) if scopes is not None else parts.settings.scopes,
+        created_at=now,
+        last_seen=now,
+        claims_at=now,
+        user_claim=parts.settings.user_claim,
+        trust_unverified_email=parts.settings.allow_unverified_email,
+    )
+    sid = random_token()
+    gate.store.put_session(parts.session_key(sid), session, parts.lifecycle.ttl(session, now))
+    return parts.cookies.session_name_for(scheme), sid
