@@ -35,6 +35,7 @@ with the reason, except under ``CI=true``, where it fails it.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ from peers.browser import PlaywrightSession, missing_chromium
 from peers.oidc_provider import OidcProvider, missing_oidc_provider, start_oidc_provider
 from peers.ports import free_port
 from peers.redis_server import RedisServer, redis_server_path, start_redis
+from peers.redis_topologies import Cluster, SentinelSet, start_cluster, start_sentinel
 from support import log_watch
 
 if TYPE_CHECKING:
@@ -56,6 +58,10 @@ _PEER_FIXTURES = frozenset(
         "oidc_provider_factory",
         "redis_server",
         "redis_url",
+        "redis_sentinel_set",
+        "sentinel_url",
+        "redis_cluster",
+        "cluster_url",
         "playwright_session",
         "browser",
         "browser_context",
@@ -184,6 +190,42 @@ def redis_url(redis_server: RedisServer) -> str:
         redis_server.start()
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSet]:
+    """A primary, a replica and ``redis-sentinel`` for the session (never failed over)."""
+    require_peer(None if shutil.which("redis-sentinel") else "redis-sentinel is not installed")
+    found = start_sentinel(tmp_path_factory.mktemp("sentinel"))
+    try:
+        yield found
+    finally:
+        found.stop()
+
+
+@pytest.fixture
+def sentinel_url(redis_sentinel_set: SentinelSet) -> str:
+    """The session's sentinel set, empty, as ``redis+sentinel://127.0.0.1:PORT/oakid/0``."""
+    redis_sentinel_set.flush()
+    return redis_sentinel_set.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A Redis Cluster of three primaries for the session."""
+    require_peer(None if shutil.which("redis-cli") else "redis-cli is not installed")
+    found = start_cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield found
+    finally:
+        found.stop()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: Cluster) -> str:
+    """The session's cluster, empty, as ``redis+cluster://127.0.0.1:A,...``."""
+    redis_cluster.flush()
+    return redis_cluster.url
 
 
 # -- Chromium --------------------------------------------------------------------

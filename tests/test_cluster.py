@@ -6,17 +6,9 @@ blocking and the asynchronous clients."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
-import redis
-from conftest import require_peer
-from peers.ports import free_port
-from peers.process import spawn, terminate
 
 from oakid_gate.errors import ConfigurationError
 from oakid_gate.gate.records import Session
@@ -35,62 +27,6 @@ def session(version: int) -> Session:
         expires_at=now + 600, refresh_at=now + 570, scopes=("openid",), created_at=now,
         last_seen=now, claims_at=now, version=version,
     )
-
-
-def _cluster_port() -> int:
-    """A free port whose cluster bus port (10,000 higher) is free too, and below 65,536."""
-    import socket
-
-    while True:
-        port = free_port()
-        if port > 55535:
-            continue
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        return port
-
-
-@pytest.fixture(scope="module")
-def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if shutil.which("redis-cli") is None:
-        require_peer("redis-cli (Debian's redis-tools, with redis-server)")
-    workdir = tmp_path_factory.mktemp("cluster")
-    ports = [_cluster_port() for _ in range(3)]
-    processes = [
-        spawn(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-             "--cluster-config-file", f"nodes-{port}.conf", "--save", "", "--appendonly", "no",
-             "--dir", str(workdir)],
-            log_path=workdir / f"node-{port}.log", cwd=workdir,
-        )
-        for port in ports
-    ]
-    try:
-        deadline = time.monotonic() + 10
-        for port in ports:
-            while True:
-                with contextlib.suppress(redis.RedisError, OSError):
-                    if redis.Redis(port=port).ping():
-                        break
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-        create = subprocess.run(
-            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
-             "--cluster-replicas", "0", "--cluster-yes"],
-            capture_output=True, text=True, timeout=60,
-        )
-        assert create.returncode == 0, create.stdout[-1000:] + create.stderr[-1000:]
-        deadline = time.monotonic() + 20
-        while redis.Redis(port=ports[0]).cluster("info")["cluster_state"] != "ok":
-            assert time.monotonic() < deadline, "the cluster did not come up"
-            time.sleep(0.1)
-        yield "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports)
-    finally:
-        for process in processes:
-            terminate(process)
 
 
 def test_the_url_names_the_nodes() -> None:

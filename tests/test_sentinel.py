@@ -6,17 +6,14 @@ failover during the test loses no session and no refresh.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 import redis
 from conftest import require_peer
-from peers.ports import free_port
-from peers.process import spawn, terminate
+from peers.redis_topologies import SERVICE, SentinelSet, start_sentinel, wait_for
 
 from oakid_gate.errors import ConfigurationError
 from oakid_gate.gate.records import Session
@@ -26,7 +23,6 @@ from oakid_gate.stores.redis_sentinel import parse_sentinel_url
 pytestmark = pytest.mark.e2e
 
 SECRETS = ("a-store-secret-of-at-least-32-bytes!",)
-SERVICE = "oakid"
 
 
 def session(version: int, token: str = "at") -> Session:
@@ -38,67 +34,19 @@ def session(version: int, token: str = "at") -> Session:
     )
 
 
-@dataclass
-class Cluster:
-    primary: int
-    replica: int
-    sentinel: int
-
-    @property
-    def url(self) -> str:
-        return f"redis+sentinel://127.0.0.1:{self.sentinel}/{SERVICE}/0"
-
-    def sentinel_client(self) -> redis.Redis:
-        return redis.Redis(port=self.sentinel)
-
-    def primary_port(self) -> int:
-        _host, port = self.sentinel_client().execute_command("SENTINEL", "get-master-addr-by-name", SERVICE)
-        return int(port)
-
-
-def _wait(check: object, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(redis.RedisError, OSError):
-            if check():  # type: ignore[operator]
-                return
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSet]:
+    """A sentinel set of this module's own: its failover must not disturb other tests."""
     if shutil.which("redis-sentinel") is None:
         require_peer("redis-sentinel (scripts/install-peers.sh installs it)")
-    workdir = tmp_path_factory.mktemp("sentinel")
-    primary, replica, sentinel = free_port(), free_port(), free_port()
-    common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)]
-    processes = [
-        spawn(["redis-server", "--port", str(primary), *common], log_path=workdir / "primary.log", cwd=workdir),
-        spawn(["redis-server", "--port", str(replica), "--replicaof", "127.0.0.1", str(primary), *common],
-              log_path=workdir / "replica.log", cwd=workdir),
-    ]
-    conf = workdir / "sentinel.conf"
-    conf.write_text(
-        f"port {sentinel}\nbind 127.0.0.1\ndir {workdir}\n"
-        f"sentinel monitor {SERVICE} 127.0.0.1 {primary} 1\n"
-        f"sentinel down-after-milliseconds {SERVICE} 1000\n"
-        f"sentinel failover-timeout {SERVICE} 5000\n"
-        f"sentinel parallel-syncs {SERVICE} 1\n"
-    )
-    processes.append(spawn(["redis-sentinel", str(conf)], log_path=workdir / "sentinel.log", cwd=workdir))
-    found = Cluster(primary, replica, sentinel)
+    found = start_sentinel(tmp_path_factory.mktemp("sentinel"))
     try:
-        _wait(lambda: redis.Redis(port=replica).info("replication")["master_link_status"] == "up", "the replica")
-        _wait(lambda: found.primary_port() == primary, "the sentinel")
-        _wait(lambda: _replica_ready(found), "the sentinel to see the replica ready")
         yield found
     finally:
-        for process in processes:
-            terminate(process)
+        found.stop()
 
 
-def _failover_started(cluster: Cluster) -> bool:
+def _failover_started(cluster: SentinelSet) -> bool:
     try:
         cluster.sentinel_client().execute_command("SENTINEL", "FAILOVER", SERVICE)
     except redis.ResponseError as exc:
@@ -106,21 +54,6 @@ def _failover_started(cluster: Cluster) -> bool:
             return "INPROG" in str(exc)  # one under way counts
         raise
     return True
-
-
-def _replica_ready(cluster: Cluster) -> bool:
-    """The sentinel sees the replica, linked to the primary, with nothing against it."""
-    replicas = cluster.sentinel_client().execute_command("SENTINEL", "replicas", SERVICE)
-    for replica in replicas:
-        fields = replica if isinstance(replica, dict) else dict(zip(replica[::2], replica[1::2], strict=False))
-        fields = {_text(k): _text(v) for k, v in fields.items()}
-        if fields.get("flags") == "slave" and fields.get("master-link-status") == "ok":
-            return True
-    return False
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def test_the_url_names_sentinels_service_and_database() -> None:
@@ -133,7 +66,7 @@ def test_the_url_names_sentinels_service_and_database() -> None:
         assert info.value.setting == "session_store" and "pw" not in str(info.value)
 
 
-def test_the_store_contract_behind_sentinel(cluster: Cluster) -> None:
+def test_the_store_contract_behind_sentinel(cluster: SentinelSet) -> None:
     store = open_store(cluster.url, SECRETS)
     try:
         store.put_session("k", session(1), 60)
@@ -159,7 +92,7 @@ def test_the_store_contract_behind_sentinel(cluster: Cluster) -> None:
         store.close()
 
 
-def test_a_failover_loses_no_session_and_no_refresh(cluster: Cluster) -> None:
+def test_a_failover_loses_no_session_and_no_refresh(cluster: SentinelSet) -> None:
     """A session written and refreshed, replicated; the sentinel fails the primary over to
     the replica; the store finds the new primary by itself: the refreshed session is
     there, and the next refresh (a write) lands."""
@@ -171,9 +104,9 @@ def test_a_failover_loses_no_session_and_no_refresh(cluster: Cluster) -> None:
         assert redis.Redis(port=old).execute_command("WAIT", 1, 2000) == 1  # replicated
         # The sentinel promotes a replica it has heard from lately: until then it answers
         # NOGOODSLAVE, so the failover is asked for again (a loaded machine is slow).
-        _wait(lambda: _failover_started(cluster), "the sentinel to accept the failover")
-        _wait(lambda: cluster.primary_port() != old, "the failover")
-        _wait(lambda: redis.Redis(port=cluster.primary_port()).info("replication")["role"] == "master", "the new primary")
+        wait_for(lambda: _failover_started(cluster), "the sentinel to accept the failover")
+        wait_for(lambda: cluster.primary_port() != old, "the failover")
+        wait_for(lambda: redis.Redis(port=cluster.primary_port()).info("replication")["role"] == "master", "the new primary")
         deadline = time.monotonic() + 20
         while True:  # a command may meet the switch itself once (StoreUnavailable, a 503)
             try:

@@ -1,7 +1,9 @@
-"""The session store contract, one suite for ``memory://``, ``sqlite://`` and ``redis://``.
+"""The session store contract, one suite for ``memory://``, ``sqlite://`` and the three
+redis kinds: ``redis://``, ``redis+sentinel://`` and ``redis+cluster://``.
 
-Every test of the contract runs against the three stores: a sqlite file in the
-test's own directory, and the session's ``redis-server`` (flushed first). Then
+Every test of the contract runs against each store: a sqlite file in the test's
+own directory, the session's ``redis-server``, its primary and replica behind
+``redis-sentinel``, and its three-node Redis Cluster (each flushed first). Then
 what only the shared stores promise (several handles, as several processes
 have, see one store), what each does on its own (sqlite's file, redis's
 outage), and ``open_store``.
@@ -93,7 +95,11 @@ BACKENDS = [
     pytest.param("memory", id="memory"),
     pytest.param("sqlite", id="sqlite"),
     pytest.param("redis", id="redis", marks=pytest.mark.e2e),
+    pytest.param("sentinel", id="redis-sentinel", marks=pytest.mark.e2e),
+    pytest.param("cluster", id="redis-cluster", marks=pytest.mark.e2e),
 ]
+#: the redis kinds: one server, a primary found through Sentinel, a Cluster
+REDIS = frozenset({"redis", "sentinel", "cluster"})
 SHARED = BACKENDS[1:]
 
 
@@ -102,7 +108,8 @@ def _url(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return "memory://"
     if name == "sqlite":
         return f"sqlite:///{tmp_path / 'sessions.db'}"
-    url: str = request.getfixturevalue("redis_url")  # skips (or fails under CI) without redis
+    # each skips (or fails under CI) without its redis peers
+    url: str = request.getfixturevalue(f"{name}_url")
     return url
 
 
@@ -346,7 +353,7 @@ def test_count_sessions_where_the_store_can(backend: Backend) -> None:
     store.put_session("a", make_session(), 60)
     store.put_session("b", make_session(), 60)
     count = store.count_sessions()
-    if backend.name == "redis":
+    if backend.name in REDIS:
         assert count is None
     else:
         assert count == 2

@@ -246,7 +246,12 @@ class RedisStore(SessionStore):
         """Send ``op`` with this event loop's asynchronous client (ASGI)."""
         try:
             with self._errors():
-                reply = await self._aclient().execute_command(*op.command)  # type: ignore[no-untyped-call]
+                client = self._aclient()
+                if self._cluster is not None:
+                    # Commands that start a new cluster client at once break it (redis-py
+                    # 8.1); started by one, under its lock, the client serves any number.
+                    await client.initialize()
+                reply = await client.execute_command(*op.command)  # type: ignore[no-untyped-call]
         finally:
             self._changed(op)
         return op.read(reply)
