@@ -31,6 +31,7 @@ __all__ = [
     "RedactSecrets",
     "TextFormatter",
     "configure",
+    "gunicorn_logger_class",
     "log_format",
     "protect_access_logs",
     "redact_url",
@@ -101,6 +102,23 @@ def uvicorn_log_config() -> dict[str, Any]:
     }
     config["loggers"]["oakid_gate"] = {"handlers": ["oakid"], "level": "INFO", "propagate": False}
     return config
+
+
+def gunicorn_logger_class() -> Any:
+    """gunicorn's ``logger_class``: its own, or under ``OAKID_LOG_FORMAT=json`` one whose
+    error and access lines are JSON too (set up in each worker as in the arbiter)."""
+    if log_format() != "json":
+        return "gunicorn.glogging.Logger"
+    from gunicorn.glogging import Logger  # type: ignore[import-untyped]
+
+    class JSONLogger(Logger):  # type: ignore[misc]
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            for log in (self.error_log, self.access_log):
+                for handler in log.handlers:
+                    handler.setFormatter(JSONFormatter())
+
+    return JSONLogger
 
 
 # ---------------------------------------------------------------- formats

@@ -53,7 +53,7 @@ from typing import Any, cast
 
 from .asgi import OakIDMiddleware
 from .errors import ConfigurationError
-from .logs import uvicorn_log_config
+from .logs import gunicorn_logger_class, uvicorn_log_config
 from .protect import Interface, already_protected, detect_interface, protect
 from .settings import Secret, Settings, setting_fields
 from .stores import store_for
@@ -362,6 +362,7 @@ def _serve_wsgi(
         "threads": threads,
         "loglevel": log_level,
         "errorlog": "-",
+        "logger_class": gunicorn_logger_class(),  # JSON lines under --log-format json
         # The access log, when asked for, names the path only: a query may hold a
         # code or a state (%(U)s is the path without it); no Referer either.
         "accesslog": "-" if access_log else None,

@@ -153,10 +153,15 @@ def _start(
 ) -> tuple[subprocess.Popen[bytes], int, Path]:
     """``oakid-gate ARGS`` on ``port`` with ``settings`` as ``OAKID_*`` variables; waits
     until the path ``ready`` answers there."""
-    env = environment({**settings, "host": "127.0.0.1", "port": str(port)})
+    # Every gate the tests start logs JSON lines (tests/test_logs.py reads them all).
+    env = environment({"log_format": "json", **settings, "host": "127.0.0.1", "port": str(port)})
     env["PYTHONPATH"] = str(TESTS)  # for run's apps.*
+    # stderr (the log) and stdout (a banner, the access log) apart, as a log shipper sees them
     log_path = workdir / f"{args[0]}-{port}.log"
-    process = spawn([OAKID_GATE, *args], log_path=log_path, env=env, cwd=TESTS)
+    out_path = workdir / f"{args[0]}-{port}.out"
+    process = spawn(
+        [OAKID_GATE, *args], log_path=log_path, env=env, cwd=TESTS, stdout_path=out_path
+    )
     try:
         wait_until_answers(f"http://127.0.0.1:{port}{ready}", process, log_path)
     except BaseException:

@@ -42,17 +42,19 @@ def spawn(
     log_path: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    stdout_path: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``args`` with stdout and stderr appended to ``log_path``."""
+    """Start ``args`` with stderr, and stdout unless ``stdout_path`` is given, appended to
+    ``log_path``."""
     argv = list(args)
     if _SETPRIV is not None and threading.current_thread() is threading.main_thread():
         argv = [_SETPRIV, "--pdeathsig", "TERM", "--", *argv]
-    with open(log_path, "ab") as log:
+    with open(log_path, "ab") as log, open(stdout_path or os.devnull, "ab") as out:
         process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            stdout=log if stdout_path is None else out,
+            stderr=log,
             env=None if env is None else dict(env),
             cwd=cwd,
             start_new_session=True,
@@ -92,7 +94,10 @@ class Running:
         return self.process.pid
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        """What the process wrote: its log, then its stdout when that went apart (``.out``)."""
+        out = self.log_path.with_suffix(".out")
+        text = self.log_path.read_text(errors="replace")
+        return text + out.read_text(errors="replace") if out.exists() else text
 
     def stop(self) -> None:
         terminate(self.process)
