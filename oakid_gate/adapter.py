@@ -76,6 +76,14 @@ class GateAdapter(Generic[AppT, ClientT]):
                     client = self._http = self._new_http()
         return client
 
+    def use_http(self, client: ClientT) -> None:
+        """Call the provider through ``client`` from now on, as if it had been given as
+        ``http=`` (the adapter will not replace it; tests:
+        :meth:`oakid_gate.testing.FakeProvider.connect`)."""
+        with self._http_lock:
+            self._own_http = False
+            self._http = client
+
     def _new_http(self) -> ClientT:
         """A provider HTTP client of this adapter's kind."""
         raise NotImplementedError

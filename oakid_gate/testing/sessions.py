@@ -24,7 +24,7 @@ from ..adapter import GateAdapter
 from ..drivers import random_token
 from ..gate.records import Session
 
-__all__ = ["TEST_ACCESS_TOKEN", "session_cookie"]
+__all__ = ["TEST_ACCESS_TOKEN", "session_cookie", "write_session"]
 
 #: the access token of a test session unless one is given
 TEST_ACCESS_TOKEN = "oakid-gate-test-access-token"  # noqa: S105 - not a secret
@@ -44,6 +44,25 @@ def session_cookie(
 
     ``claims`` must hold ``sub``. ``scopes`` default to the ``scopes`` setting;
     ``expires_in`` is the access token's lifetime in seconds (``None``: no expiry).
+    """
+    sid, _ = write_session(
+        gate, claims, access_token=access_token, expires_in=expires_in, scopes=scopes
+    )
+    return gate.gate.parts.cookies.session_name_for(scheme), sid
+
+
+def write_session(
+    gate: GateAdapter[Any, Any],
+    claims: Mapping[str, Any],
+    *,
+    access_token: str = TEST_ACCESS_TOKEN,
+    expires_in: int | None = 3600,
+    scopes: Iterable[str] | None = None,
+) -> tuple[str, Session]:
+    """Write a session for ``claims`` into ``gate``'s store; return the session
+    cookie's value and the session (``session.user`` is what the app will see).
+
+    The arguments are those of :func:`session_cookie`.
     """
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise ValueError("a test session's claims need a non-empty string 'sub'")
@@ -65,4 +84,4 @@ def session_cookie(
     )
     sid = random_token()
     gate.store.put_session(parts.session_key(sid), session, parts.lifecycle.ttl(session, now))
-    return parts.cookies.session_name_for(scheme), sid
+    return sid, session
