@@ -1,38 +1,42 @@
-"""A FastAPI app behind oakid-gate, with a dependency that returns the user.
+"""A FastAPI app behind oakid-gate, on oakid_gate.fastapi's dependencies.
 
 Settings come from ``OAKID_*`` variables. Serve it with uvicorn::
 
     uvicorn --host 127.0.0.1 --port 8000 examples.fastapi_app:app
+
+``/docs`` and ``/openapi.json`` are public, and mark the routes that need a sign-in.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import Depends, FastAPI
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from oakid_gate import OakIDMiddleware
+from oakid_gate.fastapi import CurrentSession, CurrentUser, OptionalUser, requires
 
-from oakid_gate import OakIDMiddleware, OakIDUser
-
-
-def current_user(request: Request) -> OakIDUser:
-    """The signed-in user; 401 on a public path when nobody is signed in."""
-    if not isinstance(request.user, OakIDUser):
-        raise HTTPException(status_code=401, detail="sign in first")
-    return request.user
-
-
-User = Annotated[OakIDUser, Depends(current_user)]
-api = FastAPI()
+api = FastAPI(title="oakid-gate FastAPI example")
 
 
 @api.get("/")
-def home(user: User) -> dict[str, str | None]:
+async def home(user: CurrentUser) -> dict[str, str | None]:
     return {"hello": user.display_name, "email": user.email, "sub": user.sub}
 
 
 @api.get("/health")
-def health(request: Request) -> dict[str, bool]:
-    return {"ok": True, "signed_in": request.user.is_authenticated}
+async def health(user: OptionalUser) -> dict[str, bool]:
+    return {"ok": True, "signed_in": user is not None}
 
 
-app = OakIDMiddleware(api, public_paths=["/health"])  # settings checked at start-up
+@api.get("/token")
+async def token(session: CurrentSession) -> dict[str, object]:
+    """What calling an API on the user's behalf needs: a fresh access token."""
+    return {"scopes": session.scopes, "expires_at": session.expires_at}
+
+
+@api.get("/admin", dependencies=[Depends(requires(groups=["admins"]))])
+async def admin() -> dict[str, str]:
+    return {"admin": "yes"}  # 403 for a signed-in user outside "admins"
+
+
+# Wrapping here checks the settings when the module is imported.
+app = OakIDMiddleware(api, public_paths=["/health", "/docs", "/openapi.json"])

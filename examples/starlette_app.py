@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from oakid_gate import OakIDMiddleware
+from oakid_gate.starlette import requires
 
 
 async def home(request: Request) -> JSONResponse:
@@ -21,10 +22,17 @@ async def home(request: Request) -> JSONResponse:
 
 
 async def health(request: Request) -> JSONResponse:
+    # On a public path without a session, request.user is the anonymous user: the
+    # same attributes (email None, groups ()), is_authenticated False.
     return JSONResponse({"ok": True, "signed_in": request.user.is_authenticated})
 
 
-routes = [Route("/", home), Route("/health", health)]
+@requires(groups=["admins"])  # 403 for a signed-in user outside "admins"
+async def admin(request: Request) -> JSONResponse:
+    return JSONResponse({"admin": request.user.display_name})
+
+
+routes = [Route("/", home), Route("/health", health), Route("/admin", admin)]
 # Wrapping here (rather than in Starlette's middleware list, built at the first
 # request) checks the settings when the module is imported.
 app = OakIDMiddleware(Starlette(routes=routes), public_paths=["/health"])

@@ -17,13 +17,14 @@ from .errors import (
 )
 from .protect import protect
 from .settings import Settings
-from .user import OakIDUser, SessionView
+from .user import OakIDAnonymousUser, OakIDUser, SessionView
 from .wsgi import OakIDWSGIMiddleware
 
 __all__ = [
     "AccessDenied",
     "AuthenticationError",
     "ConfigurationError",
+    "OakIDAnonymousUser",
     "OakIDGateError",
     "OakIDMiddleware",
     "OakIDUser",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 from typing import Any, Generic, TypeVar
 
-from starlette.authentication import UnauthenticatedUser
 from starlette.requests import cookie_parser
 
 from .gate import Gate
@@ -20,6 +19,7 @@ from .gate.store import SessionStore
 from .logs import protect_access_logs
 from .settings import Settings
 from .stores import store_for
+from .user import ANONYMOUS
 
 __all__ = ["GateAdapter", "HotKeys"]
 
@@ -60,7 +60,7 @@ class GateAdapter(Generic[AppT, ClientT]):
         self._http: ClientT | None = http
         self._http_lock = threading.Lock()  # WSGI threads may ask at once
         #: the user of a request on a public path without a session
-        self._anonymous = UnauthenticatedUser()
+        self._anonymous = ANONYMOUS
         self._hot_keys = HotKeys(self.gate)
         #: a store whose reads never wait on the network is read without a coroutine
         self._direct_reads = not self.store.waits_on_network

@@ -8,7 +8,11 @@
 The app receives ``scope["user"]`` (an :class:`~oakid_gate.user.OakIDUser`, so
 ``request.user`` works), ``scope["auth"]`` (Starlette ``AuthCredentials`` with
 ``"authenticated"`` and the granted scopes) and ``scope["oakid"]`` (a
-:class:`~oakid_gate.user.SessionView` with a fresh access token). Lifespan
+:class:`~oakid_gate.user.SessionView` with a fresh access token). On a public
+path without a session ``scope["user"]`` is :data:`~oakid_gate.user.ANONYMOUS`,
+``scope["auth"]`` holds no scope and there is no ``scope["oakid"]``.
+``scope["oakid.gate"]`` is this middleware, for the framework helpers
+(:mod:`oakid_gate.fastapi`, :mod:`oakid_gate.starlette`). Lifespan
 events pass straight through; WebSocket connections need a session too.
 Client-sent identity headers are removed before anything else happens
 (:mod:`oakid_gate.gate.identity`).
@@ -129,9 +133,11 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
         return self.gate.passes_anonymously(root, route_path(scope), method)
 
     def _inject(self, session: Session | None, scope: Scope) -> None:
+        scope["oakid.gate"] = self
         if session is None:
             scope["user"] = self._anonymous
             scope["auth"] = AuthCredentials()
+            scope.pop("oakid", None)
         else:
             scope["user"] = session.user
             scope["auth"] = AuthCredentials(("authenticated", *session.scopes))
@@ -147,6 +153,10 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
             await send({"type": "websocket.close", "code": 1008})
         else:
             await _send_reply(outcome, send, head=scope.get("method") == "HEAD")
+
+    def gate_request(self, scope: Scope) -> GateRequest:
+        """The request of ``scope`` as the core reads it (for the framework helpers)."""
+        return self._request(scope)
 
     def _request(self, scope: Scope) -> GateRequest:
         headers: dict[str, str] = {}

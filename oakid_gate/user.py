@@ -1,17 +1,35 @@
 """What the app receives: the user and the session view.
 
-:class:`OakIDUser` has the shape of Starlette's ``BaseUser``
-(``is_authenticated``, ``display_name``, ``identity``), so ``request.user``
-works unchanged in Starlette and FastAPI, without this module importing them.
+One user type everywhere: a signed-in :class:`OakIDUser`, or, on a public path
+without a session, :data:`ANONYMOUS` (an :class:`OakIDAnonymousUser`, with the
+same attributes, empty), in ASGI's ``scope["user"]``, WSGI's
+``environ["oakid.user"]`` and Flask's ``current_user`` alike, so code reads
+``user.email`` or ``user.groups`` without checking the user's type first.
+
+Both are Starlette ``BaseUser`` subclasses (``is_authenticated``,
+``display_name``, ``identity``: ``request.user`` in Starlette and FastAPI,
+Starlette's ``AuthenticationMiddleware``) and follow Flask-Login's user protocol
+(``is_active``, ``is_anonymous``, ``get_id()``). Starlette is a dependency of
+oakid-gate; only its ``BaseUser`` (a class of three properties) is imported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
-__all__ = ["OakIDUser", "SessionView", "header_safe", "verified_email"]
+from starlette.authentication import BaseUser
+
+__all__ = [
+    "ANONYMOUS",
+    "OakIDAnonymousUser",
+    "OakIDUser",
+    "SessionView",
+    "header_safe",
+    "verified_email",
+]
 
 
 def header_safe(text: str) -> bool:
@@ -41,7 +59,7 @@ def verified_email(claims: Mapping[str, Any], *, trust_unverified: bool = False)
     return email if claims["email_verified"] in (True, "true") else None
 
 
-class OakIDUser:
+class OakIDUser(BaseUser):
     """A signed-in user: userinfo claims over ID token claims.
 
     ``email`` is the verified email only (:func:`verified_email`): an email the
@@ -56,6 +74,9 @@ class OakIDUser:
     __slots__ = ("_identity", "claims", "email", "name", "sub")
 
     is_authenticated = True
+    #: Flask-Login's protocol: a signed-in user is active, not anonymous
+    is_active = True
+    is_anonymous = False
 
     def __init__(
         self,
@@ -98,8 +119,42 @@ class OakIDUser:
         names = [str(v) for v in value] if isinstance(value, list) else [value]
         return tuple(g for g in names if isinstance(g, str) and header_safe(g) and "," not in g)
 
+    def get_id(self) -> str:
+        """Flask-Login's user id: the :attr:`identity`, as ``REMOTE_USER`` holds it."""
+        return self.identity
+
     def __repr__(self) -> str:
         return f"OakIDUser(sub={self.sub!r})"
+
+
+class OakIDAnonymousUser(BaseUser):
+    """Nobody signed in (a public path without a session): :class:`OakIDUser`'s
+    attributes, empty. :data:`ANONYMOUS` is the one the gate hands out."""
+
+    __slots__ = ()
+
+    is_authenticated = False
+    is_active = False
+    is_anonymous = True
+    sub: None = None
+    email: None = None
+    name: None = None
+    groups: tuple[str, ...] = ()
+    claims: Mapping[str, Any] = MappingProxyType({})
+    display_name = ""
+    identity = ""
+    has_identity = False
+
+    def get_id(self) -> None:
+        """Flask-Login's user id: none."""
+        return None
+
+    def __repr__(self) -> str:
+        return "OakIDAnonymousUser()"
+
+
+#: the user of every request without a session on a public path
+ANONYMOUS: Final = OakIDAnonymousUser()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,15 +14,17 @@ What the app receives in ``environ``, for a signed-in user:
   frameworks already look (Flask's ``request.remote_user``, Django's
   ``RemoteUserMiddleware``, ``request.META["REMOTE_USER"]``);
 - ``oakid.user``: the :class:`~oakid_gate.user.OakIDUser` (claims, email, name);
-- ``oakid``: the :class:`~oakid_gate.user.SessionView`, with a fresh access token.
+- ``oakid``: the :class:`~oakid_gate.user.SessionView`, with a fresh access token;
+- ``oakid.gate``: this middleware, for the framework helpers (:mod:`oakid_gate.flask`).
 
 On a ``public_paths`` request without a session the app runs with no
-``REMOTE_USER`` and no ``oakid``, and ``oakid.user`` is an anonymous user
-whose ``is_authenticated`` is false.
+``REMOTE_USER`` and no ``oakid``, and ``oakid.user`` is
+:data:`~oakid_gate.user.ANONYMOUS`: the same attributes, empty, and
+``is_authenticated`` false.
 
 Security: the app must only ever see an identity that the gate put there.
 ``REMOTE_USER`` (which a server such as Apache ``mod_wsgi``, or gunicorn's
-``forwarder_headers``, may have filled in), ``oakid.user`` and ``oakid`` are
+``forwarder_headers``, may have filled in), ``oakid.user``, ``oakid`` and ``oakid.gate`` are
 removed from every request before anything else happens, and so are the
 identity headers other gates use (``Remote-User``, ``X-Forwarded-User`` and
 its siblings, every ``X-Auth-Request-*``): see :mod:`oakid_gate.gate.identity`.
@@ -145,6 +147,7 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", "httpx.Client"]):
     def _forward(
         self, session: Session | None, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
+        environ["oakid.gate"] = self
         if session is None:
             environ["oakid.user"] = self._anonymous
         else:
@@ -160,6 +163,10 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", "httpx.Client"]):
         if isinstance(outcome, Forward):
             return self._forward(outcome.session, environ, start_response)
         return _send_reply(outcome, start_response, head=environ.get("REQUEST_METHOD") == "HEAD")
+
+    def gate_request(self, environ: WSGIEnvironment) -> GateRequest:
+        """The request of ``environ`` as the core reads it (for the framework helpers)."""
+        return self._request(environ, _full_path(environ))
 
     def _request(self, environ: WSGIEnvironment, path: str) -> GateRequest:
         cookie = environ.get("HTTP_COOKIE")

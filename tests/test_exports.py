@@ -23,6 +23,7 @@ TOP_LEVEL_API = [
     "AuthenticationError",
     "ConfigurationError",
     "OakIDGateError",
+    "OakIDAnonymousUser",
     "OakIDMiddleware",
     "OakIDUser",
     "OakIDWSGIMiddleware",

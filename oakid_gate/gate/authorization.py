@@ -10,7 +10,8 @@ A signed-in user passes when every rule that is set holds:
   as a member; ``a.b=value`` reads the nested claim ``{"a": {"b": ...}}``;
   ``true``/``false`` and numbers match JSON booleans and numbers by their text);
 - ``authorize``: the deployer's callable returns exactly ``True`` for the user
-  (an exception refuses, and is logged by its type only).
+  (an exception refuses, and is logged by its type only);
+- a route's ``scopes`` (:class:`RouteRules` only): the session was granted each.
 
 They are checked at sign-in and on every request, in every mode, so a rule
 changed by a restart, or claims changed at a userinfo re-read, apply at the
@@ -18,20 +19,24 @@ next request. A refusal names what was missing (:meth:`Rules.refusal`), never a
 claim's value beyond what the deployer configured. ``/oauth2/auth`` may narrow
 the rules per request (:func:`query_rules`: ``allowed_groups``,
 ``allowed_emails``, ``allowed_domains`` in its query, as oauth2-proxy's does).
+
+A route of the app adds its own (:class:`RouteRules`: the framework helpers'
+``requires``, ``login_required``): groups, claims and scopes, checked by the
+same :class:`Rules`, with the gate's ``groups_claim``, after the gate's own.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
-from ..errors import BadRequest
+from ..errors import BadRequest, ConfigurationError
 from ..settings import Settings, claim_pairs
 from ..user import OakIDUser, verified_email
 from .request import single_params
 
-__all__ = ["AuthQueries", "Authorize", "Rules", "query_rules"]
+__all__ = ["AuthQueries", "Authorize", "RouteRules", "Rules", "query_rules"]
 
 log = logging.getLogger("oakid_gate")
 
@@ -52,6 +57,7 @@ class Rules:
         required_claims: Iterable[tuple[str, str]] = (),
         authorize: Authorize | None = None,
         trust_unverified_email: bool = False,
+        scopes: Iterable[str] = (),
     ) -> None:
         self._emails = frozenset(e.lower() for e in emails)
         self._domains = frozenset(d.lower() for d in domains)
@@ -61,9 +67,15 @@ class Rules:
         self._required = tuple(required_claims)
         self._authorize = authorize
         self._trust_unverified = trust_unverified_email
+        self._scopes = tuple(dict.fromkeys(scopes))
         #: whether any rule is set at all (the hot path skips the check otherwise)
         self.restricted = bool(
-            self._emails or self._domains or self._groups or self._required or authorize
+            self._emails
+            or self._domains
+            or self._groups
+            or self._required
+            or authorize
+            or self._scopes
         )
 
     @classmethod
@@ -82,8 +94,9 @@ class Rules:
         """These rules and ``extra``'s too (``/oauth2/auth``'s per-request rules)."""
         return _Both(self, extra)
 
-    def refusal(self, user: OakIDUser) -> str | None:
-        """What ``user`` lacks to pass, in words for the 403 page; ``None`` when allowed."""
+    def refusal(self, user: OakIDUser, scopes: Collection[str] = ()) -> str | None:
+        """What ``user`` (whose session was granted ``scopes``) lacks to pass, in words
+        for the 403 page; ``None`` when allowed."""
         claims = user.claims
         if (self._emails or self._domains) and not self._email_allowed(claims):
             return "a verified email address " + _listing(
@@ -94,6 +107,9 @@ class Rules:
         for name, expected in self._required:
             if not _claim_holds(claims, name, expected):
                 return f"the claim {name}={expected}"
+        missing = [s for s in self._scopes if s not in scopes]
+        if missing:
+            return ("the scopes " if len(missing) > 1 else "the scope ") + ", ".join(missing)
         if self._authorize is not None and not self._authorized(user):
             return "the approval of this site's own access rule"
         return None
@@ -129,8 +145,84 @@ class _Both(Rules):
         self._first, self._second = first, second
         self.restricted = first.restricted or second.restricted
 
-    def refusal(self, user: OakIDUser) -> str | None:
-        return self._first.refusal(user) or self._second.refusal(user)
+    def refusal(self, user: OakIDUser, scopes: Collection[str] = ()) -> str | None:
+        return self._first.refusal(user, scopes) or self._second.refusal(user, scopes)
+
+
+class RouteRules:
+    """The rules of one route of the app, as the framework helpers take them:
+
+    - ``groups``: the user is in at least one (the ``groups_claim`` of the gate);
+    - ``claims``: each holds (a mapping ``{"department": "eng"}`` or ``claim=value``
+      entries, matched as ``required_claims`` is);
+    - ``scopes``: the session was granted each.
+
+    Written where the route is written, so checked when the module is imported (a
+    mistake is a :class:`~oakid_gate.errors.ConfigurationError`); compiled into
+    :class:`Rules` once per gate (:meth:`rules`): the same checks as the gate's own.
+    """
+
+    def __init__(
+        self,
+        *,
+        groups: str | Iterable[str] = (),
+        claims: Mapping[str, Any] | Iterable[str] = (),
+        scopes: str | Iterable[str] = (),
+    ) -> None:
+        self.groups = _names("groups", groups)
+        self.claims = _claims(claims)
+        self.scopes = _names("scopes", scopes)
+        self.restricted = bool(self.groups or self.claims or self.scopes)
+        self._compiled: tuple[Settings, Rules] | None = None
+
+    def rules(self, settings: Settings) -> Rules:
+        """These rules for the gate of ``settings`` (its ``groups_claim``)."""
+        compiled = self._compiled
+        if compiled is None or compiled[0] is not settings:
+            rules = Rules(
+                groups=self.groups,
+                groups_claim=settings.groups_claim,
+                required_claims=self.claims,
+                scopes=self.scopes,
+            )
+            compiled = self._compiled = (settings, rules)
+        return compiled[1]
+
+    def __repr__(self) -> str:
+        return f"RouteRules(groups={self.groups!r}, claims={self.claims!r}, scopes={self.scopes!r})"
+
+
+def _names(name: str, value: str | Iterable[str]) -> tuple[str, ...]:
+    """Groups or scopes: one name, or several (never a string read letter by letter). A
+    name is not empty and has no space at either end; a scope has none at all."""
+    names = (value,) if isinstance(value, str) else tuple(value)
+    for n in names:
+        if not isinstance(n, str) or not n or n != n.strip():
+            raise ConfigurationError(name, f"{n!r} is not a name (empty, or spaces around it)")
+        if name == "scopes" and len(n.split()) > 1:
+            raise ConfigurationError(name, f"{n!r} is several scopes: give a list")
+    return names
+
+
+def _claims(value: Mapping[str, Any] | Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """``{"claim": value}`` or ``claim=value`` entries as ``(claim, text)`` pairs; a value
+    is matched by its text (``True`` as ``true``, ``3`` as ``3``), as ``required_claims``."""
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, Mapping):
+        return claim_pairs(value, "claims")
+    pairs = []
+    for name, expected in value.items():
+        if isinstance(expected, bool):
+            text = "true" if expected else "false"
+        elif isinstance(expected, (str, int, float)):
+            text = str(expected)
+        else:
+            raise ConfigurationError("claims", f"{name!r}: a value is a string, number or bool")
+        if not isinstance(name, str) or not name or name != name.strip() or not text:
+            raise ConfigurationError("claims", f"{name!r}: {expected!r} is not a claim and a value")
+        pairs.append((name, text))
+    return tuple(pairs)
 
 
 def _listing(items: list[str]) -> str:

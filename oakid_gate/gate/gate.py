@@ -14,11 +14,13 @@ An adapter (ASGI, WSGI) does this for each request:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Literal, TypeGuard
 
 from ..errors import BadRequest, ProviderUnavailable, StoreUnavailable
 from ..settings import Settings
+from ..user import OakIDUser
+from .authorization import RouteRules
 from .bearer import Bearer
 from .effects import Program, Random
 from .endpoints import PING_REPLY, Endpoints, auth_reply
@@ -222,6 +224,41 @@ class Gate:
         own or one of ``allowed_origins`` (:class:`~oakid_gate.gate.access.WebSocketOrigins`)."""
         own = self.parts.origin.of(req)
         return self.parts.websocket_origins.allows(req.headers.get("origin"), own)
+
+    def route_reply(
+        self,
+        req: GateRequest,
+        user: object,
+        scopes: Collection[str],
+        rules: RouteRules,
+        *,
+        api: bool = False,
+    ) -> Reply | None:
+        """What a route of the app guarded by ``rules`` (the framework helpers) answers:
+        ``None`` to call it; with nobody signed in, a navigation goes into the sign-in
+        (not with ``api``) and anything else gets the 401; a user ``rules`` refuse gets
+        the 403 naming what is missing (a page or JSON as the gate's own; JSON with
+        ``api``). ``user`` is the request's: the gate's, or (under Starlette's
+        ``AuthenticationMiddleware``) another backend's, which no group, claim or scope
+        rule admits; ``scopes`` are those its session was granted."""
+        replies = self.parts.replies
+        if getattr(user, "is_authenticated", False) is not True:
+            return (
+                replies.sign_in(req)
+                if not api and is_navigation(req)
+                else replies.unauthenticated(req)
+            )
+        if isinstance(user, OakIDUser):
+            missing = rules.rules(self.settings).refusal(user, scopes)
+            sub: str | None = user.sub
+        else:
+            missing = "a sign-in with this site's identity provider" if rules.restricted else None
+            sub = None
+        if missing is None:
+            return None
+        if api:
+            return replies.not_allowed_json(req, missing, sub, self.sessions.key(req))
+        return replies.not_allowed(req, missing, sub, self.sessions.key(req))
 
     def load_provider(self, now: float) -> Program[ProviderState]:
         """Fetch discovery and keys now (start-up, ``check``, readiness)."""

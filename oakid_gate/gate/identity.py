@@ -64,6 +64,7 @@ ENVIRON_IDENTITY_KEYS = (
     "REMOTE_USER",
     "oakid.user",
     "oakid",
+    "oakid.gate",
     *("HTTP_" + name.decode().upper().replace("-", "_") for name in sorted(IDENTITY_HEADERS)),
 )
 _ENVIRON_AUTH_REQUEST = "HTTP_X_AUTH_REQUEST_"

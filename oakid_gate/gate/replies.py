@@ -179,14 +179,22 @@ class Replies:
         log.info("%s", exc.message)
         return json_reply(exc.status_hint, {"error": exc.error, "error_description": exc.message})
 
+    def login_url(self, req: GateRequest) -> str:
+        """The gate's sign-in, coming back to ``req``'s path and query."""
+        return self._prefix + "/start?" + urlencode({"rd": req.url_path})
+
     def unauthenticated(self, req: GateRequest) -> Reply:
         """401 for a request that is not a navigation: JSON with where to sign in."""
-        login_url = self._prefix + "/start?" + urlencode({"rd": req.url_path})
         return json_reply(
             401,
-            {"error": "unauthenticated", "login_url": login_url},
+            {"error": "unauthenticated", "login_url": self.login_url(req)},
             (("www-authenticate", 'Bearer realm="oakid-gate"'),),
         )
+
+    def sign_in(self, req: GateRequest) -> Reply:
+        """302 into the gate's sign-in, then back to ``req``'s URL (a navigation that a
+        route's own rule met with nobody signed in, on a public path)."""
+        return Reply(302, (("location", self.login_url(req)), *NO_STORE))
 
     def not_found(self) -> Reply:
         return error_reply(404, "not_found", "Not found", "There is no such page.", html=True)
