@@ -9,6 +9,7 @@ and their provider HTTP client are made here, once.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any, Generic, TypeVar
 
@@ -59,6 +60,7 @@ class GateAdapter(Generic[AppT, ClientT]):
         #: with the CA bundle costs tens of milliseconds)
         self._http: ClientT | None = http
         self._http_lock = threading.Lock()  # WSGI threads may ask at once
+        self._pid = os.getpid()  # of the process that made ``_http``
         #: the user of a request on a public path without a session
         self._anonymous = ANONYMOUS
         self._hot_keys = HotKeys(self.gate)
@@ -74,6 +76,7 @@ class GateAdapter(Generic[AppT, ClientT]):
                 client = self._http
                 if client is None:
                     client = self._http = self._new_http()
+                    self._pid = os.getpid()
         return client
 
     def use_http(self, client: ClientT) -> None:
@@ -83,6 +86,15 @@ class GateAdapter(Generic[AppT, ClientT]):
         with self._http_lock:
             self._own_http = False
             self._http = client
+
+    def _client(self) -> ClientT:
+        """The HTTP client of this process: a forked child never reuses its parent's pool
+        (the blocking adapters, whose servers may fork after the adapter is built)."""
+        if self._own_http and self._http is not None and os.getpid() != self._pid:
+            # The parent's pool (and a lock another thread may have held at the
+            # fork) stay behind: this process makes its own.
+            self._http, self._http_lock = None, threading.Lock()
+        return self.http
 
     def _new_http(self) -> ClientT:
         """A provider HTTP client of this adapter's kind."""

@@ -50,12 +50,10 @@ server's thread. This module reads the environ and calls ``start_response``.
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import cookie_parser
 
@@ -69,6 +67,7 @@ from .drivers import (
     store_unavailable,
 )
 from .errors import BodyTooLarge
+from .gate import Gate
 from .gate.endpoints import PING_REPLY
 from .gate.identity import strip_environ
 from .gate.records import Session
@@ -79,7 +78,7 @@ if TYPE_CHECKING:
     import httpx
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment  # noqa: F401 - the base class names it as a string
 
-__all__ = ["OakIDWSGIMiddleware"]
+__all__ = ["OakIDWSGIMiddleware", "environ_request"]
 
 log = logging.getLogger("oakid_gate")
 
@@ -169,32 +168,18 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", "httpx.Client"]):
         return self._request(environ, _full_path(environ))
 
     def _request(self, environ: WSGIEnvironment, path: str) -> GateRequest:
-        cookie = environ.get("HTTP_COOKIE")
-        return self.gate.request(
-            method=environ.get("REQUEST_METHOD", "GET"),
+        return environ_request(
+            self.gate,
+            environ,
             scheme="https" if environ.get("wsgi.url_scheme") == "https" else "http",
             path=path,
-            query_string=environ.get("QUERY_STRING", ""),
-            headers={name: environ[key] for key, name in _ENVIRON_HEADERS if environ.get(key)},
-            cookies=cookie_parser(cookie) if cookie else {},
-            client=environ.get("REMOTE_ADDR") or None,
             root_path=_text(environ.get("SCRIPT_NAME", "")),
             app_path=_text(environ.get("PATH_INFO", "")),
-            generated_id=new_request_id(),
         )
-
-    def _client(self) -> httpx.Client:
-        """The HTTP client of this process: a forked child never reuses its parent's pool."""
-        if self._own_http and self._http is not None and os.getpid() != self._pid:
-            # The parent's pool (and a lock another thread may have held at the
-            # fork) stay behind: this process makes its own.
-            self._http, self._http_lock = None, threading.Lock()
-        return self.http
 
     def _new_http(self) -> httpx.Client:
         import httpx  # at the first exchange with the provider, not at start-up
 
-        self._pid = os.getpid()
         return httpx.Client(**provider_client_options(self.settings))
 
     def close(self) -> None:
@@ -202,6 +187,34 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", "httpx.Client"]):
         if self._http is not None:
             self._http.close()
         self.store.close()
+
+
+def environ_request(
+    gate: Gate,
+    environ: Mapping[str, Any],
+    *,
+    scheme: str,
+    path: str,
+    root_path: str,
+    app_path: str,
+) -> GateRequest:
+    """The :class:`GateRequest` of a WSGI ``environ``, or of anything shaped like one
+    (Django's ``request.META``, under WSGI and ASGI alike): method, query, the headers
+    the gate reads, cookies and client from it; the scheme and paths as the caller
+    read them (its server's scheme, the full path, the mount prefix, the routed path)."""
+    cookie = environ.get("HTTP_COOKIE")
+    return gate.request(
+        method=environ.get("REQUEST_METHOD", "GET"),
+        scheme=scheme,
+        path=path,
+        query_string=environ.get("QUERY_STRING", ""),
+        headers={name: environ[key] for key, name in _ENVIRON_HEADERS if environ.get(key)},
+        cookies=cookie_parser(cookie) if cookie else {},
+        client=environ.get("REMOTE_ADDR") or None,
+        root_path=root_path,
+        app_path=app_path,
+        generated_id=new_request_id(),
+    )
 
 
 def _full_path(environ: WSGIEnvironment) -> str:

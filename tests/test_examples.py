@@ -47,15 +47,9 @@ EXAMPLES = [
         Example("uvicorn", "examples.fastapi_app:app", {**ALICE, "sub": "u-alice"}),
         id="fastapi",
     ),
-    pytest.param(
-        Example(
-            "gunicorn",
-            "examples.django_app.app:application",
-            {"remote_user": "u-alice", "email": "alice@example.test"},
-        ),
-        id="django",
-    ),
 ]
+# The Django example (a project with a database to migrate) is served under WSGI and ASGI
+# and signed into by tests/test_django_e2e.py.
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from flask import Flask, request
 from peers.gate import NAVIGATION_HEADERS, DevIdP, dev_idp_sign_in, start_dev_idp
 from support.spies import full_path_calls
 
+import oakid_gate.adapter
 import oakid_gate.wsgi
 from oakid_gate import ConfigurationError, OakIDUser, OakIDWSGIMiddleware, SessionView, Settings
 from oakid_gate.errors import BodyTooLarge
@@ -573,7 +574,7 @@ def test_a_forked_child_makes_its_own_http_client(
     """After a fork the middleware's own HTTP client is replaced, never shared with the parent;
     a client the caller gave is the caller's to manage and stays."""
     parent = gate._client()
-    monkeypatch.setattr(oakid_gate.wsgi.os, "getpid", lambda: -1)
+    monkeypatch.setattr(oakid_gate.adapter.os, "getpid", lambda: -1)
     child = gate._client()
     assert child is not parent and gate._client() is child
     given = httpx.Client()

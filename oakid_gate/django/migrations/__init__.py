@@ -1,0 +1,3 @@
+"""The migrations of :mod:`oakid_gate.django` (``python manage.py migrate``)."""
+
+__all__: list[str] = []
