@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 import pytest
+from example_env import load_example
 from fastapi.testclient import TestClient
 
 from oakid_gate.testing import FakeProvider, sign_in
@@ -15,8 +15,8 @@ API = {"accept": "application/json"}
 
 
 @pytest.fixture
-def client(load_example: Callable[[str], ModuleType]) -> TestClient:
-    return TestClient(load_example("fastapi_app").app)
+def client(monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    return TestClient(load_example(monkeypatch, "fastapi_app").app)
 
 
 def test_home_greets_the_signed_in_user(client: TestClient) -> None:

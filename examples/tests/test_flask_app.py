@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 import pytest
+from example_env import load_example
 from flask import Flask
 
 from oakid_gate.testing import FakeProvider, sign_in
@@ -15,8 +15,8 @@ API = {"accept": "application/json"}
 
 
 @pytest.fixture
-def app(load_example: Callable[[str], ModuleType]) -> Flask:
-    flask_app: Flask = load_example("flask_app").create_app()  # the factory, a fresh app
+def app(monkeypatch: pytest.MonkeyPatch) -> Flask:
+    flask_app: Flask = load_example(monkeypatch, "flask_app").create_app()  # the factory, a fresh app
     return flask_app
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from types import ModuleType
-
 import pytest
+from example_env import load_example
 from starlette.testclient import TestClient
 
 from oakid_gate.testing import FakeProvider, sign_in, sign_out, signed_in
@@ -14,8 +12,8 @@ API = {"accept": "application/json"}
 
 
 @pytest.fixture
-def client(load_example: Callable[[str], ModuleType]) -> TestClient:
-    return TestClient(load_example("starlette_app").app)
+def client(monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    return TestClient(load_example(monkeypatch, "starlette_app").app)
 
 
 def test_home_shows_request_user(client: TestClient) -> None:
