@@ -94,7 +94,9 @@ def test_error_page_has_a_reference_that_is_in_the_log_line(
     assert "tools.example.test" in words  # app_name defaults to the host
     assert "Try again in a moment" in words
     assert "Reference trace-503-a" in " ".join(words.split())
-    logged = [r for r in caplog.records if getattr(r, "oakid", {}).get("request_id") == "trace-503-a"]
+    logged = [
+        r for r in caplog.records if getattr(r, "oakid", {}).get("request_id") == "trace-503-a"
+    ]
     assert logged and logged[0].levelno == logging.WARNING
 
 
@@ -170,7 +172,9 @@ def test_signed_out_page_after_sign_out(make_client: Callable[..., TestClient]) 
     """After the POST, the signed-out page names the site and offers to sign in again."""
     client = make_client(app_name="Example Tools")
     sign_in(client)
-    response = client.post("/oauth2/sign_out", headers={**NAVIGATE, "sec-fetch-site": "same-origin"})
+    response = client.post(
+        "/oauth2/sign_out", headers={**NAVIGATE, "sec-fetch-site": "same-origin"}
+    )
     assert_gate_page(response, 200)
     words = text_of(response)
     assert "You are signed out" in words and "Example Tools" in words
@@ -206,7 +210,9 @@ def test_templates_dir_replaces_pages_one_by_one(make_client: Callable[..., Test
     ("files", "expected"),
     [
         pytest.param({"error.html": "{% if %}"}, r"error\.html line 1: ", id="syntax"),
-        pytest.param({"error.html": "{{ titel }}"}, r"error\.html: 'titel' is undefined", id="typo"),
+        pytest.param(
+            {"error.html": "{{ titel }}"}, r"error\.html: 'titel' is undefined", id="typo"
+        ),
         pytest.param(
             {"base.html": "{{ app_nme }}{% block main %}{% endblock %}"},
             r"base\.html: 'app_nme' is undefined",
@@ -217,7 +223,11 @@ def test_templates_dir_replaces_pages_one_by_one(make_client: Callable[..., Test
             r"sign_out\.html: 'nope' is undefined",
             id="typo-in-other-branch",
         ),
-        pytest.param({"error.html": "{% include 'missing.html' %}"}, r"error\.html: missing\.html", id="include"),
+        pytest.param(
+            {"error.html": "{% include 'missing.html' %}"},
+            r"error\.html: missing\.html",
+            id="include",
+        ),
         pytest.param({"partial.html": "{% endif %}"}, r"partial\.html line 1", id="unused-file"),
     ],
 )
@@ -243,7 +253,11 @@ def test_a_bad_template_is_a_start_up_error_naming_the_file(
         pytest.param({"logo_url": "//cdn.example/logo.png"}, "logo_url", id="logo-scheme-relative"),
         pytest.param({"logo_url": "javascript:alert(1)"}, "logo_url", id="logo-javascript"),
         pytest.param({"app_name": "  "}, "app_name", id="app-name-blank"),
-        pytest.param({"protected_cache_control": "no-store\r\nX: y"}, "protected_cache_control", id="header-split"),
+        pytest.param(
+            {"protected_cache_control": "no-store\r\nX: y"},
+            "protected_cache_control",
+            id="header-split",
+        ),
     ],
 )
 def test_page_settings_are_checked_at_start_up(settings: dict[str, Any], setting: str) -> None:
@@ -259,8 +273,15 @@ def test_built_in_templates_render_every_page_with_autoescape() -> None:
     assert set(PAGES) == {"error.html", "not_allowed.html", "sign_out.html", "signed_out.html"}
     page = templates.render(
         "signed_out.html",
-        {"app_name": "<i>x</i>", "logo_url": None, "user": None, "title": "t",
-         "reference": None, "home_url": "/", "sign_in_url": "/s"},
+        {
+            "app_name": "<i>x</i>",
+            "logo_url": None,
+            "user": None,
+            "title": "t",
+            "reference": None,
+            "home_url": "/",
+            "sign_in_url": "/s",
+        },
     )
     assert "<i>x</i>" not in page and "&lt;i&gt;x&lt;/i&gt;" in page
 

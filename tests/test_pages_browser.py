@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from peers.browser import is_loopback_url
-from peers.gate import NAVIGATION_HEADERS, DevIdP, GateProcess, start_dev_idp, start_gate
+from peers.gate import (
+    NAVIGATION_HEADERS,
+    DevIdP,
+    GateProcess,
+    dev_idp_sign_in,
+    start_demo,
+    start_dev_idp,
+    start_gate,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -115,17 +123,17 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
     return violations
 
 
-def look_at(page: Page, site: Site, name: str) -> list[Path]:
+def look_at(page: Page, set_name: str, name: str) -> list[Path]:
     """axe-core in every variant (no violation), then a full-page screenshot of each."""
     shots = []
     SHOTS.mkdir(parents=True, exist_ok=True)
     for scheme, width in VARIANTS:
         page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
         page.set_viewport_size({"width": width, "height": 720})
-        assert axe_violations(page) == [], f"{site.name} {name} {scheme} {width}px"
+        assert axe_violations(page) == [], f"{set_name} {name} {scheme} {width}px"
         # readable at 320 px: nothing wider than the viewport
         assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, width)
-        path = SHOTS / f"{site.name}-{name}-{scheme}-{width}.png"
+        path = SHOTS / f"{set_name}-{name}-{scheme}-{width}.png"
         page.screenshot(path=str(path), full_page=True)
         shots.append(path)
     return shots
@@ -176,7 +184,10 @@ PAGES: list[Any] = [
         id="provider-unavailable",
     ),
     pytest.param(
-        "not-found", lambda page, site: f"{site.gate.url}/oauth2/nope", 404, "no such page",
+        "not-found",
+        lambda page, site: f"{site.gate.url}/oauth2/nope",
+        404,
+        "no such page",
         id="not-found",
     ),
 ]
@@ -198,7 +209,7 @@ def test_page_is_accessible_self_contained_and_looked_at(
     assert all(r.startswith(("/".join(origin), "data:")) for r in requests), requests
     if site.name == "custom":
         assert "Acme Tools" in (page.text_content("header") or "")
-    look_at(page, site, name)
+    look_at(page, site.name, name)
 
 
 def test_signed_out_page_after_the_button(page: Page, site: Site) -> None:
@@ -211,7 +222,7 @@ def test_signed_out_page_after_the_button(page: Page, site: Site) -> None:
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_load_state()
     assert "You are signed out" in page.inner_text("main")
-    look_at(page, site, "signed-out")
+    look_at(page, site.name, "signed-out")
 
 
 def test_focus_is_visible_on_the_sign_out_button(page: Page, site: Site) -> None:
@@ -223,7 +234,9 @@ def test_focus_is_visible_on_the_sign_out_button(page: Page, site: Site) -> None
         page.keyboard.press("Tab")
         if button.evaluate("b => b === document.activeElement"):
             break
-    style = button.evaluate("b => getComputedStyle(b).outlineStyle + ' ' + getComputedStyle(b).outlineWidth")
+    style = button.evaluate(
+        "b => getComputedStyle(b).outlineStyle + ' ' + getComputedStyle(b).outlineWidth"
+    )
     assert style.startswith("solid") and not style.endswith(" 0px"), style
 
 
@@ -272,3 +285,19 @@ def test_back_button_after_sign_out_shows_nothing_protected(
     finally:
         context.close()
     assert all(is_loopback_url(url) for url in requests), requests
+
+
+def test_demo_app_page_is_accessible_and_looked_at(page: Page, tmp_path: Path) -> None:
+    """The demo's app page (user, groups, userinfo link, API call, sign-out) passes
+    axe-core in every variant and is saved as a screenshot."""
+    require_axe()
+    with start_demo(tmp_path) as demo, httpx.Client() as http:
+        landed = dev_idp_sign_in(http, f"{demo.url}/", "alice", provider=demo.idp_url)
+        assert landed.status_code == 200
+        cookies = [
+            {"name": c.name, "value": c.value or "", "url": demo.url} for c in http.cookies.jar
+        ]
+        page.context.add_cookies(cookies)  # type: ignore[arg-type]
+        page.goto(f"{demo.url}/")
+        assert "Hello, Alice" in page.inner_text("h1")
+        look_at(page, "demo", "app")
