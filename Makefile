@@ -4,18 +4,29 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install peers lint typecheck unit bench clean
+.PHONY: demo test install install-demo peers lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml
+# Two stamps in one virtualenv: the demo needs the package and its runtime
+# dependencies only; the tests add their tools (pytest, Playwright, mypy, Django, ...).
+DEMO_STAMP := $(VENV)/.installed-demo
+
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[test]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
+
+$(DEMO_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
+	touch $(DEMO_STAMP)
 
 install: $(STAMP)
+install-demo: $(DEMO_STAMP)
 
-## make demo: the dev-idp and a protected example app on 127.0.0.1
-demo: $(STAMP)
+## make demo: the dev-idp and a protected example app on 127.0.0.1 (runtime dependencies only)
+demo: $(DEMO_STAMP)
 	$(VENV)/bin/oakid-gate demo
 
 ## make peers: the independently written test peers (oidc-provider, redis, chromium, nginx)

@@ -64,6 +64,9 @@ class GateAdapter(Generic[AppT, ClientT]):
         #: the user of a request on a public path without a session
         self._anonymous = ANONYMOUS
         self._hot_keys = HotKeys(self.gate)
+        #: added to protected responses without a Cache-Control of their own
+        self._cache_control = self.settings.protected_cache_control
+        self._cache_control_bytes = self._cache_control.encode("latin-1")
         #: a store whose reads never wait on the network is read without a coroutine
         self._direct_reads = not self.store.waits_on_network
 

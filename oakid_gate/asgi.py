@@ -103,7 +103,7 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
                 if self.gate.admit(session, time.time()):
                     if target == "app":
                         self._inject(session, scope)
-                        await self.app(scope, receive, send)
+                        await self.app(scope, receive, self._private(scope, send))
                         return
                     reply = self.gate.auth_reply(session, _query(scope))
                     if reply is not None:  # else refused by the query: the full path says so
@@ -147,6 +147,8 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
         """Call the app with the session, or send the gate's own reply."""
         if isinstance(outcome, Forward):
             self._inject(outcome.session, scope)
+            if outcome.session is not None:
+                send = self._private(scope, send)
             await self.app(scope, receive, send)
         elif scope["type"] == "websocket":
             # Refuse before accepting: the server answers 403.
@@ -157,6 +159,22 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
     def gate_request(self, scope: Scope) -> GateRequest:
         """The request of ``scope`` as the core reads it (for the framework helpers)."""
         return self._request(scope)
+
+    def _private(self, scope: Scope, send: Send) -> Send:
+        """``send``, adding ``protected_cache_control`` to a protected response that has
+        no ``Cache-Control`` of its own (the back button after sign-out shows nothing)."""
+        value = self._cache_control_bytes
+        if not value or scope["type"] != "http":
+            return send
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers", ())
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    message["headers"] = [*headers, (b"cache-control", value)]
+            await send(message)
+
+        return sending
 
     def _request(self, scope: Scope) -> GateRequest:
         headers: dict[str, str] = {}

@@ -153,6 +153,8 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", "httpx.Client"]):
             environ["REMOTE_USER"] = session.user.identity
             environ["oakid.user"] = session.user
             environ["oakid"] = session.view
+            if self._cache_control:
+                start_response = _private(start_response, self._cache_control)
         return self.app(environ, start_response)
 
     def _finish(
@@ -215,6 +217,18 @@ def environ_request(
         app_path=app_path,
         generated_id=new_request_id(),
     )
+
+
+def _private(start_response: StartResponse, value: str) -> StartResponse:
+    """``start_response``, adding ``Cache-Control: value`` to a protected response that has
+    none of its own (the back button after sign-out shows nothing)."""
+
+    def starting(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        if not any(name.lower() == "cache-control" for name, _ in headers):
+            headers = [*headers, ("Cache-Control", value)]
+        return start_response(status, headers, exc_info)
+
+    return starting
 
 
 def _full_path(environ: WSGIEnvironment) -> str:

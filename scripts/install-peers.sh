@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the independently written test peers that the end-to-end tests start:
 # Debian's redis-server, chromium, chromium-driver and nginx, and node
-# oidc-provider (pinned in tests/peers/node/package-lock.json).
+# oidc-provider and axe-core (the accessibility checker the browser tests inject
+# into each page; both pinned in tests/peers/node/package-lock.json).
 #
 # Idempotent and quiet: apt runs only when a package is missing (as root; as
 # anyone else this says what to install and fails), and `npm ci` only when
@@ -58,7 +59,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     quietly apt-get install -y -q "${missing[@]}"
 fi
 
-# --- node oidc-provider ----------------------------------------------------------
+# --- node oidc-provider, axe-core ----------------------------------------------
 command -v node >/dev/null || die "node not found: Node.js 20 or later is needed for oidc-provider"
 command -v npm >/dev/null || die "npm not found: it comes with Node.js 20 or later"
 node_major=$(node -p 'process.versions.node.split(".")[0]')
@@ -66,7 +67,8 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 
 stamp="$NODE_DIR/node_modules/.installed-from-lock.sha256"
 want=$(sha256sum "$NODE_DIR/package-lock.json" | cut -d' ' -f1)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] \
+    || [ ! -f "$NODE_DIR/node_modules/axe-core/axe.min.js" ]; then
     say "npm ci in $NODE_DIR"
     (cd "$NODE_DIR" && quietly npm ci --no-audit --no-fund --loglevel=error)
     printf '%s\n' "$want" >"$stamp"

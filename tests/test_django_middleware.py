@@ -84,6 +84,26 @@ def test_the_authorization_rules_refuse_before_django() -> None:
     assert django_session_user(client) is None
 
 
+def test_a_signed_in_users_page_is_not_kept_by_the_browser() -> None:
+    """A signed-in response gets ``protected_cache_control`` (the back button after sign-out
+    shows nothing), as under the ASGI and WSGI middleware; a public path's does not."""
+    client = Client()
+    assert not Client().get("/public/page").has_header("Cache-Control")
+    sign_in_django(client, BOB)
+    assert client.get("/")["Cache-Control"] == "no-store"
+    with override_settings(OAKID=oakid(protected_cache_control="")):
+        sign_in_django(client, BOB)
+        assert not client.get("/").has_header("Cache-Control")
+
+
+async def test_a_signed_in_users_page_is_not_kept_under_asgi_either() -> None:
+    """The same on Django's async path."""
+    client = AsyncClient()
+    sign_in_django(client, BOB)
+    response = await client.get("/")
+    assert response["Cache-Control"] == "no-store"
+
+
 # -- the gate's session and Django's -------------------------------------------------------
 
 

@@ -43,6 +43,7 @@ def main(args: argparse.Namespace) -> int:
         host=args.host,
         port=port,
         public_paths=["/public"],
+        app_name="oakid-gate demo",
     )
     print("oakid-gate demo")
     print(f"  open:     http://{args.host}:{port}/")
@@ -53,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
     serve_asgi(
         [
             (idp, args.host, idp_port),
-            (OakIDMiddleware(demo_app(), settings), args.host, port),
+            (OakIDMiddleware(demo_app(f"{issuer}/oauth/userinfo"), settings), args.host, port),
         ],
         log_level=args.log_level.lower(),
         access_log=args.access_log,

@@ -47,8 +47,9 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 
+from ..gate.records import Session
 from ..gate.replies import Reply
-from .adapter import gate_adapter
+from .adapter import DjangoGate, gate_adapter
 from .login import follow_gate, needs_database
 from .responses import reply_response
 
@@ -86,7 +87,7 @@ class OakIDMiddleware:
         refused = follow_gate(request, outcome.session, adapter)
         if refused is not None:
             return reply_response(refused, request)
-        return self.get_response(request)
+        return _private(self.get_response(request), outcome.session, adapter)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         adapter = gate_adapter()
@@ -101,7 +102,17 @@ class OakIDMiddleware:
         if refused is not None:
             return reply_response(refused, request)
         get_response: Callable[[HttpRequest], Awaitable[HttpResponse]] = self.get_response
-        return await get_response(request)
+        return _private(await get_response(request), outcome.session, adapter)
+
+
+def _private(response: HttpResponse, session: Session | None, adapter: DjangoGate) -> HttpResponse:
+    """A signed-in user's response gets ``protected_cache_control`` unless the view set a
+    ``Cache-Control`` of its own (the back button after sign-out shows nothing), as
+    under the ASGI and WSGI middleware."""
+    value = adapter.settings.protected_cache_control
+    if session is not None and value and not response.has_header("Cache-Control"):
+        response["Cache-Control"] = value
+    return response
 
 
 def _has_session(request: HttpRequest) -> None:

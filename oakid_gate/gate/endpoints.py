@@ -93,7 +93,7 @@ class Endpoints:
     def handle(self, req: GateRequest, name: str, now: float, random: Random) -> Program[Outcome]:
         route = self._routes.get(name)
         if route is None:
-            return self._p.replies.not_found()
+            return self._p.replies.not_found(req)
         methods, handler = route
         if methods is not None and req.method not in methods:
             return method_not_allowed(", ".join(methods))
@@ -135,7 +135,7 @@ class Endpoints:
 
     def _sign_out(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
         if req.method != "POST":
-            return self._signout.form(req)
+            return (yield from self._signout.form(req))
         return (yield from self._signout.sign_out(req, now, random))
 
     def _backchannel_logout(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
@@ -211,5 +211,7 @@ class Endpoints:
         missing = self._p.rules.refusal(session.user)
         if missing is not None:
             key = self._sessions.key(req)
-            return self._p.replies.not_allowed(req, missing, session.user.sub, key)
+            return self._p.replies.not_allowed(
+                req, missing, session.user.sub, key, session.user.display_name
+            )
         return session

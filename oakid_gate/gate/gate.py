@@ -180,7 +180,9 @@ class Gate:
             missing = self._rules.refusal(session.user)
             if missing is not None:
                 key = self.sessions.key(req)
-                return self.parts.replies.not_allowed(req, missing, session.user.sub, key)
+                return self.parts.replies.not_allowed(
+                    req, missing, session.user.sub, key, session.user.display_name
+                )
             return Forward(session)
         if self.is_public(req) or self._preflight(req):
             return Forward(None)

@@ -10,6 +10,7 @@ from .authorization import AuthQueries, Rules
 from .cookies import Cookies
 from .forwarded import TrustedProxies
 from .lifecycle import Lifecycle
+from .pages import Pages
 from .provider import Provider
 from .records import app_name, session_key
 from .replies import Replies
@@ -49,11 +50,17 @@ class Parts:
 
     @classmethod
     def build(cls, settings: Settings) -> Parts:
+        pages = Pages(
+            settings.page_templates,
+            prefix=settings.prefix,
+            app_name=settings.app_name,
+            logo_url=settings.logo_url,
+        )
         return cls(
             settings=settings,
             cookies=Cookies(settings),
-            origin=Origin(settings),
-            replies=Replies(settings.prefix),
+            origin=(origin := Origin(settings)),
+            replies=Replies(settings.prefix, pages, origin),
             lifecycle=Lifecycle(settings),
             provider=Provider(settings),
             rules=(rules := Rules.from_settings(settings)),

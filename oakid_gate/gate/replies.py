@@ -14,13 +14,14 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from ..errors import OakIDGateError, ProviderError, StoreUnavailable
 from . import pages
 from .audit import audit
+from .pages import Pages
 from .records import Session
-from .request import GateRequest
+from .request import GateRequest, Origin
 
 __all__ = [
     "NO_STORE",
@@ -102,12 +103,13 @@ def error_reply(
     message: str,
     *,
     html: bool,
-    retry_url: str | None = None,
+    page: bytes | None = None,
 ) -> Reply:
-    """An error answer: a page for a browser, ``{"error", "error_description"}`` otherwise."""
+    """An error answer: ``page`` (else a plain page) for a browser,
+    ``{"error", "error_description"}`` otherwise."""
     if not html:
         return json_reply(status, {"error": error, "error_description": message})
-    return html_reply(status, pages.error_page(title, message, retry_url=retry_url))
+    return html_reply(status, page if page is not None else pages.plain_error_page(title, message))
 
 
 def _requires(missing: str) -> str:
@@ -115,11 +117,22 @@ def _requires(missing: str) -> str:
 
 
 class Replies:
-    """The answers that depend on the gate's ``prefix``: errors, 401, 404."""
+    """The answers that depend on the gate's ``prefix`` and pages: errors, 401, 403, 404.
 
-    def __init__(self, prefix: str) -> None:
+    Every error page carries the request's id as its reference, and the log line of
+    the event carries it as ``request_id``: what a visitor reads out is what the
+    operator finds in the log.
+    """
+
+    def __init__(self, prefix: str, pages: Pages, origin: Origin) -> None:
         self._prefix = prefix
         self._prefix_slash = prefix + "/"
+        self.pages = pages
+        self._origin = origin
+
+    def host(self, req: GateRequest) -> str:
+        """The site's host, as the visitor sees it (the pages' default ``app_name``)."""
+        return urlsplit(self._origin.of(req)).netloc
 
     def wants_html(self, req: GateRequest) -> bool:
         """Whether an error is shown as a page: the client accepts HTML, or it is a
@@ -134,17 +147,37 @@ class Replies:
     ) -> Reply:
         """The answer for ``exc``, logged by how much it matters to the operator."""
         status = exc.status_hint if exc.status_hint >= 400 else 500
-        if status >= 500 or isinstance(exc, (StoreUnavailable, ProviderError)):
-            log.warning("%s: %s", title, exc.message)
-        else:
-            log.info("%s: %s", title, exc.message)
-        retry_url = self._prefix + "/start?rd=/" if retry else None
-        return error_reply(
-            status, exc.error, title, exc.message, html=self.wants_html(req), retry_url=retry_url
+        level = (
+            logging.WARNING
+            if status >= 500 or isinstance(exc, (StoreUnavailable, ProviderError))
+            else logging.INFO
         )
+        log.log(level, "%s: %s", title, exc.message, extra=_reference(req))
+        return self._error(req, status, exc.error, title, exc.message, retry=retry)
+
+    def _error(
+        self, req: GateRequest, status: int, error: str, title: str, message: str, *, retry: bool
+    ) -> Reply:
+        html = self.wants_html(req)
+        page = None
+        if html:
+            page = self.pages.error(
+                self.host(req),
+                status=status,
+                title=title,
+                message=message,
+                reference=req.request_id,
+                retry_url=self._prefix + "/start?rd=/" if retry else None,
+            )
+        return error_reply(status, error, title, message, html=html, page=page)
 
     def not_allowed(
-        self, req: GateRequest, missing: str, sub: str | None = None, session: str | None = None
+        self,
+        req: GateRequest,
+        missing: str,
+        sub: str | None = None,
+        session: str | None = None,
+        user: str | None = None,
     ) -> Reply:
         """403 for a signed-in user the authorization rules refuse: what was missing, and
         a way to sign out (to switch accounts); JSON for API clients. Never a redirect:
@@ -152,7 +185,14 @@ class Replies:
         audit("authorization", "refused", req, reason=missing, sub=sub, session=session)
         if not self.wants_html(req):
             return self._not_allowed_body(missing)
-        page = pages.not_allowed_page(_requires(missing), self._prefix + "/sign_out")
+        page = self.pages.not_allowed(
+            self.host(req),
+            message=_requires(missing),
+            missing=missing,
+            sign_out_url=self._prefix + "/sign_out",
+            user=user,
+            reference=req.request_id,
+        )
         return html_reply(403, page)
 
     def not_allowed_json(
@@ -196,5 +236,16 @@ class Replies:
         route's own rule met with nobody signed in, on a public path)."""
         return Reply(302, (("location", self.login_url(req)), *NO_STORE))
 
-    def not_found(self) -> Reply:
-        return error_reply(404, "not_found", "Not found", "There is no such page.", html=True)
+    def not_found(self, req: GateRequest) -> Reply:
+        """404 for a path under the gate's prefix that is none of its endpoints."""
+        log.info("no such gate endpoint", extra=_reference(req))
+        message = "There is no such page here."
+        page = self.pages.error(
+            self.host(req), status=404, title="Not found", message=message, reference=req.request_id
+        )
+        return error_reply(404, "not_found", "Not found", message, html=True, page=page)
+
+
+def _reference(req: GateRequest) -> dict[str, Any]:
+    """The log record's fields that tie it to the page: the request id (and client)."""
+    return {"oakid": {"request_id": req.request_id or None, "client": req.client}}

@@ -190,7 +190,7 @@ class SignIn:
         audit("sign_in", "success", req, sub=user.sub, session=key)
         missing = self._p.rules.refusal(user)
         if missing is not None:
-            refused = self._p.replies.not_allowed(req, missing, user.sub, key)
+            refused = self._p.replies.not_allowed(req, missing, user.sub, key, user.display_name)
             return refused.with_headers(session_cookie, *clear_login)
         location = self._p.origin.of(req) + taken.login.return_to
         return Reply(302, (("location", location), session_cookie, *clear_login, *NO_STORE))

@@ -20,7 +20,6 @@ import hmac
 import logging
 
 from ..errors import ForbiddenRequest, ProviderError, StoreUnavailable
-from . import pages
 from .audit import audit
 from .effects import DeleteSession, GetSession, Program, Random, perform, read_body
 from .logout import end_session_url, open_logout, seal_logout
@@ -45,12 +44,28 @@ class SignOut:
         self._action = parts.settings.prefix + "/sign_out"
         self._secrets = tuple(s.reveal().encode() for s in parts.settings.secret)
 
-    def form(self, req: GateRequest) -> Reply:
-        """The confirmation page, with this session's CSRF token in the form."""
+    def form(self, req: GateRequest) -> Program[Reply]:
+        """The confirmation page, with this session's CSRF token in the form, the
+        signed-in user's name, and a way back (``rd``, a same-origin path, else ``/``)."""
         sid = req.cookies.get(self._p.cookies.session_name(req))
         action = self._action + ("?" + req.query_string if req.query_string else "")
         token = self.csrf_token(sid) if sid else None
-        return html_reply(200, pages.sign_out_page(action, token), (("x-frame-options", "DENY"),))
+        user = None
+        if sid:
+            try:
+                session = yield from perform(GetSession(self._p.session_key(sid)))
+            except StoreUnavailable:
+                session = None  # the form works without the name
+            user = session.user.display_name if session is not None else None
+        rd = req.params().get("rd")
+        page = self._p.replies.pages.sign_out(
+            self._p.replies.host(req),
+            action=action,
+            csrf_token=token,
+            user=user,
+            cancel_url=safe_return_to(rd) if rd else "/",
+        )
+        return html_reply(200, page, (("x-frame-options", "DENY"),))
 
     def sign_out(self, req: GateRequest, now: float, random: Random) -> Program[Outcome]:
         """End the session (a same-origin POST only), clear the cookie, then revoke."""
@@ -89,7 +104,7 @@ class SignOut:
         if rd is not None:
             target = self._p.origin.of(req) + safe_return_to(rd)
             return Reply(303, (("location", target), clear, *NO_STORE))
-        return html_reply(200, pages.signed_out_page(), (clear,))
+        return html_reply(200, self._signed_out_page(req), (clear,))
 
     def _at_provider(
         self,
@@ -120,7 +135,10 @@ class SignOut:
         clear = self._p.cookies.clear_logout(req)
         if ok and rd is not None:
             return Reply(303, (("location", self._p.origin.of(req) + rd), clear, *NO_STORE))
-        return html_reply(200, pages.signed_out_page(), (clear,))
+        return html_reply(200, self._signed_out_page(req), (clear,))
+
+    def _signed_out_page(self, req: GateRequest) -> bytes:
+        return self._p.replies.pages.signed_out(self._p.replies.host(req))
 
     def _revoke(self, session: Session, now: float) -> Program[ProviderState | None]:
         """Revoke the ended session's refresh token (else its access token), best effort:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
+from ..templates import load_templates
 from .paths import parse_entry
 from .values import check_url, claim_pairs
 
@@ -27,6 +28,7 @@ def check(settings: Settings) -> None:
     _access(settings)
     _numbers(settings)
     _cookies(settings)
+    _pages(settings)
 
 
 def _provider(settings: Settings) -> None:
@@ -176,3 +178,21 @@ def _cookies(settings: Settings) -> None:
         and settings.base_url.startswith("https:")
     ):
         raise ConfigurationError("cookie_secure", "cannot be false with an https base_url")
+
+
+def _pages(settings: Settings) -> None:
+    """The pages' settings; the templates compiled now (a bad one names its file)."""
+    if settings.app_name is not None and not settings.app_name.strip():
+        raise ConfigurationError("app_name", "is empty (leave it unset for the site's host)")
+    logo = settings.logo_url
+    if logo is not None and not (
+        (logo.startswith("/") and not logo.startswith("//"))
+        or logo.startswith(("https://", "data:image/"))
+    ):
+        raise ConfigurationError(
+            "logo_url", "must be a path on this site (/static/logo.svg), an https or data:image URL"
+        )
+    value = settings.protected_cache_control
+    if any(c in value for c in "\r\n\0") or not value.isascii():
+        raise ConfigurationError("protected_cache_control", "must be a plain header value")
+    object.__setattr__(settings, "_page_templates", load_templates(settings.templates_dir))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import ConfigurationError
+from ..templates import PageTemplates, load_templates
 from .checks import check
 from .sources import FILE_SETTINGS, pick, read_config_file
 from .values import Secret, convert
@@ -181,6 +182,28 @@ class Settings:
         default="lax", metadata=_doc("SameSite of the session cookie: lax or strict")
     )
 
+    app_name: str | None = field(
+        default=None, metadata=_doc("the site's name on the gate's pages (default: its host)")
+    )
+    logo_url: str | None = field(
+        default=None,
+        metadata=_doc("a logo on the gate's pages: a path on this site, an https or data: URL"),
+    )
+    templates_dir: str | None = field(
+        default=None,
+        metadata=_doc(
+            "a folder of Jinja2 templates that replace the built-in pages file by file "
+            "(README, Branding the pages)"
+        ),
+    )
+    protected_cache_control: str = field(
+        default="no-store",
+        metadata=_doc(
+            "Cache-Control added to protected responses that set none, so that the back "
+            "button shows nothing after sign-out (empty: add none)"
+        ),
+    )
+
     # ---------------------------------------------------------------- loading
 
     @classmethod
@@ -233,6 +256,15 @@ class Settings:
     @property
     def redirect_path(self) -> str:
         return self.prefix + "/callback"
+
+    @property
+    def page_templates(self) -> PageTemplates:
+        """The gate's page templates, compiled when the settings were checked."""
+        templates: PageTemplates | None = getattr(self, "_page_templates", None)
+        if templates is None:  # settings not made by load() (dataclasses.replace)
+            templates = load_templates(self.templates_dir)
+            object.__setattr__(self, "_page_templates", templates)
+        return templates
 
     def describe(self) -> dict[str, str]:
         """The settings for display, secrets hidden."""
