@@ -30,6 +30,7 @@ from peers.gate import (
     start_dev_idp,
     start_gate,
 )
+from peers.ports import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -55,11 +56,13 @@ def require_axe() -> None:
 
 @dataclass
 class Site:
-    """One template set: its gate, and one whose provider is down (for the 503)."""
+    """One template set: its gate, one whose provider is down (for the 503), and
+    ``oakid-gate proxy`` to an upstream that is down (for the 502)."""
 
     name: str
     gate: GateProcess
     down: GateProcess
+    proxy: GateProcess
     idp: DevIdP
 
 
@@ -89,8 +92,13 @@ def site(
         **SETS[name],
     )
     down = {**settings, "issuer": "http://127.0.0.1:9"}  # nothing listens there
-    with start_gate(workdir, settings=settings) as gate, start_gate(workdir, settings=down) as off:
-        yield Site(name, gate, off, idp)
+    dead = {**settings, "upstream": f"http://127.0.0.1:{free_port()}"}  # nor there
+    with (
+        start_gate(workdir, settings=settings) as gate,
+        start_gate(workdir, settings=down) as off,
+        start_gate(workdir, ["proxy"], settings=dead) as proxy,
+    ):
+        yield Site(name, gate, off, proxy, idp)
 
 
 def sign_in_cookies(page: Page, site: Site, user: str) -> None:
@@ -182,6 +190,13 @@ PAGES: list[Any] = [
         503,
         "Try again in a moment",
         id="provider-unavailable",
+    ),
+    pytest.param(
+        "bad-gateway",
+        lambda page, site: f"{site.proxy.url}/public",
+        502,
+        "not answering",
+        id="bad-gateway",
     ),
     pytest.param(
         "not-found",

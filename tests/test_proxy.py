@@ -1126,6 +1126,23 @@ def test_upstream_down_is_a_clear_502(
 
 
 @pytest.mark.e2e
+def test_the_502_page_is_the_gates_own_with_a_reference_in_the_log(
+    proxy_to_nowhere: GateProcess,
+) -> None:
+    """The proxy's 502 page is one of the gate's pages: it names the site and carries a
+    reference that is the request id of the log line saying which upstream failed."""
+    response = httpx.get(
+        f"{proxy_to_nowhere.url}/page",
+        headers={"Accept": NAVIGATION_HEADERS["Accept"], "X-Request-ID": "ref-502-check"},
+    )
+    assert response.status_code == 502
+    assert "ref-502-check" in response.text and "127.0.0.1" in response.text
+    lines = [json.loads(line) for line in proxy_to_nowhere.log_path.read_text().splitlines() if line.strip()]
+    failed = [e for e in lines if e.get("request_id") == "ref-502-check"]
+    assert failed and "is not answering" in failed[0]["message"], lines[-3:]
+
+
+@pytest.mark.e2e
 async def test_websocket_to_a_down_upstream_is_a_502(proxy_to_nowhere: GateProcess) -> None:
     """A WebSocket whose upstream is down is refused with a 502."""
     ws_url = proxy_to_nowhere.url.replace("http://", "ws://") + "/ws"

@@ -171,6 +171,12 @@ class Replies:
             )
         return error_reply(status, error, title, message, html=html, page=page)
 
+    def bad_gateway(self, req: GateRequest, message: str, cause: str) -> Reply:
+        """502 for the proxy: the service behind the gate did not answer (``message``, for
+        the visitor); logged with ``cause`` (for the operator) and the page's reference."""
+        log.warning("proxy: %s", cause, extra=_reference(req))
+        return self._error(req, 502, "bad_gateway", "Bad gateway", message, retry=False)
+
     def not_allowed(
         self,
         req: GateRequest,

@@ -136,13 +136,9 @@ class HTTPRelay:
 
     async def _bad_gateway(self, scope: Scope, send: Send, exc: UpstreamError) -> None:
         timed_out = isinstance(exc, UpstreamTimeout)
-        log.warning(
-            "proxy: upstream %s %s (%s)",
-            self._upstream.url,
-            "did not answer in time" if timed_out else "is not answering",
-            type(exc).__name__,
-        )
-        status, headers, body = bad_gateway_reply(scope, timed_out=timed_out)
+        how = "did not answer in time" if timed_out else "is not answering"
+        cause = f"upstream {self._upstream.url} {how} ({type(exc).__name__})"
+        status, headers, body = bad_gateway_reply(scope, timed_out=timed_out, cause=cause)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send(
             {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
@@ -245,15 +241,22 @@ async def send_simple(send: Send, status: int, text: bytes) -> None:
     await send({"type": "http.response.body", "body": text})
 
 
-def bad_gateway_reply(scope: Scope, *, timed_out: bool) -> tuple[int, Headers, bytes]:
-    """The 502 answer: a page for browsers, JSON for everything else."""
+def bad_gateway_reply(scope: Scope, *, timed_out: bool, cause: str) -> tuple[int, Headers, bytes]:
+    """The 502 answer, logged with ``cause``: the gate's page for browsers (its templates,
+    the site's name, a reference that is also in the log line), JSON for everything else.
+    Behind no gate (the relay alone, in tests), a plain page."""
     message = (
         "The service behind this gate did not answer in time. Try again in a moment."
         if timed_out
         else "The service behind this gate is not answering. Try again in a moment."
     )
-    accept = b"".join(value for name, value in scope["headers"] if name == b"accept")
-    reply = error_reply(502, "bad_gateway", "Bad gateway", message, html=b"text/html" in accept)
+    gate = scope.get("oakid.gate")
+    if gate is not None:
+        reply = gate.gate.parts.replies.bad_gateway(gate.gate_request(scope), message, cause)
+    else:
+        log.warning("proxy: %s", cause)
+        accept = b"".join(value for name, value in scope["headers"] if name == b"accept")
+        reply = error_reply(502, "bad_gateway", "Bad gateway", message, html=b"text/html" in accept)
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
     headers.append((b"content-length", str(len(reply.body)).encode()))
     return reply.status, headers, reply.body

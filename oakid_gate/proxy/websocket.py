@@ -94,12 +94,8 @@ class WebSocketRelay:
             ]
             await _deny(scope, send, reply.status_code, passed, bytes(reply.body or b""))
         except Exception as exc:  # OSError, TimeoutError, handshake errors
-            log.warning(
-                "proxy: upstream %s refused a WebSocket (%s)",
-                self._upstream.url,
-                type(exc).__name__,
-            )
-            status, reply_headers, body = bad_gateway_reply(scope, timed_out=False)
+            cause = f"upstream {self._upstream.url} refused a WebSocket ({type(exc).__name__})"
+            status, reply_headers, body = bad_gateway_reply(scope, timed_out=False, cause=cause)
             await _deny(scope, send, status, reply_headers, body)
         return None
 
