@@ -286,7 +286,7 @@ def test_back_button_after_sign_out_shows_nothing_protected(
     try:
         with start_gate(tmp_path, settings=settings) as gate:
             page = context.new_page()
-            sign_in_cookies(page, Site("back", gate, gate, idp), "alice")
+            sign_in_cookies(page, Site("back", gate, gate, gate, idp), "alice")
             page.goto(f"{gate.url}/")
             name = page.inner_text("#who")
             assert name and name != "anonymous"
