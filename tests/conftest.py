@@ -34,6 +34,7 @@ with the reason, except under ``CI=true``, where it fails it.
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 from collections.abc import Callable, Generator, Iterator
@@ -101,8 +102,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     # Browser tests call Playwright's sync API in their body: give it its
     # running loop for exactly that long (see peers.browser).
+    # A coroutine test is never one (it runs on pytest-asyncio's loop), whatever its
+    # arguments are called (a parametrized ``page`` that is a path is not the fixture).
     session: PlaywrightSession | None = item.config.stash.get(_PLAYWRIGHT_KEY, None)
-    if session is not None and _BROWSER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+    uses_browser = _BROWSER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+    if session is not None and uses_browser and not inspect.iscoroutinefunction(getattr(item, "obj", None)):
         with session.active():
             return (yield)
     return (yield)
