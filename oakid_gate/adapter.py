@@ -85,8 +85,14 @@ class GateAdapter(Generic[AppT, ClientT]):
     def use_http(self, client: ClientT) -> None:
         """Call the provider through ``client`` from now on, as if it had been given as
         ``http=`` (the adapter will not replace it; tests:
-        :meth:`oakid_gate.testing.FakeProvider.connect`)."""
+        :meth:`oakid_gate.testing.FakeProvider.connect`). Before the first call to the
+        provider: a client the adapter made itself would be left open."""
         with self._http_lock:
+            if self._own_http and self._http is not None:
+                raise RuntimeError(
+                    "use_http: this gate has called its provider already; give it the "
+                    "client before its first request (or as http= when building it)"
+                )
             self._own_http = False
             self._http = client
 

@@ -304,3 +304,15 @@ def test_readme_examples_run(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(**modules)
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=6)
+
+
+def test_connecting_after_the_gate_made_its_own_client_is_refused() -> None:
+    """A gate that has called its provider already keeps its own client: connecting a fake
+    provider then would leave that client open, and says so instead."""
+    from oakid_gate import OakIDMiddleware
+    from oakid_gate.testing import FakeProvider, offline_settings
+
+    gate = OakIDMiddleware(lambda scope, receive, send: None, **offline_settings())
+    assert gate.http is not None  # what the first exchange with the provider does
+    with pytest.raises(RuntimeError, match="before its first request"):
+        FakeProvider().connect(gate)
