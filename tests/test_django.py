@@ -227,9 +227,10 @@ def test_permissions_come_from_the_synced_groups() -> None:
 
 def test_a_local_account_is_not_taken_by_its_name() -> None:
     """A provider user whose ``sub`` is the name of a local account (``createsuperuser``)
-    is refused with a 403, never signed in as it; nor by another letter case."""
+    is refused with a 403, never signed in as it; nor by another letter case, nor by
+    letters that Unicode (NFKC, as Django's own user names) folds into it."""
     user_model().objects.create_superuser("admin", "root@example.test", "pw")
-    for sub in ("admin", "ADMIN"):
+    for sub in ("admin", "ADMIN", "\uff41\uff44\uff4d\uff49\uff4e", "\u1d2cdmin"):
         client = signed_in({"sub": sub, "groups": ["admins"]})
         response = client.get("/", HTTP_ACCEPT="text/html")
         assert response.status_code == 403

@@ -329,3 +329,20 @@ def test_wsgi_protected_responses_are_not_stored() -> None:
         sign_in(client, gate=gate)
         assert client.get("/").headers["cache-control"] == "no-store"
         assert client.get("/asset").headers["cache-control"] == "max-age=60"
+
+
+def test_a_gate_without_templates_dir_starts_without_jinja2() -> None:
+    """Start-up cost: the built-in pages are compiled when the first one is shown, so
+    building a gate imports no Jinja2 (a ``templates_dir`` is compiled at start-up)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from oakid_gate import OakIDMiddleware\n"
+        "gate = OakIDMiddleware(lambda *a: None, issuer='http://127.0.0.1:9', client_id='c',"
+        " client_secret='s', secret='x' * 32)\n"
+        "print('jinja2' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={})
+    assert result.stdout.strip() == "False", result.stderr

@@ -68,25 +68,31 @@ def sync_user(user: OakIDUser, settings: Settings, options: DjangoOptions) -> An
     if not user.has_identity:
         raise UserRefused(f"the claim {settings.user_claim} to name you by")
     model = get_user_model()
-    name = user.identity
+    # NFKC, as in create_user: fullwidth "admin" is "admin", and clashes as "admin" would.
+    name = model.normalize_username(user.identity)
     limit = model._meta.get_field(model.USERNAME_FIELD).max_length
     if limit is not None and len(name) > limit:
         raise UserRefused(f"a user name of at most {limit} characters")
     issuer = settings.issuer.rstrip("/")
     try:
         with transaction.atomic():
-            return _sync(model, user, issuer, settings, options)
+            return _sync(model, user, name, issuer, settings, options)
     except IntegrityError:
         # Another request created this user at the same moment: its link is there now.
         with transaction.atomic():
-            return _sync(model, user, issuer, settings, options)
+            return _sync(model, user, name, issuer, settings, options)
 
 
 def _sync(
-    model: Any, user: OakIDUser, issuer: str, settings: Settings, options: DjangoOptions
+    model: Any,
+    user: OakIDUser,
+    name: str,
+    issuer: str,
+    settings: Settings,
+    options: DjangoOptions,
 ) -> Any:
-    django_user = _linked(model, user, issuer)
-    changed = _update_fields(django_user, model, user)
+    django_user = _linked(model, user, name, issuer)
+    changed = _update_fields(django_user, model, user, name)
     groups = claim_groups(user.claims, settings.groups_claim)
     if options.manages_flags:
         changed |= _update_flags(django_user, groups, options)
@@ -97,9 +103,10 @@ def _sync(
     return django_user
 
 
-def _linked(model: Any, user: OakIDUser, issuer: str) -> Any:
-    """The user linked to ``(issuer, sub)``, or a new one, linked; refused on a clash."""
-    field, name = model.USERNAME_FIELD, user.identity
+def _linked(model: Any, user: OakIDUser, name: str, issuer: str) -> Any:
+    """The user linked to ``(issuer, sub)``, or a new one named ``name``, linked; refused
+    on a clash."""
+    field = model.USERNAME_FIELD
     link = Identity.objects.select_related("user").filter(issuer=issuer, subject=user.sub).first()
     if link is not None:
         django_user = link.user
@@ -133,26 +140,26 @@ def _clash(name: str) -> UserRefused:
     return UserRefused(f"a user name of your own: {name!r} belongs to another account of this site")
 
 
-def _update_fields(django_user: Any, model: Any, user: OakIDUser) -> bool:
+def _update_fields(django_user: Any, model: Any, user: OakIDUser, name: str) -> bool:
     """Set the name, email and first and last names from the claims; whether any changed."""
     claims = user.claims
-    wanted: dict[str, Any] = {model.USERNAME_FIELD: user.identity}
+    wanted: dict[str, Any] = {model.USERNAME_FIELD: name}
     email_field = model.get_email_field_name()
     if email_field != model.USERNAME_FIELD:
         wanted[email_field] = user.email or ""
     wanted["first_name"] = claims.get("given_name")
     wanted["last_name"] = claims.get("family_name")
     changed = False
-    for name, value in wanted.items():
+    for field_name, value in wanted.items():
         try:
-            field = model._meta.get_field(name)
+            field = model._meta.get_field(field_name)
         except FieldDoesNotExist:  # a custom user model without it
             continue
         text = value if isinstance(value, str) else ""
         if field.max_length is not None:
             text = text[: field.max_length]
-        if getattr(django_user, name) != text:
-            setattr(django_user, name, text)
+        if getattr(django_user, field_name) != text:
+            setattr(django_user, field_name, text)
             changed = True
     return changed
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import ConfigurationError
-from ..templates import PageTemplates, load_templates
+from ..templates import Templates, load_templates
 from .checks import check
 from .sources import FILE_SETTINGS, pick, read_config_file
 from .values import Secret, convert
@@ -258,9 +258,9 @@ class Settings:
         return self.prefix + "/callback"
 
     @property
-    def page_templates(self) -> PageTemplates:
+    def page_templates(self) -> Templates:
         """The gate's page templates, compiled when the settings were checked."""
-        templates: PageTemplates | None = getattr(self, "_page_templates", None)
+        templates: Templates | None = getattr(self, "_page_templates", None)
         if templates is None:  # settings not made by load() (dataclasses.replace)
             templates = load_templates(self.templates_dir)
             object.__setattr__(self, "_page_templates", templates)

@@ -25,27 +25,31 @@ pages extend ``base.html``, whose ``<style>`` holds ``style.css`` and then
 pages, e.g. ``:root{--accent:#b00020}``.
 
 A file of ``templates_dir`` replaces the built-in file of the same name;
-the others stay. Every template is read, compiled and rendered once with sample
-values when the settings are loaded, so a missing file, a syntax error or an
-unknown variable (``StrictUndefined``) is a start-up error that names the file.
-Values are HTML-escaped (autoescaping is on). After start-up nothing is read
-from disk: :class:`PageTemplates` renders from memory.
+the others stay. With ``templates_dir``, every template is read, compiled and
+rendered once with sample values when the settings are loaded, so a missing
+file, a syntax error or an unknown variable (``StrictUndefined``) is a start-up
+error that names the file. The built-in set alone (tested with the package) is
+compiled, with the same checks, when the first page is shown, so a gate that
+never shows one never imports Jinja2 (start-up time). Values are HTML-escaped
+(autoescaping is on). Nothing is read from disk after that: the compiled
+templates render from memory.
 """
 
 from __future__ import annotations
 
 import functools
-import types
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ConfigurationError
 
-__all__ = ["PAGES", "PAGE_VARIABLES", "PageTemplates", "load_templates"]
+if TYPE_CHECKING:
+    from .compiled import PageTemplates
+
+__all__ = ["PAGES", "PAGE_VARIABLES", "BuiltinTemplates", "Templates", "load_templates"]
 
 #: the templates the core renders
 PAGES = ("error.html", "not_allowed.html", "sign_out.html", "signed_out.html")
@@ -84,85 +88,6 @@ PAGE_VARIABLES: dict[str, dict[str, Any]] = {
 _MAY_BE_NONE = frozenset({"logo_url", "user", "reference", "retry_url", "csrf_token"})
 
 
-class PageTemplates:
-    """Compiled page templates, rendered from memory (no I/O after start-up)."""
-
-    def __init__(self, sources: Mapping[str, tuple[str, str]]) -> None:
-        """``sources``: template name -> (text, the file it came from)."""
-        self._files = {name: file for name, (_, file) in sources.items()}
-        self._env = jinja2.Environment(
-            loader=_MemoryLoader(sources),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            auto_reload=False,
-            cache_size=-1,
-            keep_trailing_newline=False,
-        )
-        self._pages: dict[str, jinja2.Template] = {}
-        for name in sorted(sources):
-            template = self._guarded(name, functools.partial(self._env.get_template, name))
-            if name in PAGES:
-                self._pages[name] = template
-        for name in PAGES:
-            for context in _samples(name):
-                self._guarded(name, functools.partial(self.render, name, context))
-
-    def render(self, name: str, context: Mapping[str, Any]) -> str:
-        """Page ``name`` (one of :data:`PAGES`) with ``context``."""
-        return self._pages[name].render(context)
-
-    def file(self, name: str) -> str:
-        """The file template ``name`` was read from."""
-        return self._files.get(name, name)
-
-    def _guarded(self, name: str, step: Callable[[], Any]) -> Any:
-        """``step()``; a template error becomes a ConfigurationError naming the file."""
-        try:
-            return step()
-        except jinja2.TemplateError as exc:
-            where = _failing_file(exc, set(self._files.values())) or self.file(name)
-            line = f" line {exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
-            raise ConfigurationError(
-                "templates_dir", f"{where}{line}: {exc.message or type(exc).__name__}"
-            ) from None
-
-
-class _MemoryLoader(jinja2.BaseLoader):
-    """Templates held in memory, each with the file it came from (for error messages)."""
-
-    def __init__(self, sources: Mapping[str, tuple[str, str]]) -> None:
-        self._sources = dict(sources)
-
-    def get_source(
-        self, environment: jinja2.Environment, template: str
-    ) -> tuple[str, str | None, Callable[[], bool] | None]:
-        if template not in self._sources:
-            raise jinja2.TemplateNotFound(template)
-        text, file = self._sources[template]
-        return text, file, lambda: True
-
-
-def _samples(name: str) -> list[dict[str, Any]]:
-    """The sample contexts page ``name`` is rendered with at start-up: every variable
-    set, then every optional one ``None`` (both branches of an ``{% if %}``)."""
-    full = {**_COMMON, **PAGE_VARIABLES[name]}
-    sparse = {k: (None if k in _MAY_BE_NONE else v) for k, v in full.items()}
-    return [full, sparse]
-
-
-def _failing_file(exc: BaseException, files: set[str]) -> str | None:
-    """The template file a render error was raised in (the innermost frame of one)."""
-    if isinstance(exc, jinja2.TemplateSyntaxError) and exc.filename:
-        return exc.filename
-    found = None
-    tb: types.TracebackType | None = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename in files:
-            found = tb.tb_frame.f_code.co_filename
-        tb = tb.tb_next
-    return found
-
-
 def _builtin_sources() -> dict[str, tuple[str, str]]:
     folder = resources.files(__name__)
     return {
@@ -187,14 +112,36 @@ def _folder_sources(templates_dir: str) -> dict[str, tuple[str, str]]:
     return sources
 
 
+class Templates(Protocol):
+    """What the core renders pages with (:class:`oakid_gate.gate.pages.Renderer`)."""
+
+    def render(self, name: str, context: Mapping[str, Any]) -> str: ...
+
+
 @functools.lru_cache(maxsize=1)
 def _builtin() -> PageTemplates:
+    from .compiled import PageTemplates
+
     return PageTemplates(_builtin_sources())
 
 
-def load_templates(templates_dir: str | None = None) -> PageTemplates:
-    """The built-in pages, with the files of ``templates_dir`` in place of theirs;
-    a ConfigurationError naming the file when one cannot be read, compiled or rendered."""
+class BuiltinTemplates:
+    """The built-in pages, compiled at the first render (once per process)."""
+
+    _lock = threading.Lock()
+
+    def render(self, name: str, context: Mapping[str, Any]) -> str:
+        with self._lock:  # one compile, whichever thread shows the first page
+            templates = _builtin()
+        return templates.render(name, context)
+
+
+def load_templates(templates_dir: str | None = None) -> Templates:
+    """The built-in pages (compiled when first shown), or with the files of
+    ``templates_dir`` in place of theirs, compiled and checked now: a
+    ConfigurationError naming the file when one cannot be read, compiled or rendered."""
     if templates_dir is None:
-        return _builtin()
+        return BuiltinTemplates()
+    from .compiled import PageTemplates
+
     return PageTemplates({**_builtin_sources(), **_folder_sources(templates_dir)})
