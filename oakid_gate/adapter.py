@@ -9,6 +9,7 @@ and their provider HTTP client are made here, once.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Any, Generic, TypeVar
@@ -16,6 +17,8 @@ from typing import Any, Generic, TypeVar
 from starlette.requests import cookie_parser
 
 from .gate import Gate
+from .gate.replies import UNEXPECTED_ERROR, Reply
+from .gate.request import GateRequest
 from .gate.store import SessionStore
 from .logs import protect_access_logs
 from .settings import Settings
@@ -23,6 +26,8 @@ from .stores import store_for
 from .user import ANONYMOUS
 
 __all__ = ["GateAdapter", "HotKeys"]
+
+log = logging.getLogger("oakid_gate")
 
 AppT = TypeVar("AppT")
 ClientT = TypeVar("ClientT")
@@ -104,6 +109,18 @@ class GateAdapter(Generic[AppT, ClientT]):
             # fork) stay behind: this process makes its own.
             self._http, self._http_lock = None, threading.Lock()
         return self.http
+
+    def unexpected(self, req: GateRequest | None) -> Reply:
+        """The 500 after an error nobody expected (call it while handling that error): the
+        gate's page with a reference that is also in the log line, or, when even that
+        fails (or the request could not be read), the bare answer."""
+        if req is not None:
+            try:
+                return self.gate.parts.replies.unexpected(req)
+            except Exception:  # noqa: S110 - the bare answer below is what is left
+                pass
+        log.exception("oakid-gate: unexpected error")
+        return UNEXPECTED_ERROR
 
     def _new_http(self) -> ClientT:
         """A provider HTTP client of this adapter's kind."""

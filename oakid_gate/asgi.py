@@ -46,7 +46,7 @@ from .errors import BodyTooLarge
 from .gate.endpoints import PING_REPLY
 from .gate.identity import IDENTITY_FIRST_BYTES, is_identity_header, without_identity_headers
 from .gate.records import Session
-from .gate.replies import UNEXPECTED_ERROR, Forward, Outcome, Reply
+from .gate.replies import Forward, Outcome, Reply
 from .gate.request import GATE_HEADERS, GateRequest
 
 if TYPE_CHECKING:
@@ -119,12 +119,12 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
             timeout=self.settings.http_timeout,
             read_body=_body_reader(receive),
         )
+        req = None
         try:
-            program = self.gate.handle(self._request(scope), time.time(), random_token)
-            outcome = await run_async(program, effects)
+            req = self._request(scope)
+            outcome = await run_async(self.gate.handle(req, time.time(), random_token), effects)
         except Exception:
-            log.exception("oakid-gate: unexpected error")
-            outcome = UNEXPECTED_ERROR
+            outcome = self.unexpected(req)
         await self._finish(outcome, scope, receive, send)
 
     def _public(self, scope: Scope) -> bool:

@@ -71,7 +71,7 @@ from .gate import Gate
 from .gate.endpoints import PING_REPLY
 from .gate.identity import strip_environ
 from .gate.records import Session
-from .gate.replies import UNEXPECTED_ERROR, Forward, Outcome, Reply
+from .gate.replies import Forward, Outcome, Reply
 from .gate.request import GATE_HEADERS, GateRequest
 
 if TYPE_CHECKING:
@@ -135,12 +135,12 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", "httpx.Client"]):
             timeout=self.settings.http_timeout,
             read_body=_body_reader(environ),
         )
+        req = None
         try:
-            program = self.gate.handle(self._request(environ, path), time.time(), random_token)
-            outcome = run_sync(program, effects)
+            req = self._request(environ, path)
+            outcome = run_sync(self.gate.handle(req, time.time(), random_token), effects)
         except Exception:
-            log.exception("oakid-gate: unexpected error")
-            outcome = UNEXPECTED_ERROR
+            outcome = self.unexpected(req)
         return self._finish(outcome, environ, start_response)
 
     def _forward(

@@ -367,3 +367,18 @@ def test_without_the_backend_nothing_is_signed_in() -> None:
         sign_in_django(client, BOB)
         with pytest.raises(ImproperlyConfigured, match="OakIDBackend"):
             client.get("/")
+
+
+def test_an_unexpected_error_is_the_gates_500_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error nobody expected inside the gate is its 500 page with a reference, under
+    Django too; nothing of the error reaches the visitor."""
+    from oakid_gate.django import gate_adapter
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(gate_adapter().gate, "handle", broken)
+    response = Client().get("/", HTTP_X_REQUEST_ID="trace-django-500", **HTML)
+    assert response.status_code == 500
+    text = response.content.decode()
+    assert "trace-django-500" in text and "a bug" not in text

@@ -114,6 +114,43 @@ def test_not_found_page_has_a_logged_reference(
     assert "Example Tools" in text_of(response)
 
 
+def _broken_gate(kind: str) -> tuple[Any, httpx.Client | TestClient]:
+    """A gate of ``kind`` whose core fails in a way nobody expected."""
+    values = offline_settings(app_name="Example Tools")
+    if kind == "asgi":
+        gate: Any = OakIDMiddleware(starlette_app(), Settings.load(env={}, **values))
+        client: Any = TestClient(gate, base_url="http://tools.example.test")
+    else:
+        gate = OakIDWSGIMiddleware(lambda environ, start: [], Settings.load(env={}, **values))
+        client = httpx.Client(transport=httpx.WSGITransport(app=gate), base_url="http://tools.example.test")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    gate.gate.handle = broken
+    return gate, client
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_an_unexpected_error_is_a_page_with_a_logged_reference(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An error nobody expected is the gate's 500 page (JSON for an API client), with a
+    reference that is the request id of the log line holding the traceback; no detail
+    of the error reaches the visitor."""
+    _, client = _broken_gate(kind)
+    caplog.set_level(logging.INFO, "oakid_gate")
+    with client:
+        page = client.get("/", headers={**NAVIGATE, "x-request-id": "trace-500"})
+        api = client.get("/", headers={"accept": "application/json"})
+    assert_gate_page(page, 500)
+    words = " ".join(text_of(page).split())
+    assert "Reference trace-500" in words and "Example Tools" in words and "a bug" not in words
+    assert api.status_code == 500 and api.json()["error"] == "server_error"
+    logged = [r for r in caplog.records if getattr(r, "oakid", {}).get("request_id") == "trace-500"]
+    assert logged and logged[0].exc_info is not None and logged[0].levelno == logging.ERROR
+
+
 def test_failed_sign_in_offers_to_sign_in_again(make_client: Callable[..., TestClient]) -> None:
     """A callback with no sign-in under way says so and links to a fresh sign-in."""
     client = make_client()

@@ -44,7 +44,7 @@ from ..gate.endpoints import PING_REPLY
 from ..gate.gate import HotTarget
 from ..gate.identity import strip_environ
 from ..gate.records import Session
-from ..gate.replies import UNEXPECTED_ERROR, Forward, Outcome
+from ..gate.replies import Forward, Outcome
 from ..gate.request import GateRequest
 from ..settings import Settings
 from ..stores import SessionStore
@@ -119,12 +119,12 @@ class DjangoGate(GateAdapter[None, "httpx.Client"]):
             timeout=self.settings.http_timeout,
             read_body=_body_reader(request),
         )
+        req = None
         try:
-            program = self.gate.handle(self.gate_request(request), time.time(), random_token)
-            return run_sync(program, effects)
+            req = self.gate_request(request)
+            return run_sync(self.gate.handle(req, time.time(), random_token), effects)
         except Exception:
-            log.exception("oakid-gate: unexpected error")
-            return UNEXPECTED_ERROR
+            return self.unexpected(req)
 
     async def adecide(self, request: HttpRequest) -> Outcome:
         """What the gate does with ``request``, on the event loop (ASGI, ``AsyncClient``)."""
@@ -156,12 +156,12 @@ class DjangoGate(GateAdapter[None, "httpx.Client"]):
             timeout=self.settings.http_timeout,
             read_body=read_body,
         )
+        req = None
         try:
-            program = self.gate.handle(self.gate_request(request), time.time(), random_token)
-            return await run_async(program, effects)
+            req = self.gate_request(request)
+            return await run_async(self.gate.handle(req, time.time(), random_token), effects)
         except Exception:
-            log.exception("oakid-gate: unexpected error")
-            return UNEXPECTED_ERROR
+            return self.unexpected(req)
 
     def gate_request(self, request: HttpRequest) -> GateRequest:
         """The core's view of ``request`` (:func:`~oakid_gate.wsgi.environ_request`)."""

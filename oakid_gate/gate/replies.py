@@ -242,6 +242,13 @@ class Replies:
         route's own rule met with nobody signed in, on a public path)."""
         return Reply(302, (("location", self.login_url(req)), *NO_STORE))
 
+    def unexpected(self, req: GateRequest) -> Reply:
+        """500 after an error nobody expected, called while it is being handled: logged
+        with its traceback and the reference its page shows."""
+        log.error("oakid-gate: unexpected error", exc_info=True, extra=_reference(req))
+        message = "The sign-in gate hit an error it did not expect."
+        return self._error(req, 500, "server_error", "Something went wrong", message, retry=False)
+
     def not_found(self, req: GateRequest) -> Reply:
         """404 for a path under the gate's prefix that is none of its endpoints."""
         log.info("no such gate endpoint", extra=_reference(req))
