@@ -316,3 +316,26 @@ def test_connecting_after_the_gate_made_its_own_client_is_refused() -> None:
     assert gate.http is not None  # what the first exchange with the provider does
     with pytest.raises(RuntimeError, match="before its first request"):
         FakeProvider().connect(gate)
+
+
+def test_the_whole_flow_under_a_mount_prefix() -> None:
+    """An app served under ``root_path`` signs in through the fake provider too, and lands
+    on the prefixed page it asked for."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from oakid_gate import OakIDMiddleware
+    from oakid_gate.testing import FakeProvider
+
+    async def whoami(request: Request) -> JSONResponse:
+        return JSONResponse({"email": request.user.email, "path": request.url.path})
+
+    provider = FakeProvider()
+    settings = provider.settings(root_path="/app")
+    gate = OakIDMiddleware(Starlette(routes=[Route("/", whoami)]), **settings, http=provider.async_client())
+    with TestClient(gate, root_path="/app") as client:
+        page = provider.sign_in(client, "bob", path="/app/")
+        assert page.status_code == 200
+        assert page.json() == {"email": "bob@example.test", "path": "/app/"}
