@@ -377,3 +377,17 @@ def test_the_found_gate_is_the_one_that_serves() -> None:
     with TestClient(app) as client:
         sign_in(client)
         assert client.get("/").status_code == 200
+
+
+def test_a_test_session_is_linked_as_a_real_one_for_back_channel_logout() -> None:
+    """The test session is written as a sign-in writes one, links included: a
+    back-channel logout of its ``sub`` ends it."""
+    from oakid_gate.gate.backchannel import index_key
+
+    app = _app()
+    name, value = session_cookie(app, {"sub": "alice"})
+    with TestClient(app, follow_redirects=False) as client:
+        client.cookies.set(name, value)
+        assert client.get("/").status_code == 200
+        assert app.store.end_linked(index_key(app.gate.parts.app, "sub", "alice")) == 1
+        assert client.get("/", headers={"accept": "application/json"}).status_code == 401

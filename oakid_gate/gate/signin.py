@@ -53,16 +53,16 @@ from ..errors import (
 from ..user import OakIDUser
 from . import flows
 from .audit import audit
-from .backchannel import link_keys
 from .claims import check_same_subject, merge_userinfo, user_claims
-from .effects import DeleteSession, LinkSession, Program, PutSession, Random, perform
+from .effects import DeleteSession, Program, Random, perform
 from .metadata import ProviderMetadata
 from .parts import Parts
 from .pending import open_pending, seal_pending
-from .records import PendingLogin, Session
+from .records import PendingLogin
 from .redirects import safe_return_to
 from .replies import NO_STORE, Outcome, Reply
 from .request import GateRequest
+from .starts import new_session, store_session
 
 __all__ = ["MAX_PENDING", "SignIn", "authorization_url"]
 
@@ -325,29 +325,21 @@ class SignIn:
     ) -> Program[str]:
         """Step 6: a new session under a new id; the one the browser had goes. The ID
         token is kept only as the hint of a logout at the provider (:mod:`.logout`)."""
-        expires_at, refresh_at = self._p.lifecycle.token_times(tokens.expires_in, now)
-        session = Session(
-            claims=claims,
+        session = new_session(
+            self._p,
+            claims,
             access_token=tokens.access_token,
             refresh_token=tokens.refresh_token,
-            expires_at=expires_at,
-            refresh_at=refresh_at,
-            scopes=tuple(tokens.scope.split()) if tokens.scope else self._p.settings.scopes,
-            created_at=now,
-            last_seen=now,
-            claims_at=now,
-            user_claim=self._p.settings.user_claim,
-            trust_unverified_email=self._p.settings.allow_unverified_email,
+            expires_in=tokens.expires_in,
+            scopes=tuple(tokens.scope.split()) if tokens.scope else None,
+            now=now,
             id_token=id_token,
         )
         old = req.cookies.get(self._p.cookies.session_name(req))
         if old:
             yield from perform(DeleteSession(self._p.session_key(old)))
         sid = random()
-        key = self._p.session_key(sid)
-        yield from perform(PutSession(key, session, self._p.lifecycle.ttl(session, now)))
-        for index in link_keys(self._p.app, claims):  # for a back-channel logout
-            yield from perform(LinkSession(index, key, self._p.settings.session_lifetime))
+        yield from store_session(self._p, session, sid, now)
         return sid
 
 

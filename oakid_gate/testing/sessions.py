@@ -21,8 +21,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..adapter import GateAdapter
-from ..drivers import random_token
+from ..drivers import random_token, run_sync
 from ..gate.records import Session
+from ..gate.starts import new_session, store_session
 
 __all__ = ["TEST_ACCESS_TOKEN", "session_cookie", "write_session"]
 
@@ -66,22 +67,17 @@ def write_session(
     """
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise ValueError("a test session's claims need a non-empty string 'sub'")
-    parts = gate.gate.parts
-    now = time.time()
-    expires_at = None if expires_in is None else now + expires_in
-    session = Session(
-        claims=dict(claims),
+    parts, now = gate.gate.parts, time.time()
+    session = new_session(
+        parts,
+        dict(claims),
         access_token=access_token,
-        refresh_token=None,
-        expires_at=expires_at,
-        refresh_at=expires_at,  # no refresh token: the session ends with the token
-        scopes=tuple(scopes) if scopes is not None else parts.settings.scopes,
-        created_at=now,
-        last_seen=now,
-        claims_at=now,
-        user_claim=parts.settings.user_claim,
-        trust_unverified_email=parts.settings.allow_unverified_email,
+        refresh_token=None,  # the session ends with its access token
+        expires_in=expires_in,
+        scopes=tuple(scopes) if scopes is not None else None,
+        now=now,
     )
     sid = random_token()
-    gate.store.put_session(parts.session_key(sid), session, parts.lifecycle.ttl(session, now))
+    # The sign-in's own write (session, back-channel links), on the gate's store.
+    run_sync(store_session(parts, session, sid, now), lambda effect: effect.on(gate.store))
     return sid, session
