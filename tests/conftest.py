@@ -232,6 +232,17 @@ def cluster_url(redis_cluster: Cluster) -> str:
     return redis_cluster.url
 
 
+# -- Django ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def django_project() -> Iterator[None]:
+    """Django configured in this process (support/django_project.py), emptied after."""
+    from support import django_project as project
+
+    yield from project.django_project()
+
+
 # -- Chromium --------------------------------------------------------------------
 
 

@@ -7,12 +7,11 @@ in the gate's store, its cookie) and reads what the views see.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.test import Client, override_settings
-from support.django_project import GATE_SETTINGS, configure, empty_database
+from support.django_project import GATE_SETTINGS, oakid
 
 from oakid_gate.testing.django import sign_in_django
 
@@ -27,16 +26,7 @@ ALICE = {
 BOB = {"sub": "u-bob", "email": "bob@example.test", "groups": ["staff"]}
 CAROL = {"sub": "u-carol", "email": "carol@example.test"}
 
-
-@pytest.fixture(autouse=True)
-def django_project() -> Iterator[None]:
-    configure()
-    yield
-    empty_database()
-
-
-def oakid(**extra: Any) -> dict[str, Any]:
-    return {**GATE_SETTINGS, "public_paths": ["/public", "/public/*"], **extra}
+pytestmark = pytest.mark.usefixtures("django_project")
 
 
 def signed_in(claims: dict[str, Any], **client_options: Any) -> Client:

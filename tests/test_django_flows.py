@@ -3,23 +3,17 @@ through Django's AsyncClient, and API clients with bearer tokens."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from django.test import AsyncClient
-from support.django_project import configure, empty_database
 from support.hostile_idp import USERS, HostileIdP
 
 NAVIGATE = {"Accept": "text/html", "Sec-Fetch-Mode": "navigate"}
 
-
-@pytest.fixture(autouse=True)
-def django_project() -> Iterator[None]:
-    configure()
-    yield
-    empty_database()
+pytestmark = pytest.mark.usefixtures("django_project")
 
 
 @pytest.fixture

@@ -9,23 +9,14 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import AsyncClient, Client, override_settings
-from support.django_project import GATE_SETTINGS, MIDDLEWARE, configure, empty_database
+from support.django_project import MIDDLEWARE, oakid
 
 from oakid_gate.testing.django import sign_in_django, sign_out_django
 
 BOB = {"sub": "u-bob", "email": "bob@example.test", "groups": ["staff"]}
 HTML = {"HTTP_ACCEPT": "text/html", "HTTP_SEC_FETCH_MODE": "navigate"}
 
-
-@pytest.fixture(autouse=True)
-def django_project() -> Iterator[None]:
-    configure()
-    yield
-    empty_database()
-
-
-def oakid(**extra: Any) -> dict[str, Any]:
-    return {**GATE_SETTINGS, "public_paths": ["/public", "/public/*"], **extra}
+pytestmark = pytest.mark.usefixtures("django_project")
 
 
 def django_session_user(client: Client | AsyncClient) -> Any:

@@ -16,6 +16,7 @@ import atexit
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +117,16 @@ def _forget_gate() -> None:
     from django.core.signals import setting_changed
 
     setting_changed.send(sender=None, setting="OAKID", value=None, enter=False)
+
+
+def oakid(**extra: Any) -> dict[str, Any]:
+    """``OAKID`` for a test: the project's gate settings, ``/public`` public, and ``extra``."""
+    return {**GATE_SETTINGS, "public_paths": ["/public", "/public/*"], **extra}
+
+
+def django_project() -> Iterator[None]:
+    """Django configured for a test, its database emptied after it (the body of the
+    ``django_project`` fixture of tests/conftest.py)."""
+    configure()
+    yield
+    empty_database()
