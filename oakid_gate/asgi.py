@@ -100,18 +100,16 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
                         self.gate.store_failed(self._request(scope), failed), scope, receive, send
                     )
                     return
-                if self.gate.admit(session, time.time()):
-                    if target == "app":
-                        self._inject(session, scope)
-                        await self.app(scope, receive, self._private(scope, send))
-                        return
-                    reply = self.gate.auth_reply(session, _query(scope))
-                    if reply is not None:  # else refused by the query: the full path says so
-                        await _send_reply(reply, send, head=scope["method"] == "HEAD")
-                        return
-            if session is None and target == "app" and self._public(scope):
-                self._inject(None, scope)  # a public path, and nobody signed in
-                await self.app(scope, receive, send)
+            outcome = self.gate.hot_outcome(
+                target, session, time.time(), _query(scope), lambda: self._public(scope)
+            )
+            if isinstance(outcome, Forward):
+                self._inject(outcome.session, scope)
+                private = outcome.session is not None
+                await self.app(scope, receive, self._private(scope, send) if private else send)
+                return
+            if isinstance(outcome, Reply):
+                await _send_reply(outcome, send, head=scope["method"] == "HEAD")
                 return
         effects = AsyncEffects(
             http=self.http,

@@ -111,24 +111,21 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", "httpx.Client"]):
                 except Exception as exc:
                     # Answer now: the full path would wait for the store a second time.
                     failed = store_unavailable("peek_session", exc)
-                    outcome = self.gate.store_failed(self._request(environ, path), failed)
-                    return self._finish(outcome, environ, start_response)
-                if self.gate.admit(session, time.time()):
-                    if target == "app":
-                        return self._forward(session, environ, start_response)
-                    reply = self.gate.auth_reply(session, environ.get("QUERY_STRING", ""))
-                    if reply is not None:  # else refused by the query: the full path says so
-                        return _send_reply(reply, start_response, head=method == "HEAD")
-            if (
-                session is None
-                and target == "app"
-                and self.gate.passes_anonymously(
+                    refused = self.gate.store_failed(self._request(environ, path), failed)
+                    return self._finish(refused, environ, start_response)
+            hot = self.gate.hot_outcome(
+                target,
+                session,
+                time.time(),
+                environ.get("QUERY_STRING", ""),
+                lambda: self.gate.passes_anonymously(
                     _text(environ.get("SCRIPT_NAME", "")),
                     _text(environ.get("PATH_INFO", "")),
                     method,
-                )
-            ):
-                return self._forward(None, environ, start_response)  # public, nobody signed in
+                ),
+            )
+            if hot is not None:
+                return self._finish(hot, environ, start_response)
         effects = SyncEffects(
             http=self._client(),
             store=self.store,

@@ -670,3 +670,41 @@ def test_an_email_identity_that_becomes_unverified_ends_the_session() -> None:
     outcome, _ = step(gate.handle(request(accept="application/json"), NOW, lambda: "r"), handler)
     assert isinstance(outcome, Reply) and outcome.status == 401
     assert KEY not in sessions
+
+
+@pytest.mark.parametrize(
+    ("target", "stored", "public", "expected"),
+    [
+        pytest.param("app", "fresh", False, "forward-user", id="admitted-to-the-app"),
+        pytest.param("app", None, True, "forward-anonymous", id="nobody-on-a-public-path"),
+        pytest.param("app", None, False, None, id="nobody-on-a-protected-path"),
+        pytest.param("app", "due", True, None, id="a-session-due-is-never-anonymous-even-public"),
+        pytest.param("auth", "fresh", False, "reply", id="auth-endpoint-answers"),
+        pytest.param("auth", None, True, None, id="auth-endpoint-without-session"),
+    ],
+)
+def test_hot_outcome_is_every_adapters_hot_path_decision(
+    target: Any, stored: str | None, public: bool, expected: str | None
+) -> None:
+    """The one decision the ASGI, WSGI and Django hot paths share: an admitted session
+    goes on, nobody on a public path goes on anonymous, everything else takes the full path;
+    a session that is there but due for the provider never passes as anonymous."""
+    gate = make_gate(issuer=ISSUER)
+    current = {"fresh": session(), "due": session(refresh_at=NOW - 1)}.get(stored or "")
+    asked: list[bool] = []
+
+    def is_public() -> bool:
+        asked.append(True)
+        return public
+
+    outcome = gate.hot_outcome(target, current, NOW, "", is_public)
+    kinds = {
+        None: None,
+        "forward-user": Forward(current),
+        "forward-anonymous": Forward(None),
+    }
+    if expected == "reply":
+        assert isinstance(outcome, Reply) and outcome.status == 202
+    else:
+        assert outcome == kinds[expected]
+    assert (not asked) or current is None  # the public check only for nobody

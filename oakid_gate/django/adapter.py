@@ -44,7 +44,7 @@ from ..gate.endpoints import PING_REPLY
 from ..gate.gate import HotTarget
 from ..gate.identity import strip_environ
 from ..gate.records import Session
-from ..gate.replies import Forward, Outcome
+from ..gate.replies import Outcome
 from ..gate.request import GateRequest
 from ..settings import Settings
 from ..stores import SessionStore
@@ -193,20 +193,15 @@ class DjangoGate(GateAdapter[None, "httpx.Client"]):
         self, request: HttpRequest, target: HotTarget, session: Session | None
     ) -> Outcome | None:
         """The hot path's decision on the session just read; ``None``: take the full path."""
-        method = request.method or "GET"
-        if self.gate.admit(session, time.time()):
-            if target == "app":
-                return Forward(session)
-            reply = self.gate.auth_reply(session, request.META.get("QUERY_STRING", ""))
-            if reply is not None:  # else refused by the query: the full path says so
-                return reply
-        if (
-            session is None
-            and target == "app"
-            and self.gate.passes_anonymously(_mount_prefix(request), request.path_info, method)
-        ):
-            return Forward(None)  # a public path, and nobody signed in
-        return None
+        return self.gate.hot_outcome(
+            target,
+            session,
+            time.time(),
+            request.META.get("QUERY_STRING", ""),
+            lambda: self.gate.passes_anonymously(
+                _mount_prefix(request), request.path_info, request.method or "GET"
+            ),
+        )
 
     def _store_failed(self, request: HttpRequest, exc: Exception) -> Outcome:
         # Answer now: the full path would wait for the store a second time.

@@ -14,7 +14,7 @@ An adapter (ASGI, WSGI) does this for each request:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Literal, TypeGuard
 
 from ..errors import BadRequest, ProviderUnavailable, StoreUnavailable
@@ -117,6 +117,29 @@ class Gate:
             return None
         sid = cookies.get(self._session_names[scheme])
         return session_key(self._app, sid) if sid else None
+
+    def hot_outcome(
+        self,
+        target: HotTarget,
+        session: Session | None,
+        now: float,
+        query: str,
+        is_public: Callable[[], bool],
+    ) -> Outcome | None:
+        """The hot path's decision on the session just read (every adapter's):
+        ``Forward(session)`` to the app, the ``auth`` endpoint's reply, ``Forward(None)``
+        for nobody signed in on a public path (``is_public`` is asked only then), or
+        ``None``: the full path decides. A session that is there but not admitted as
+        it is never passes as anonymous."""
+        if self.admit(session, now):
+            if target == "app":
+                return Forward(session)
+            reply = self.auth_reply(session, query)
+            if reply is not None:  # else refused by the query: the full path says so
+                return reply
+        if session is None and target == "app" and is_public():
+            return Forward(None)
+        return None
 
     def admit(self, session: Session | None, now: float) -> TypeGuard[Session]:
         """Whether a session just read from the store passes as it is.
