@@ -43,6 +43,7 @@ from .drivers import (
     store_unavailable,
 )
 from .errors import BodyTooLarge
+from .gate.caching import from_browser
 from .gate.endpoints import PING_REPLY
 from .gate.identity import IDENTITY_FIRST_BYTES, is_identity_header, without_identity_headers
 from .gate.records import Session
@@ -68,13 +69,14 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
         return httpx.AsyncClient(**provider_client_options(self.settings))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        cookie, forged = _scan(scope["headers"])
+        cookie, forged, fetch_mode, user_agent = _scan(scope["headers"])
         if forged:
             scope["headers"] = without_identity_headers(scope["headers"])
-        if scope["type"] == "websocket" and not self.gate.websocket_allowed(self._request(scope)):
+        if kind == "websocket" and not self.gate.websocket_allowed(self._request(scope)):
             log.info("a WebSocket from another origin was refused")
             await send({"type": "websocket.close", "code": 1008})  # the server answers 403
             return
@@ -101,12 +103,16 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
                     )
                     return
             outcome = self.gate.hot_outcome(
-                target, session, time.time(), _query(scope), lambda: self._public(scope)
+                target,
+                session,
+                time.time(),
+                _query(scope) if target == "auth" else "",
+                self._public,
+                scope,
             )
             if isinstance(outcome, Forward):
-                self._inject(outcome.session, scope)
-                private = outcome.session is not None
-                await self.app(scope, receive, self._private(scope, send) if private else send)
+                send = self._forwarding(outcome.session, scope, send, fetch_mode, user_agent)
+                await self.app(scope, receive, send)
                 return
             if isinstance(outcome, Reply):
                 await _send_reply(outcome, send, head=scope["method"] == "HEAD")
@@ -130,23 +136,34 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
         root, method = scope.get("root_path", ""), scope.get("method", "GET")
         return self.gate.passes_anonymously(root, route_path(scope), method)
 
-    def _inject(self, session: Session | None, scope: Scope) -> None:
+    def _forwarding(
+        self,
+        session: Session | None,
+        scope: Scope,
+        send: Send,
+        fetch_mode: bytes | None,
+        user_agent: bytes | None,
+    ) -> Send:
+        """Put the user into ``scope``; return the ``send`` the app gets: for a browser's
+        protected request, one adding ``protected_cache_control`` (:mod:`.gate.caching`)."""
         scope["oakid.gate"] = self
         if session is None:
             scope["user"] = self._anonymous
             scope["auth"] = AuthCredentials()
             scope.pop("oakid", None)
-        else:
-            scope["user"] = session.user
-            scope["auth"] = AuthCredentials(("authenticated", *session.scopes))
-            scope["oakid"] = session.view
+            return send
+        scope["user"] = session.user
+        scope["auth"] = AuthCredentials(("authenticated", *session.scopes))
+        scope["oakid"] = session.view
+        if self._cache_control and scope["type"] == "http" and from_browser(fetch_mode, user_agent):
+            return _private(send, self._cache_control_bytes)
+        return send
 
     async def _finish(self, outcome: Outcome, scope: Scope, receive: Receive, send: Send) -> None:
         """Call the app with the session, or send the gate's own reply."""
         if isinstance(outcome, Forward):
-            self._inject(outcome.session, scope)
-            if outcome.session is not None:
-                send = self._private(scope, send)
+            _, _, fetch_mode, user_agent = _scan(scope["headers"])
+            send = self._forwarding(outcome.session, scope, send, fetch_mode, user_agent)
             await self.app(scope, receive, send)
         elif scope["type"] == "websocket":
             # Refuse before accepting: the server answers 403.
@@ -157,22 +174,6 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
     def gate_request(self, scope: Scope) -> GateRequest:
         """The request of ``scope`` as the core reads it (for the framework helpers)."""
         return self._request(scope)
-
-    def _private(self, scope: Scope, send: Send) -> Send:
-        """``send``, adding ``protected_cache_control`` to a protected response that has
-        no ``Cache-Control`` of its own (the back button after sign-out shows nothing)."""
-        value = self._cache_control_bytes
-        if not value or scope["type"] != "http":
-            return send
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.get("headers", ())
-                if not any(name.lower() == b"cache-control" for name, _ in headers):
-                    message["headers"] = [*headers, (b"cache-control", value)]
-            await send(message)
-
-        return sending
 
     def _request(self, scope: Scope) -> GateRequest:
         headers: dict[str, str] = {}
@@ -200,6 +201,9 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
         await self.store.aclose()
 
 
+#: the Cookie header, whether an identity header was sent, Sec-Fetch-Mode, User-Agent
+_Scanned = tuple[bytes | None, bool, bytes | None, bytes | None]
+
 #: the scheme a request came in on, as the gate names it
 _SCHEMES: dict[Any, str] = {"https": "https", "wss": "https"}
 
@@ -225,18 +229,44 @@ def route_path(scope: Scope) -> str:
     return path[len(root_path) :] if path[len(root_path)] == "/" else path
 
 
-def _scan(headers: list[tuple[bytes, bytes]]) -> tuple[bytes | None, bool]:
+def _scan(headers: list[tuple[bytes, bytes]]) -> _Scanned:
     """One pass over the headers: every ``Cookie`` header as one (HTTP/2 may send
-    several), and whether any header claims an identity (the hot path's two reads)."""
-    cookie = None
+    several), whether any header claims an identity, and the two headers that
+    tell a browser (:func:`~oakid_gate.gate.caching.from_browser`): the hot path's reads."""
+    cookie = fetch_mode = user_agent = None
     forged = False
     first = IDENTITY_FIRST_BYTES
     for name, value in headers:
         if name == b"cookie":
             cookie = value if cookie is None else cookie + b"; " + value
+        elif name == b"sec-fetch-mode":
+            fetch_mode = value
+        elif name == b"user-agent":
+            user_agent = value
         elif name and name[0] in first and is_identity_header(name):
             forged = True
-    return cookie, forged
+    return cookie, forged, fetch_mode, user_agent
+
+
+def _private(send: Send, value: bytes) -> Send:
+    """``send``, adding ``Cache-Control: value`` to a response that has none of its own.
+
+    A plain function returning ``send``'s awaitable: no coroutine of its own per
+    message (the hot path's cost)."""
+
+    def sending(message: Message) -> Awaitable[None]:
+        if message["type"] == "http.response.start":
+            headers = message.get("headers", ())
+            if type(headers) is not list:  # an iterable read once: keep what it holds
+                headers = message["headers"] = list(headers)
+            for name, _ in headers:
+                if name.lower() == b"cache-control":
+                    break
+            else:
+                message["headers"] = [*headers, (b"cache-control", value)]
+        return send(message)
+
+    return sending
 
 
 def _cookies(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:

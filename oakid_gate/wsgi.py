@@ -68,6 +68,7 @@ from .drivers import (
 )
 from .errors import BodyTooLarge
 from .gate import Gate
+from .gate.caching import from_browser
 from .gate.endpoints import PING_REPLY
 from .gate.identity import strip_environ
 from .gate.records import Session
@@ -118,11 +119,8 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", "httpx.Client"]):
                 session,
                 time.time(),
                 environ.get("QUERY_STRING", ""),
-                lambda: self.gate.passes_anonymously(
-                    _text(environ.get("SCRIPT_NAME", "")),
-                    _text(environ.get("PATH_INFO", "")),
-                    method,
-                ),
+                self._public,
+                environ,
             )
             if hot is not None:
                 return self._finish(hot, environ, start_response)
@@ -150,9 +148,16 @@ class OakIDWSGIMiddleware(GateAdapter["WSGIApplication", "httpx.Client"]):
             environ["REMOTE_USER"] = session.user.identity
             environ["oakid.user"] = session.user
             environ["oakid"] = session.view
-            if self._cache_control:
+            if self._cache_control and from_browser(
+                environ.get("HTTP_SEC_FETCH_MODE"), environ.get("HTTP_USER_AGENT")
+            ):
                 start_response = _private(start_response, self._cache_control)
         return self.app(environ, start_response)
+
+    def _public(self, environ: WSGIEnvironment) -> bool:
+        """A public path, under the mount prefix (the hot path's shortcut)."""
+        root, path = _text(environ.get("SCRIPT_NAME", "")), _text(environ.get("PATH_INFO", ""))
+        return self.gate.passes_anonymously(root, path, environ.get("REQUEST_METHOD", "GET"))
 
     def _finish(
         self, outcome: Outcome, environ: WSGIEnvironment, start_response: StartResponse

@@ -75,24 +75,36 @@ def test_the_authorization_rules_refuse_before_django() -> None:
     assert django_session_user(client) is None
 
 
+#: a browser's navigation
+BROWSER = {"headers": {"Sec-Fetch-Mode": "navigate", "User-Agent": "Mozilla/5.0 (X11; Linux)"}}
+#: an old browser (no Sec-Fetch-*), and a client that is no browser
+OLD_BROWSER = {"headers": {"User-Agent": "Mozilla/4.0 (compatible; MSIE 8.0)"}}
+CURL = {"headers": {"User-Agent": "curl/8.5.0"}}
+
+
 def test_a_signed_in_users_page_is_not_kept_by_the_browser() -> None:
-    """A signed-in response gets ``protected_cache_control`` (the back button after sign-out
-    shows nothing), as under the ASGI and WSGI middleware; a public path's does not."""
+    """A signed-in browser's response gets ``protected_cache_control`` (the back button
+    after sign-out shows nothing), as under the ASGI and WSGI middleware; a public
+    path's does not, nor one to a client that is no browser (gate/caching.py)."""
     client = Client()
-    assert not Client().get("/public/page").has_header("Cache-Control")
+    assert not Client().get("/public/page", **BROWSER).has_header("Cache-Control")
     sign_in_django(client, BOB)
-    assert client.get("/")["Cache-Control"] == "no-store"
+    assert client.get("/", **BROWSER)["Cache-Control"] == "no-store"
+    assert client.get("/", **OLD_BROWSER)["Cache-Control"] == "no-store"
+    assert not client.get("/", **CURL).has_header("Cache-Control")
     with override_settings(OAKID=oakid(protected_cache_control="")):
         sign_in_django(client, BOB)
-        assert not client.get("/").has_header("Cache-Control")
+        assert not client.get("/", **BROWSER).has_header("Cache-Control")
 
 
 async def test_a_signed_in_users_page_is_not_kept_under_asgi_either() -> None:
     """The same on Django's async path."""
     client = AsyncClient()
     sign_in_django(client, BOB)
-    response = await client.get("/")
+    response = await client.get("/", **BROWSER)
     assert response["Cache-Control"] == "no-store"
+    response = await client.get("/", **CURL)
+    assert not response.has_header("Cache-Control")
 
 
 # -- the gate's session and Django's -------------------------------------------------------

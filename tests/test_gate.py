@@ -693,11 +693,12 @@ def test_hot_outcome_is_every_adapters_hot_path_decision(
     current = {"fresh": session(), "due": session(refresh_at=NOW - 1)}.get(stored or "")
     asked: list[bool] = []
 
-    def is_public() -> bool:
+    def is_public(request: str) -> bool:
+        assert request == "the adapter's request"
         asked.append(True)
         return public
 
-    outcome = gate.hot_outcome(target, current, NOW, "", is_public)
+    outcome = gate.hot_outcome(target, current, NOW, "", is_public, "the adapter's request")
     kinds = {
         None: None,
         "forward-user": Forward(current),

@@ -326,27 +326,59 @@ def test_built_in_templates_render_every_page_with_autoescape() -> None:
 # ---------------------------------------------------------------- Cache-Control
 
 
-def test_protected_responses_are_not_stored(make_client: Callable[..., TestClient]) -> None:
-    """A protected response without a Cache-Control of its own gets ``no-store``; the app's
-    own value is kept; a public response is left alone."""
+#: what each kind of client sends that tells a browser (gate/caching.py): a browser's
+#: request of every kind carries Sec-Fetch-Mode; an old browser only its User-Agent
+BROWSERS = {
+    "navigation": {"sec-fetch-mode": "navigate", "sec-fetch-dest": "document"},
+    "fetch": {"sec-fetch-mode": "cors", "sec-fetch-dest": "empty", "accept": "application/json"},
+    "image": {"sec-fetch-mode": "no-cors", "sec-fetch-dest": "image"},
+    "old-browser": {"user-agent": "Mozilla/5.0 (Windows NT 6.1; Trident/7.0; rv:11.0) like Gecko"},
+}
+#: clients with no back button and no cache of their own
+NOT_BROWSERS = {
+    "curl": {"user-agent": "curl/8.5.0"},
+    "no-user-agent": {"user-agent": ""},
+    "api-client": {"user-agent": "python-httpx/0.28", "accept": "application/json"},
+}
+
+
+@pytest.mark.parametrize("sent", BROWSERS.values(), ids=BROWSERS.keys())
+def test_a_browsers_protected_responses_are_not_stored(
+    make_client: Callable[..., TestClient], sent: dict[str, str]
+) -> None:
+    """Every protected response to a browser without a Cache-Control of its own gets
+    ``no-store`` (the back button after sign-out shows nothing); the app's own value is
+    kept; a public response is left alone."""
     client = make_client()
     sign_in(client)
-    assert client.get("/").headers["cache-control"] == "no-store"
-    assert client.get("/asset").headers["cache-control"] == "public, max-age=60"
+    assert client.get("/", headers=sent).headers["cache-control"] == "no-store"
+    assert client.get("/asset", headers=sent).headers["cache-control"] == "public, max-age=60"
     client.cookies.clear()
-    assert "cache-control" not in client.get("/public").headers
+    assert "cache-control" not in client.get("/public", headers=sent).headers
+
+
+@pytest.mark.parametrize("sent", NOT_BROWSERS.values(), ids=NOT_BROWSERS.keys())
+def test_a_clients_protected_responses_are_left_as_the_app_made_them(
+    make_client: Callable[..., TestClient], sent: dict[str, str]
+) -> None:
+    """A client that is no browser keeps nothing for a back button: its responses are the
+    app's own (the hot path adds nothing)."""
+    client = make_client()
+    sign_in(client)
+    assert "cache-control" not in client.get("/", headers=sent).headers
 
 
 def test_protected_cache_control_can_be_changed_or_off(
     make_client: Callable[..., TestClient],
 ) -> None:
     """``protected_cache_control`` sets the value; empty adds none."""
+    browser = BROWSERS["navigation"]
     custom = make_client(protected_cache_control="private, no-cache")
     sign_in(custom)
-    assert custom.get("/").headers["cache-control"] == "private, no-cache"
+    assert custom.get("/", headers=browser).headers["cache-control"] == "private, no-cache"
     off = make_client(protected_cache_control="")
     sign_in(off)
-    assert "cache-control" not in off.get("/").headers
+    assert "cache-control" not in off.get("/", headers=browser).headers
 
 
 def _wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -357,15 +389,25 @@ def _wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> It
     return [b"secret stuff"]
 
 
-def test_wsgi_protected_responses_are_not_stored() -> None:
-    """The WSGI adapter adds the same ``no-store``, and keeps an app's own value."""
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        *((sent, False) for sent in BROWSERS.values()),
+        *((sent, True) for sent in NOT_BROWSERS.values()),
+    ],
+    ids=[*BROWSERS, *NOT_BROWSERS],
+)
+def test_wsgi_protected_responses_are_not_stored(sent: dict[str, str], stored: bool) -> None:
+    """The WSGI adapter adds the same ``no-store`` for a browser, nothing for another
+    client, and keeps an app's own value."""
     settings = Settings.load(env={}, **offline_settings())
     gate = OakIDWSGIMiddleware(_wsgi_app, settings)
     transport = httpx.WSGITransport(app=gate)
     with httpx.Client(transport=transport, base_url="http://tools.example.test") as client:
         sign_in(client, gate=gate)
-        assert client.get("/").headers["cache-control"] == "no-store"
-        assert client.get("/asset").headers["cache-control"] == "max-age=60"
+        response = client.get("/", headers=sent)
+        assert response.headers.get("cache-control") == (None if stored else "no-store")
+        assert client.get("/asset", headers=sent).headers["cache-control"] == "max-age=60"
 
 
 def test_a_gate_without_templates_dir_starts_without_jinja2() -> None:

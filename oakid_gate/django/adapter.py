@@ -198,9 +198,14 @@ class DjangoGate(GateAdapter[None, "httpx.Client"]):
             session,
             time.time(),
             request.META.get("QUERY_STRING", ""),
-            lambda: self.gate.passes_anonymously(
-                _mount_prefix(request), request.path_info, request.method or "GET"
-            ),
+            self._public,
+            request,
+        )
+
+    def _public(self, request: HttpRequest) -> bool:
+        """A public path, under the mount prefix (the hot path's shortcut)."""
+        return self.gate.passes_anonymously(
+            _mount_prefix(request), request.path_info, request.method or "GET"
         )
 
     def _store_failed(self, request: HttpRequest, exc: Exception) -> Outcome:

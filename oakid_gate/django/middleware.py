@@ -47,6 +47,7 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 
+from ..gate.caching import from_browser
 from ..gate.records import Session
 from ..gate.replies import Reply
 from .adapter import DjangoGate, gate_adapter
@@ -87,7 +88,7 @@ class OakIDMiddleware:
         refused = follow_gate(request, outcome.session, adapter)
         if refused is not None:
             return reply_response(refused, request)
-        return _private(self.get_response(request), outcome.session, adapter)
+        return _private(request, self.get_response(request), outcome.session, adapter)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         adapter = gate_adapter()
@@ -102,15 +103,23 @@ class OakIDMiddleware:
         if refused is not None:
             return reply_response(refused, request)
         get_response: Callable[[HttpRequest], Awaitable[HttpResponse]] = self.get_response
-        return _private(await get_response(request), outcome.session, adapter)
+        return _private(request, await get_response(request), outcome.session, adapter)
 
 
-def _private(response: HttpResponse, session: Session | None, adapter: DjangoGate) -> HttpResponse:
-    """A signed-in user's response gets ``protected_cache_control`` unless the view set a
-    ``Cache-Control`` of its own (the back button after sign-out shows nothing), as
-    under the ASGI and WSGI middleware."""
+def _private(
+    request: HttpRequest, response: HttpResponse, session: Session | None, adapter: DjangoGate
+) -> HttpResponse:
+    """A signed-in browser's response gets ``protected_cache_control`` unless the view set
+    a ``Cache-Control`` of its own (the back button after sign-out shows nothing), as
+    under the ASGI and WSGI middleware (:mod:`oakid_gate.gate.caching`)."""
     value = adapter.settings.protected_cache_control
-    if session is not None and value and not response.has_header("Cache-Control"):
+    meta = request.META
+    if (
+        session is not None
+        and value
+        and not response.has_header("Cache-Control")
+        and from_browser(meta.get("HTTP_SEC_FETCH_MODE"), meta.get("HTTP_USER_AGENT"))
+    ):
         response["Cache-Control"] = value
     return response
 

@@ -14,8 +14,9 @@ An adapter (ASGI, WSGI) does this for each request:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Mapping
-from typing import Literal, TypeGuard
+from typing import Literal, TypeGuard, TypeVar
 
 from ..errors import BadRequest, ProviderUnavailable, StoreUnavailable
 from ..settings import Settings
@@ -32,12 +33,18 @@ from .request import GateRequest, is_navigation, pick_request_id
 from .sessions import Sessions
 from .signin import SignIn
 
-__all__ = ["AUTH_REPLIES", "PING_REPLY", "Gate", "HotTarget"]
+__all__ = ["ADMISSIONS", "AUTH_REPLIES", "PING_REPLY", "Gate", "HotTarget"]
 
+#: what an adapter's public-path check reads (its request, in its own form)
+R = TypeVar("R")
 #: what the hot path answers: the app, /oauth2/auth (nginx auth_request), /oauth2/ping
 HotTarget = Literal["app", "auth", "ping"]
 #: how many /oauth2/auth answers are kept, one per session object
 AUTH_REPLIES = 4096
+#: how many admissions are kept, one per session object (the hot path's memo)
+ADMISSIONS = 4096
+#: the app, called with nobody signed in (a public path)
+ANONYMOUS_FORWARD = Forward(None)
 
 
 class Gate:
@@ -53,7 +60,7 @@ class Gate:
         self._prefix = settings.prefix
         self._prefix_slash = settings.prefix + "/"
         # What the hot path needs, looked up once.
-        self._passes = self.parts.lifecycle.passes
+        self._passes_until = self.parts.lifecycle.passes_until
         self._rules = self.parts.rules
         self._session_names = self.parts.cookies.session_names_by_scheme()
         self._proxied = bool(self.parts.proxies)
@@ -62,6 +69,8 @@ class Gate:
         self._ping_path = settings.prefix + "/ping"
         #: /oauth2/auth's 202, built once per session object (bounded)
         self._auth_replies: dict[int, tuple[Session, Reply]] = {}
+        #: until when each session object read passes as it is (bounded; :meth:`admit`)
+        self._admissions: dict[int, tuple[Session, float, Forward]] = {}
 
     # ------------------------------------------------------------ the hot path
 
@@ -124,21 +133,22 @@ class Gate:
         session: Session | None,
         now: float,
         query: str,
-        is_public: Callable[[], bool],
+        is_public: Callable[[R], bool],
+        request: R,
     ) -> Outcome | None:
         """The hot path's decision on the session just read (every adapter's):
         ``Forward(session)`` to the app, the ``auth`` endpoint's reply, ``Forward(None)``
-        for nobody signed in on a public path (``is_public`` is asked only then), or
-        ``None``: the full path decides. A session that is there but not admitted as
-        it is never passes as anonymous."""
-        if self.admit(session, now):
+        for nobody signed in on a public path (``is_public(request)`` is asked only
+        then), or ``None``: the full path decides. A session that is there but not
+        admitted as it is never passes as anonymous. ``query`` is read for ``auth`` only."""
+        if session is not None and (forward := self._admitted(session, now)) is not None:
             if target == "app":
-                return Forward(session)
+                return forward
             reply = self.auth_reply(session, query)
             if reply is not None:  # else refused by the query: the full path says so
                 return reply
-        if session is None and target == "app" and is_public():
-            return Forward(None)
+        if session is None and target == "app" and is_public(request):
+            return ANONYMOUS_FORWARD
         return None
 
     def admit(self, session: Session | None, now: float) -> TypeGuard[Session]:
@@ -148,11 +158,29 @@ class Gate:
         allow-lists admit). False means: run :meth:`handle`, which reads the
         session again and does what is needed.
         """
-        return (
-            session is not None
-            and self._passes(session, now)
-            and (not self._rules.restricted or self._rules.refusal(session.user) is None)
-        )
+        return session is not None and self._admitted(session, now) is not None
+
+    def _admitted(self, session: Session, now: float) -> Forward | None:
+        """:meth:`admit`, answered with the session's ``Forward``.
+
+        Both rules are pure functions of the session (a record is never changed:
+        a refresh or a touch writes a new one), so they are decided once per
+        session object and kept as "passes until" with its ``Forward`` (bounded by
+        :data:`ADMISSIONS`; the object is held, so its ``id`` is never another's).
+        """
+        kept = self._admissions.get(id(session))
+        if kept is None or kept[0] is not session:
+            kept = self._admission(session)
+        return kept[2] if now < kept[1] else None
+
+    def _admission(self, session: Session) -> tuple[Session, float, Forward]:
+        rules = self._rules
+        refused = rules.restricted and rules.refusal(session.user) is not None
+        kept = (session, -math.inf if refused else self._passes_until(session), Forward(session))
+        if len(self._admissions) >= ADMISSIONS:
+            self._admissions.clear()
+        self._admissions[id(session)] = kept
+        return kept
 
     # ------------------------------------------------------------ the full path
 

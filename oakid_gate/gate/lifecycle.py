@@ -49,18 +49,21 @@ class Lifecycle:
         self.refresh_margin = float(settings.refresh_margin)
 
     def passes(self, session: Session, now: float) -> bool:
-        """Whether ``session`` needs nothing at ``now`` (:attr:`Stage.PASS`): the hot path.
+        """Whether ``session`` needs nothing at ``now`` (:attr:`Stage.PASS`): the hot path."""
+        return now < self.passes_until(session)
 
-        Touched within ``touch_interval`` (so not idle: the interval is a tenth
-        of ``idle_timeout`` at most), within its lifetime, nothing due.
-        """
-        refresh_at = session.refresh_at
-        return (
-            now < session.last_seen + self.touch_interval
-            and now < session.created_at + self.lifetime
-            and (refresh_at is None or now < refresh_at)
-            and now < session.claims_at + self.claims_interval
+    def passes_until(self, session: Session) -> float:
+        """Until when ``session`` passes as it is (a pure function of the session, so the
+        hot path may keep it): touched within ``touch_interval`` (so not idle: the
+        interval is a tenth of ``idle_timeout`` at most), within its lifetime, nothing
+        due."""
+        until = min(
+            session.last_seen + self.touch_interval,
+            session.created_at + self.lifetime,
+            session.claims_at + self.claims_interval,
         )
+        refresh_at = session.refresh_at
+        return until if refresh_at is None or until < refresh_at else refresh_at
 
     def stage(self, session: Session, now: float) -> Stage:
         """What ``session`` needs at ``now``."""

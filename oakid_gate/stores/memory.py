@@ -66,6 +66,18 @@ class _Bounded(Generic[V]):
         self._cache.move_to_end(key)
         return item[0]
 
+    def peek(self, key: str) -> V | None:
+        """:meth:`get` for a reader without the lock: an expired entry is left for the
+        next write to drop, and one that went since it was read is not moved."""
+        item = self._cache.get(key)
+        if item is None or item[1] <= self._clock():
+            return None
+        try:  # noqa: SIM105 - contextlib.suppress costs a context manager per read
+            self._cache.move_to_end(key)
+        except KeyError:  # removed by another thread since the read
+            pass
+        return item[0]
+
     def put(self, key: str, value: V, ttl: float) -> None:
         cache = self._cache
         cache[key] = (value, self._clock() + ttl)
@@ -130,8 +142,11 @@ class MemoryStore(SessionStore):
         with self._mutex:
             return self._sessions.get(key)
 
-    #: this store is the store of record itself: the hot path's read is a read
-    peek_session = get_session
+    def peek_session(self, key: str) -> Session | None:
+        """The hot path's read (this store is the store of record: a read), without the
+        lock: each step is one atomic dict operation, and an entry gone or replaced
+        meanwhile reads as it was a moment before (an expired one is never served)."""
+        return self._sessions.peek(key)
 
     def put_session(self, key: str, session: Session, ttl: float) -> None:
         with self._mutex:
