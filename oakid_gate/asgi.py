@@ -45,6 +45,7 @@ from .drivers import (
 from .errors import BodyTooLarge
 from .gate.caching import from_browser
 from .gate.endpoints import PING_REPLY
+from .gate.gate import HotTarget
 from .gate.identity import IDENTITY_FIRST_BYTES, is_identity_header, without_identity_headers
 from .gate.records import Session
 from .gate.replies import Forward, Outcome, Reply
@@ -80,8 +81,14 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
             log.info("a WebSocket from another origin was refused")
             await send({"type": "websocket.close", "code": 1008})  # the server answers 403
             return
+        path = scope["path"]
+        # Nearly every request is for the app: the core is asked only under its prefix.
         # A WebSocket scope has no method: only its app path may take the hot path.
-        target = self.gate.hot_target(scope["path"], scope.get("method", ""))
+        target: HotTarget | None = (
+            "app"
+            if not path.startswith(self._gate_prefix)
+            else self.gate.hot_target(path, scope.get("method", ""))
+        )
         if target == "ping":
             await _send_reply(PING_REPLY, send, head=scope["method"] == "HEAD")
             return
@@ -117,6 +124,10 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
             if isinstance(outcome, Reply):
                 await _send_reply(outcome, send, head=scope["method"] == "HEAD")
                 return
+        await self._full(scope, receive, send)
+
+    async def _full(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The full path: the core's whole program for this request, then its outcome."""
         effects = AsyncEffects(
             http=self.http,
             store=self.store,
