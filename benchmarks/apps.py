@@ -15,6 +15,9 @@ apps:gated_app``, ``oakid-gate run apps:hello``). Every variant answers ``/``
     path); ``/login`` signs in (sets the session) for the benchmark.
 ``gated_app()``
     ``hello`` behind ``OakIDMiddleware``, every setting from ``OAKID_*``.
+``seeded_app()``
+    ``gated_app()`` with one session written into its store at start-up under
+    :data:`SEEDED_SID` (no provider: :mod:`instructions` counts the hot path).
 
 Only Starlette is imported at module level: ``uvicorn apps:hello`` must not
 pay for importing oakid_gate (start-up times are compared).
@@ -31,7 +34,16 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["BODY", "floor_app", "gated_app", "hello", "hello_app", "sessions_app"]
+__all__ = [
+    "BODY",
+    "SEEDED_SID",
+    "floor_app",
+    "gated_app",
+    "hello",
+    "hello_app",
+    "seeded_app",
+    "sessions_app",
+]
 
 BODY = b"Hello, world!"
 #: the key SessionMiddleware signs its cookie with (a fixed one: it is a benchmark)
@@ -103,3 +115,38 @@ def gated_app() -> ASGIApp:
     from oakid_gate import OakIDMiddleware
 
     return OakIDMiddleware(hello_app())
+
+
+#: the session id of :func:`seeded_app`'s one session (a benchmark's, not a secret)
+SEEDED_SID = "bench-seeded-session-0123456789abcdefghijklm"
+
+
+def seeded_app() -> ASGIApp:
+    """:func:`gated_app` with one signed-in session already in its store, as a sign-in
+    at OakID writes it (claims, tokens, scopes), due for nothing for ten hours."""
+    import time
+
+    from oakid_gate import OakIDMiddleware
+    from oakid_gate.gate.records import Session
+
+    gate = OakIDMiddleware(hello_app())
+    now = time.time()
+    session = Session(
+        claims={
+            "sub": "u-4f1c2a",
+            "email": "alice@example.test",
+            "email_verified": True,
+            "name": "Alice Example",
+            "groups": ["staff", "dashboards"],
+        },
+        access_token="a" * 600,
+        refresh_token="r" * 64,
+        expires_at=now + 36_000,
+        refresh_at=now + 35_700,
+        scopes=("openid", "profile", "email"),
+        created_at=now,
+        last_seen=now,
+        claims_at=now,
+    )
+    gate.store.put_session(gate.gate.parts.session_key(SEEDED_SID), session, 36_000)
+    return gate

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install what `make bench` measures against, beyond the test peers
 # (scripts/install-peers.sh): Debian's wrk, apache2 and
-# libapache2-mod-auth-openidc. (py-spy, for `benchmarks/bench.py --profile`,
-# comes with the project's test extra.)
+# libapache2-mod-auth-openidc, and valgrind (benchmarks/instructions.py counts
+# the hot path's instructions with callgrind). (py-spy, for
+# `benchmarks/bench.py --profile`, comes with the project's test extra.)
 #
 # Idempotent and quiet: apt runs only when a package is missing (as root; as
 # anyone else this says what to install and fails). No package may start a system service: apt runs with
@@ -12,7 +13,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-APT_PACKAGES=(wrk apache2 libapache2-mod-auth-openidc)
+APT_PACKAGES=(wrk apache2 libapache2-mod-auth-openidc valgrind)
 
 say() { printf 'install-bench: %s\n' "$*"; }
 die() { printf 'install-bench: %s\n' "$*" >&2; exit 1; }

@@ -697,3 +697,91 @@ def test_sqlite_watch_failure_is_store_unavailable_and_clears(
     assert store.peek_session(KEY) is not None  # a new watch connection, a new reading
     with sqlite3.connect(sqlite_path) as conn:
         assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] >= 1
+
+
+def _race(
+    read: Callable[[], object], write: Callable[[int], None], rounds: int = 20_000
+) -> list[BaseException]:
+    """``read`` on three threads while ``write(i)`` runs ``rounds`` times on this one;
+    bounded, stops by itself; returns what the readers raised."""
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            try:
+                read()
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        for i in range(rounds):
+            write(i)
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join(timeout=10)
+    return errors
+
+
+def test_lock_free_near_cache_reads_never_serve_a_key_after_its_invalidation() -> None:
+    """The hot path reads the near cache without its lock: readers racing fills,
+    invalidations, clears and evictions raise nothing, and once ``invalidate`` or
+    ``clear`` has returned, no read serves what was there."""
+    near = NearCache(maxsize=4)
+    session = make_session()
+    keys = [f"k{i}" for i in range(6)]  # more than maxsize: evictions too
+    stale: list[str] = []
+
+    def read() -> None:
+        for key in keys:
+            near.get(key)
+
+    def write(i: int) -> None:
+        key = keys[i % len(keys)]
+        ticket = near.reserve(key)
+        assert ticket is not None
+        near.fill(key, ticket, session, None)
+        if i % 3 == 0:
+            near.invalidate(key)
+            if near.get(key) is not None:
+                stale.append(key)
+        elif i % 7 == 0:
+            near.clear()
+            if any(near.get(k) is not None for k in keys):
+                stale.append("clear")
+        assert len(near) <= 4
+
+    assert _race(read, write) == []
+    assert stale == []
+
+
+def test_lock_free_memory_store_reads_never_serve_a_deleted_session() -> None:
+    """The memory store's hot read takes no lock either: readers racing writes, deletes
+    and evictions raise nothing, and once ``delete_session`` has returned the session
+    is not served."""
+    from oakid_gate.stores import MemoryStore
+
+    store = MemoryStore(max_sessions=4)
+    session = make_session()
+    keys = [f"k{i}" for i in range(6)]
+    stale: list[str] = []
+
+    def read() -> None:
+        for key in keys:
+            store.peek_session(key)
+
+    def write(i: int) -> None:
+        key = keys[i % len(keys)]
+        store.put_session(key, session, 60)
+        if i % 2 == 0:
+            store.delete_session(key)
+            if store.peek_session(key) is not None:
+                stale.append(key)
+
+    assert _race(read, write) == []
+    assert stale == []

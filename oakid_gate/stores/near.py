@@ -24,7 +24,10 @@ What keeps it right, whatever the store:
   many markers. A forked child starts with an empty cache.
 
 Thread-safe: WSGI servers call from many threads, and redis's invalidations
-arrive on a thread of their own.
+arrive on a thread of their own. Every change is made under the lock; the hot
+path's :meth:`NearCache.get` reads without it (each of its steps is one atomic
+operation of an ``OrderedDict``), so a read that meets an invalidation is
+ordered before it, as it would be under the lock.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import os
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final
 
@@ -87,7 +91,8 @@ class NearCache:
         self.maxsize = maxsize
         self.max_age = max_age
         self._clock = clock
-        self._entries: LRUCache[str, tuple[Session, float]] = LRUCache(max(1, maxsize))
+        #: key -> (session, served until), least recently used first
+        self._entries: OrderedDict[str, tuple[Session, float]] = OrderedDict()
         self._pending: LRUCache[str, Ticket] = LRUCache(max(1, maxsize))
         self._lock = threading.Lock()
         self._enabled = enabled and maxsize > 0
@@ -105,14 +110,20 @@ class NearCache:
 
     def get(self, key: str) -> Session | None:
         """The cached session, or ``None`` (not cached, too old, expired, or disabled)."""
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if self._clock() < entry[1]:
-                return entry[0]
-            del self._entries[key]
+        entries = self._entries
+        entry = entries.get(key)
+        if entry is None:
             return None
+        if self._clock() < entry[1]:
+            try:  # noqa: SIM105 - contextlib.suppress costs a context manager per read
+                entries.move_to_end(key)
+            except KeyError:  # invalidated since the read above: that read came first
+                pass
+            return entry[0]
+        with self._lock:
+            if entries.get(key) is entry:
+                del entries[key]
+        return None
 
     # ------------------------------------------------------------ a miss
 
@@ -137,7 +148,11 @@ class NearCache:
                 return
             del self._pending[key]
             if session is not None and self._enabled:
-                self._entries[key] = (session, deadline)
+                entries = self._entries
+                entries[key] = (session, deadline)
+                entries.move_to_end(key)
+                if len(entries) > self.maxsize:
+                    entries.popitem(last=False)
 
     # ------------------------------------------------------------ invalidation
 
