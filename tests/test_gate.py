@@ -709,3 +709,69 @@ def test_hot_outcome_is_every_adapters_hot_path_decision(
     else:
         assert outcome == kinds[expected]
     assert (not asked) or current is None  # the public check only for nobody
+
+
+# ------------------------------------------------------ the admission kept per session
+
+
+def _admitted_directly(gate: Gate, current: Session, now: float) -> bool:
+    """The admission written out from the rules, as the hot path decided it before it
+    was kept per session object."""
+    life = gate.parts.lifecycle
+    rules = gate.parts.rules
+    timely = (
+        now < current.last_seen + life.touch_interval
+        and now < current.created_at + life.lifetime
+        and (current.refresh_at is None or now < current.refresh_at)
+        and now < current.claims_at + life.claims_interval
+    )
+    return timely and (not rules.restricted or rules.refusal(current.user) is None)
+
+
+@pytest.mark.parametrize("allowed", [None, ["u1@example.test"], ["other@example.test"]])
+def test_a_kept_admission_is_always_the_rules_own_answer(allowed: list[str] | None) -> None:
+    """``Gate.admit`` keeps "passes until" per session object; asked again and again at
+    later moments, about sessions past each of their limits, refused by an allow-list,
+    or with no refresh time, it answers what the rules answer, every time."""
+    gate = make_gate(issuer=ISSUER, **({"allowed_emails": allowed} if allowed else {}))
+    cases = [
+        session(),
+        session(refresh_at=None),
+        session(refresh_at=NOW + 5),
+        session(last_seen=NOW - 59),
+        session(claims_at=NOW - 3590),
+        session(created_at=NOW - 86_390),
+        session(claims={"sub": "u2", "email": "other@example.test"}),
+    ]
+    answers = set()
+    for moment in (NOW - 1, NOW, NOW + 0.5, NOW + 4.999, NOW + 5, NOW + 30, NOW + 120, NOW + 4000):
+        for current in cases:
+            expected = _admitted_directly(gate, current, moment)
+            assert gate.admit(current, moment) is expected, (current, moment)
+            answers.add(expected)
+    assert answers == {True, False}  # both answers were asked for
+    assert gate.admit(None, NOW) is False
+
+
+def test_a_kept_admission_is_never_another_sessions() -> None:
+    """Kept by ``id`` but held with the object: an entry whose id is reused by a new
+    session (the old one gone) is not taken for it."""
+    gate = make_gate(issuer=ISSUER)
+    refused = session(last_seen=NOW - 3600)  # idle: never passes
+    fresh = session()
+    assert gate.admit(fresh, NOW)
+    # What a reused id would look like: the new object's id, another session's entry.
+    gate._admissions[id(refused)] = (fresh, NOW + 3600, Forward(fresh))
+    assert not gate.admit(refused, NOW)
+
+
+def test_kept_admissions_are_bounded() -> None:
+    """At most ``ADMISSIONS`` sessions are kept (a flood of sessions costs memory once)."""
+    from oakid_gate.gate.gate import ADMISSIONS
+
+    gate = make_gate(issuer=ISSUER)
+    sessions = [session(claims={"sub": f"u{i}"}) for i in range(ADMISSIONS + 10)]
+    for current in sessions:
+        gate.admit(current, NOW)
+        assert len(gate._admissions) <= ADMISSIONS
+    assert all(gate.admit(current, NOW) for current in sessions[-20:])
