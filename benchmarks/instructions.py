@@ -42,20 +42,31 @@ GATE = {
     "OAKID_CLIENT_SECRET": "bench-client-secret",
     "OAKID_SECRET": "bench-cookie-secret-0123456789abcdef",
 }
+#: what Chrome 156 sends with a navigation, besides Host and Cookie
+BROWSER = {
+    "Connection": "keep-alive",
+    "sec-ch-ua": '"Chromium";v="156", "Not.A/Brand";v="99"',
+    "sec-ch-ua-mobile": "?0",
+    "sec-ch-ua-platform": '"Linux"',
+    "Upgrade-Insecure-Requests": "1",
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/156.0 Safari/537.36",
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Sec-Fetch-Site": "same-origin",
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-User": "?1",
+    "Sec-Fetch-Dest": "document",
+    "Referer": "https://tools.example.test/reports",
+    "Accept-Encoding": "gzip, deflate, br, zstd",
+    "Accept-Language": "en-GB,en;q=0.9",
+}
 #: case -> (the app's factory, its session store, the request's headers)
 CASES: dict[str, tuple[str, str | None, dict[str, str]]] = {
     "bare": ("hello_app", None, {}),
     "floor": ("floor_app", None, {}),
     "mw-memory": ("seeded_app", "memory://", {}),
     "mw-sqlite": ("seeded_app", "sqlite:///{dir}/sessions.db", {}),
-    "mw-memory-browser": (
-        "seeded_app",
-        "memory://",
-        {
-            "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0",
-            "Sec-Fetch-Mode": "navigate",
-        },
-    ),
+    "bare-browser": ("hello_app", None, BROWSER),
+    "mw-memory-browser": ("seeded_app", "memory://", BROWSER),
 }
 
 

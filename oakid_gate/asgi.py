@@ -46,7 +46,12 @@ from .errors import BodyTooLarge
 from .gate.caching import from_browser
 from .gate.endpoints import PING_REPLY
 from .gate.gate import HotTarget
-from .gate.identity import IDENTITY_FIRST_BYTES, is_identity_header, without_identity_headers
+from .gate.identity import (
+    IDENTITY_FIRST_BYTES,
+    PLAIN_LOOKALIKES,
+    is_identity_header,
+    without_identity_headers,
+)
 from .gate.records import Session
 from .gate.replies import Forward, Outcome, Reply
 from .gate.request import GATE_HEADERS, GateRequest
@@ -246,15 +251,21 @@ def _scan(headers: list[tuple[bytes, bytes]]) -> _Scanned:
     tell a browser (:func:`~oakid_gate.gate.caching.from_browser`): the hot path's reads."""
     cookie = fetch_mode = user_agent = None
     forged = False
-    first = IDENTITY_FIRST_BYTES
+    first, plain = IDENTITY_FIRST_BYTES, PLAIN_LOOKALIKES
     for name, value in headers:
-        if name == b"cookie":
-            cookie = value if cookie is None else cookie + b"; " + value
-        elif name == b"sec-fetch-mode":
-            fetch_mode = value
-        elif name == b"user-agent":
-            user_agent = value
-        elif name and name[0] in first and is_identity_header(name):
+        if not name:
+            continue
+        initial = name[0]  # one byte decides which comparison, if any, is made
+        if initial == 99:  # c
+            if name == b"cookie":
+                cookie = value if cookie is None else cookie + b"; " + value
+        elif initial == 115:  # s
+            if name == b"sec-fetch-mode":
+                fetch_mode = value
+        elif initial == 117:  # u
+            if name == b"user-agent":
+                user_agent = value
+        elif initial in first and name not in plain and is_identity_header(name):
             forged = True
     return cookie, forged, fetch_mode, user_agent
 

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from support.spies import full_path_calls
 
 from oakid_gate import OakIDMiddleware
+from oakid_gate.gate.identity import IDENTITY_HEADERS, PLAIN_LOOKALIKES, is_identity_header
 
 FORGED = [
     ("X-Forwarded-User", "mallory"),
@@ -47,6 +48,45 @@ async def test_forged_identity_headers_never_reach_the_app(name: str, value: str
     assert b"x-other" in seen
     forged = name.lower().replace("_", "-").encode()
     assert forged not in {h.replace(b"_", b"-") for h in seen}
+
+
+#: what Chrome sends with a navigation, besides the host and the cookie
+BROWSER_HEADERS = {
+    "sec-ch-ua": '"Chromium";v="156"',
+    "sec-ch-ua-mobile": "?0",
+    "upgrade-insecure-requests": "1",
+    "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0",
+    "accept": "text/html,*/*;q=0.8",
+    "sec-fetch-site": "same-origin",
+    "sec-fetch-mode": "navigate",
+    "sec-fetch-dest": "document",
+    "accept-language": "en-GB,en;q=0.9",
+}
+
+
+@pytest.mark.parametrize(("name", "value"), [pytest.param(n, v, id=n) for n, v in FORGED])
+async def test_forged_identity_headers_hidden_among_look_alikes_never_reach_the_app(
+    name: str, value: str
+) -> None:
+    """The hot path's header scan looks closely only at names that start like an identity
+    header and are not a known plain one (``referer``, ``x-forwarded-for``, ...): a forged
+    header among a browser's headers and every plain look-alike is still removed, and
+    the look-alikes reach the app."""
+    app = gate(public_paths=["/health"])
+    plain = {n.decode(): "plain" for n in PLAIN_LOOKALIKES}
+    sent = {**BROWSER_HEADERS, **plain, name: value}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        response = await c.get("/health", headers=sent)
+    seen = {h.encode() for h in response.json()["headers"]}
+    assert {n.encode() for n in plain} <= seen
+    forged = name.lower().replace("_", "-").encode()
+    assert forged not in {h.replace(b"_", b"-") for h in seen}
+
+
+def test_no_plain_look_alike_is_an_identity_header() -> None:
+    """Each name the scan lets pass on sight is no identity header in any reading."""
+    assert not [n for n in PLAIN_LOOKALIKES if is_identity_header(n)]
+    assert PLAIN_LOOKALIKES.isdisjoint(IDENTITY_HEADERS)
 
 
 async def test_lifespan_passes_through() -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "ENVIRON_IDENTITY_KEYS",
     "IDENTITY_FIRST_BYTES",
     "IDENTITY_HEADERS",
+    "PLAIN_LOOKALIKES",
     "header_value",
     "identity_fields",
     "identity_headers",
@@ -58,6 +59,24 @@ _ANY_AUTH_REQUEST = b"x-auth-request-"
 
 #: the first bytes of every identity header name: a cheap pre-filter for hot paths
 IDENTITY_FIRST_BYTES = frozenset(b"xXrR")
+#: common headers that begin like one (``r``, ``x``) but are none: the hot path's
+#: scan skips the full check for these exact names (a test keeps each one plain)
+PLAIN_LOOKALIKES = frozenset(
+    {
+        b"range",
+        b"referer",
+        b"x-amzn-trace-id",
+        b"x-cloud-trace-context",
+        b"x-forwarded-for",
+        b"x-forwarded-host",
+        b"x-forwarded-port",
+        b"x-forwarded-prefix",
+        b"x-forwarded-proto",
+        b"x-real-ip",
+        b"x-request-id",
+        b"x-requested-with",
+    }
+)
 
 #: WSGI environ keys only the gate may set (PEP 3333 spells headers ``HTTP_...``)
 ENVIRON_IDENTITY_KEYS = (
