@@ -199,8 +199,9 @@ class Settings:
     protected_cache_control: str = field(
         default="no-store",
         metadata=_doc(
-            "Cache-Control added to protected responses that set none, so that the back "
-            "button shows nothing after sign-out (empty: add none)"
+            "Cache-Control added to a browser's protected responses that set none, so "
+            "that the back button shows nothing after sign-out (a browser: Sec-Fetch-Mode "
+            "or a Mozilla/ User-Agent; empty: add none)"
         ),
     )
 
