@@ -22,85 +22,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from typing import Generic, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import ConfigurationError
 from ..gate.records import Session
 from ..gate.store import SessionStore
+from .bounded import BoundedLRU
 
 __all__ = ["MemoryStore"]
-
-V = TypeVar("V")
 
 #: seconds between sweeps of expired entries, done on a write
 SWEEP_INTERVAL = 60.0
 DEFAULT_MAX_SESSIONS = 100_000
 #: the largest max_sessions taken (about 19 GB of sessions)
 LARGEST_MAX_SESSIONS = 10_000_000
-
-
-class _Bounded(Generic[V]):
-    """A bounded LRU map whose entries each carry their own expiry.
-
-    An :class:`~collections.OrderedDict` in recency order: a read moves its
-    entry to the end, a write beyond ``maxsize`` drops the first. (cachetools'
-    ``LRUCache`` does the same with a dict and an ordered dict beside it, at
-    several times the cost of a read on the hot path.)
-    """
-
-    def __init__(self, maxsize: int, clock: Callable[[], float]) -> None:
-        self._maxsize = maxsize
-        self._clock = clock
-        self._cache: OrderedDict[str, tuple[V, float]] = OrderedDict()
-
-    def get(self, key: str) -> V | None:
-        item = self._cache.get(key)
-        if item is None:
-            return None
-        if item[1] <= self._clock():
-            del self._cache[key]
-            return None
-        self._cache.move_to_end(key)
-        return item[0]
-
-    def peek(self, key: str) -> V | None:
-        """:meth:`get` for a reader without the lock: an expired entry is left for the
-        next write to drop, and one that went since it was read is not moved."""
-        item = self._cache.get(key)
-        if item is None or item[1] <= self._clock():
-            return None
-        try:  # noqa: SIM105 - contextlib.suppress costs a context manager per read
-            self._cache.move_to_end(key)
-        except KeyError:  # removed by another thread since the read
-            pass
-        return item[0]
-
-    def put(self, key: str, value: V, ttl: float) -> None:
-        cache = self._cache
-        cache[key] = (value, self._clock() + ttl)
-        cache.move_to_end(key)
-        if len(cache) > self._maxsize:
-            cache.popitem(last=False)
-
-    def pop(self, key: str) -> V | None:
-        item = self._cache.pop(key, None)
-        if item is None or item[1] <= self._clock():
-            return None
-        return item[0]
-
-    def sweep(self) -> int:
-        """Drop every expired entry; return how many went."""
-        now = self._clock()
-        expired = [k for k, (_, expires) in list(self._cache.items()) if expires <= now]
-        for key in expired:
-            self._cache.pop(key, None)
-        return len(expired)
-
-    def __len__(self) -> int:
-        return len(self._cache)
 
 
 class MemoryStore(SessionStore):
@@ -112,8 +48,8 @@ class MemoryStore(SessionStore):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_sessions = max_sessions
-        self._sessions: _Bounded[Session] = _Bounded(max_sessions, clock)
-        self._locks: _Bounded[str] = _Bounded(max_sessions, clock)
+        self._sessions: BoundedLRU[Session] = BoundedLRU(max_sessions, clock)
+        self._locks: BoundedLRU[str] = BoundedLRU(max_sessions, clock)
         #: index -> the sessions linked to it, each with when the link lapses
         self._links: dict[str, dict[str, float]] = {}
         self._mutex = threading.Lock()  # WSGI servers call from many threads

@@ -25,9 +25,9 @@ What keeps it right, whatever the store:
 
 Thread-safe: WSGI servers call from many threads, and redis's invalidations
 arrive on a thread of their own. Every change is made under the lock; the hot
-path's :meth:`NearCache.get` reads without it (each of its steps is one atomic
-operation of an ``OrderedDict``), so a read that meets an invalidation is
-ordered before it, as it would be under the lock.
+path's :meth:`NearCache.get` reads without it
+(:meth:`~oakid_gate.stores.bounded.BoundedLRU.peek`), so a read that meets an
+invalidation is ordered before it, as it would be under the lock.
 """
 
 from __future__ import annotations
@@ -36,13 +36,13 @@ import os
 import threading
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final
 
 from cachetools import LRUCache
 
 from ..gate.records import Session
+from .bounded import BoundedLRU
 
 __all__ = ["MAXSIZE", "MAX_AGE", "NearCache", "Ticket", "after_fork"]
 
@@ -91,8 +91,8 @@ class NearCache:
         self.maxsize = maxsize
         self.max_age = max_age
         self._clock = clock
-        #: key -> (session, served until), least recently used first
-        self._entries: OrderedDict[str, tuple[Session, float]] = OrderedDict()
+        #: key -> the session, each served until its own moment
+        self._entries: BoundedLRU[Session] = BoundedLRU(max(1, maxsize), clock)
         self._pending: LRUCache[str, Ticket] = LRUCache(max(1, maxsize))
         self._lock = threading.Lock()
         self._enabled = enabled and maxsize > 0
@@ -110,20 +110,7 @@ class NearCache:
 
     def get(self, key: str) -> Session | None:
         """The cached session, or ``None`` (not cached, too old, expired, or disabled)."""
-        entries = self._entries
-        entry = entries.get(key)
-        if entry is None:
-            return None
-        if self._clock() < entry[1]:
-            try:  # noqa: SIM105 - contextlib.suppress costs a context manager per read
-                entries.move_to_end(key)
-            except KeyError:  # invalidated since the read above: that read came first
-                pass
-            return entry[0]
-        with self._lock:
-            if entries.get(key) is entry:
-                del entries[key]
-        return None
+        return self._entries.peek(key)
 
     # ------------------------------------------------------------ a miss
 
@@ -148,18 +135,14 @@ class NearCache:
                 return
             del self._pending[key]
             if session is not None and self._enabled:
-                entries = self._entries
-                entries[key] = (session, deadline)
-                entries.move_to_end(key)
-                if len(entries) > self.maxsize:
-                    entries.popitem(last=False)
+                self._entries.put_until(key, session, deadline)
 
     # ------------------------------------------------------------ invalidation
 
     def invalidate(self, key: str) -> None:
         """``key`` changed or went: drop it, and any read of it in flight."""
         with self._lock:
-            self._entries.pop(key, None)
+            self._entries.pop(key)
             self._pending.pop(key, None)
 
     def clear(self) -> None:
