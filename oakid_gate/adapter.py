@@ -69,8 +69,6 @@ class GateAdapter(Generic[AppT, ClientT]):
         #: the user of a request on a public path without a session
         self._anonymous = ANONYMOUS
         self._hot_keys = HotKeys(self.gate)
-        #: every path the gate answers itself starts with this (:meth:`Gate.hot_target`)
-        self._gate_prefix = self.settings.prefix
         #: added to protected responses without a Cache-Control of their own
         self._cache_control = self.settings.protected_cache_control
         self._cache_control_bytes = self._cache_control.encode("latin-1")

@@ -45,7 +45,6 @@ from .drivers import (
 from .errors import BodyTooLarge
 from .gate.caching import from_browser
 from .gate.endpoints import PING_REPLY
-from .gate.gate import HotTarget
 from .gate.identity import (
     IDENTITY_FIRST_BYTES,
     PLAIN_LOOKALIKES,
@@ -79,21 +78,15 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        cookie, forged, fetch_mode, user_agent = _scan(scope["headers"])
+        cookie, forged, browser = _scan(scope["headers"])
         if forged:
             scope["headers"] = without_identity_headers(scope["headers"])
         if kind == "websocket" and not self.gate.websocket_allowed(self._request(scope)):
             log.info("a WebSocket from another origin was refused")
             await send({"type": "websocket.close", "code": 1008})  # the server answers 403
             return
-        path = scope["path"]
-        # Nearly every request is for the app: the core is asked only under its prefix.
         # A WebSocket scope has no method: only its app path may take the hot path.
-        target: HotTarget | None = (
-            "app"
-            if not path.startswith(self._gate_prefix)
-            else self.gate.hot_target(path, scope.get("method", ""))
-        )
+        target = self.gate.hot_target(scope["path"], scope.get("method", ""))
         if target == "ping":
             await _send_reply(PING_REPLY, send, head=scope["method"] == "HEAD")
             return
@@ -110,9 +103,8 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
                 except Exception as exc:
                     # Answer now: the full path would wait for the store a second time.
                     failed = store_unavailable("peek_session", exc)
-                    await self._finish(
-                        self.gate.store_failed(self._request(scope), failed), scope, receive, send
-                    )
+                    refused = self.gate.store_failed(self._request(scope), failed)
+                    await self._finish(refused, scope, receive, send, browser)
                     return
             outcome = self.gate.hot_outcome(
                 target,
@@ -123,15 +115,15 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
                 scope,
             )
             if isinstance(outcome, Forward):
-                send = self._forwarding(outcome.session, scope, send, fetch_mode, user_agent)
+                send = self._forwarding(outcome.session, scope, send, browser)
                 await self.app(scope, receive, send)
                 return
             if isinstance(outcome, Reply):
                 await _send_reply(outcome, send, head=scope["method"] == "HEAD")
                 return
-        await self._full(scope, receive, send)
+        await self._full(scope, receive, send, browser)
 
-    async def _full(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _full(self, scope: Scope, receive: Receive, send: Send, browser: _Browser) -> None:
         """The full path: the core's whole program for this request, then its outcome."""
         effects = AsyncEffects(
             http=self.http,
@@ -145,7 +137,7 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
             outcome = await run_async(self.gate.handle(req, time.time(), random_token), effects)
         except Exception:
             outcome = self.unexpected(req)
-        await self._finish(outcome, scope, receive, send)
+        await self._finish(outcome, scope, receive, send, browser)
 
     def _public(self, scope: Scope) -> bool:
         """A public path, under the configured mount prefix (the hot path's shortcut)."""
@@ -153,15 +145,11 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
         return self.gate.passes_anonymously(root, route_path(scope), method)
 
     def _forwarding(
-        self,
-        session: Session | None,
-        scope: Scope,
-        send: Send,
-        fetch_mode: bytes | None,
-        user_agent: bytes | None,
+        self, session: Session | None, scope: Scope, send: Send, browser: _Browser
     ) -> Send:
         """Put the user into ``scope``; return the ``send`` the app gets: for a browser's
-        protected request, one adding ``protected_cache_control`` (:mod:`.gate.caching`)."""
+        protected request (``browser``: its ``Sec-Fetch-Mode`` and ``User-Agent``), one
+        adding ``protected_cache_control`` (:mod:`.gate.caching`)."""
         scope["oakid.gate"] = self
         if session is None:
             scope["user"] = self._anonymous
@@ -171,16 +159,16 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
         scope["user"] = session.user
         scope["auth"] = AuthCredentials(("authenticated", *session.scopes))
         scope["oakid"] = session.view
-        if self._cache_control and scope["type"] == "http" and from_browser(fetch_mode, user_agent):
+        if self._cache_control and scope["type"] == "http" and from_browser(*browser):
             return _private(send, self._cache_control_bytes)
         return send
 
-    async def _finish(self, outcome: Outcome, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _finish(
+        self, outcome: Outcome, scope: Scope, receive: Receive, send: Send, browser: _Browser
+    ) -> None:
         """Call the app with the session, or send the gate's own reply."""
         if isinstance(outcome, Forward):
-            _, _, fetch_mode, user_agent = _scan(scope["headers"])
-            send = self._forwarding(outcome.session, scope, send, fetch_mode, user_agent)
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, self._forwarding(outcome.session, scope, send, browser))
         elif scope["type"] == "websocket":
             # Refuse before accepting: the server answers 403.
             await send({"type": "websocket.close", "code": 1008})
@@ -217,8 +205,10 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
         await self.store.aclose()
 
 
-#: the Cookie header, whether an identity header was sent, Sec-Fetch-Mode, User-Agent
-_Scanned = tuple[bytes | None, bool, bytes | None, bytes | None]
+#: Sec-Fetch-Mode and User-Agent, as :func:`~oakid_gate.gate.caching.from_browser` reads them
+_Browser = tuple[bytes | None, bytes | None]
+#: the Cookie header, whether an identity header was sent, and the browser's two headers
+_Scanned = tuple[bytes | None, bool, _Browser]
 
 #: the scheme a request came in on, as the gate names it
 _SCHEMES: dict[Any, str] = {"https": "https", "wss": "https"}
@@ -267,7 +257,7 @@ def _scan(headers: list[tuple[bytes, bytes]]) -> _Scanned:
                 user_agent = value
         elif initial in first and name not in plain and is_identity_header(name):
             forged = True
-    return cookie, forged, fetch_mode, user_agent
+    return cookie, forged, (fetch_mode, user_agent)
 
 
 def _private(send: Send, value: bytes) -> Send:
