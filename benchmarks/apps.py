@@ -41,6 +41,7 @@ __all__ = [
     "gated_app",
     "hello",
     "hello_app",
+    "seed",
     "seeded_app",
     "sessions_app",
 ]
@@ -122,14 +123,21 @@ SEEDED_SID = "bench-seeded-session-0123456789abcdefghijklm"
 
 
 def seeded_app() -> ASGIApp:
-    """:func:`gated_app` with one signed-in session already in its store, as a sign-in
-    at OakID writes it (claims, tokens, scopes), due for nothing for ten hours."""
-    import time
-
+    """:func:`gated_app` with one signed-in session already in its store (:func:`seed`)."""
     from oakid_gate import OakIDMiddleware
-    from oakid_gate.gate.records import Session
 
     gate = OakIDMiddleware(hello_app())
+    seed(gate)
+    return gate
+
+
+def seed(gate: Any) -> None:
+    """Write into ``gate``'s store, under :data:`SEEDED_SID`, one session as a sign-in at
+    OakID writes it (claims, tokens, scopes), due for nothing for ten hours."""
+    import time
+
+    from oakid_gate.gate.records import Session
+
     now = time.time()
     session = Session(
         claims={
@@ -149,4 +157,3 @@ def seeded_app() -> ASGIApp:
         claims_at=now,
     )
     gate.store.put_session(gate.gate.parts.session_key(SEEDED_SID), session, 36_000)
-    return gate

@@ -20,6 +20,7 @@ import tempfile
 import time
 from typing import Any
 
+from apps import SEEDED_SID, seed
 from starlette.applications import Starlette
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import cookie_parser
@@ -28,7 +29,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from oakid_gate import OakIDMiddleware
-from oakid_gate.gate.records import Session
 
 
 async def hello(request: Any) -> PlainTextResponse:
@@ -107,21 +107,8 @@ def gated_app(session_store: str = "memory://") -> tuple[OakIDMiddleware, str]:
         issuer="http://127.0.0.1:9",
         session_store=session_store,
     )
-    now = time.time()
-    session = Session(
-        claims={"sub": "u1", "email": "u1@example.test", "name": "User One"},
-        access_token="access-token",
-        refresh_token="refresh-token",
-        expires_at=now + 3600,
-        refresh_at=now + 3570,
-        scopes=("openid", "profile", "email"),
-        created_at=now,
-        last_seen=now,
-        claims_at=now,
-    )
-    sid = "s" * 43
-    gate.store.put_session(gate.gate.parts.session_key(sid), session, 3600)
-    return gate, f"oakid_session={sid}; theme=dark; _ga=GA1.2.3"
+    seed(gate)
+    return gate, f"oakid_session={SEEDED_SID}; theme=dark; _ga=GA1.2.3"
 
 
 async def session_middleware_cookie(app: SessionMiddleware) -> str:
@@ -175,9 +162,13 @@ async def main(n: int, rounds: int) -> None:
     floor = max(added["floor: cookie-to-dict"], 1e-9)
     gate_added = added["oakid-gate (memory store)"]
     print()
-    print(f"oakid-gate total / bare app:              {best['oakid-gate (memory store)'] / base:6.2f}x")
+    print(
+        f"oakid-gate total / bare app:              {best['oakid-gate (memory store)'] / base:6.2f}x"
+    )
     print(f"oakid-gate added / floor added:           {gate_added / floor:6.2f}x")
-    print(f"oakid-gate added / SessionMiddleware added: {gate_added / added['starlette SessionMiddleware']:6.2f}x")
+    print(
+        f"oakid-gate added / SessionMiddleware added: {gate_added / added['starlette SessionMiddleware']:6.2f}x"
+    )
     sqlite_added = added["oakid-gate (sqlite store)"]
     print(f"sqlite store added / memory store added:  {sqlite_added / gate_added:6.2f}x")
     await gate.aclose()
