@@ -6,8 +6,9 @@
     # or: app.add_middleware(OakIDMiddleware, client_id=..., ...)
 
 The app receives ``scope["user"]`` (an :class:`~oakid_gate.user.OakIDUser`, so
-``request.user`` works), ``scope["auth"]`` (Starlette ``AuthCredentials`` with
-``"authenticated"`` and the granted scopes) and ``scope["oakid"]`` (a
+``request.user`` works), ``scope["auth"]`` (a read-only Starlette
+``AuthCredentials``, :class:`~oakid_gate.user.GrantedScopes`: ``"authenticated"``
+and the granted scopes, one per session) and ``scope["oakid"]`` (a
 :class:`~oakid_gate.user.SessionView` with a fresh access token). On a public
 path without a session ``scope["user"]`` is :data:`~oakid_gate.user.ANONYMOUS`,
 ``scope["auth"]`` holds no scope and there is no ``scope["oakid"]``.
@@ -29,7 +30,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from starlette.authentication import AuthCredentials
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -54,6 +54,7 @@ from .gate.identity import (
 from .gate.records import Session
 from .gate.replies import Forward, Outcome, Reply
 from .gate.request import GATE_HEADERS, GateRequest
+from .user import NO_SCOPES
 
 if TYPE_CHECKING:
     import httpx
@@ -153,11 +154,11 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
         scope["oakid.gate"] = self
         if session is None:
             scope["user"] = self._anonymous
-            scope["auth"] = AuthCredentials()
+            scope["auth"] = NO_SCOPES
             scope.pop("oakid", None)
             return send
         scope["user"] = session.user
-        scope["auth"] = AuthCredentials(("authenticated", *session.scopes))
+        scope["auth"] = session.credentials
         scope["oakid"] = session.view
         if self._cache_control and scope["type"] == "http" and from_browser(*browser):
             return _private(send, self._cache_control_bytes)

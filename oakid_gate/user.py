@@ -15,17 +15,20 @@ oakid-gate; only its ``BaseUser`` (a class of three properties) is imported here
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, NoReturn, SupportsIndex
 
-from starlette.authentication import BaseUser
+from starlette.authentication import AuthCredentials, BaseUser
 
 __all__ = [
     "ANONYMOUS",
+    "NO_SCOPES",
+    "GrantedScopes",
     "OakIDAnonymousUser",
     "OakIDUser",
+    "ReadOnlyScopes",
     "SessionView",
     "header_safe",
     "verified_email",
@@ -155,6 +158,89 @@ class OakIDAnonymousUser(BaseUser):
 
 #: the user of every request without a session on a public path
 ANONYMOUS: Final = OakIDAnonymousUser()
+
+
+class ReadOnlyScopes(list[str]):
+    """A list of scopes that cannot be changed (``scope["auth"].scopes``): it compares,
+    iterates and serializes as the list it is; every change raises ``TypeError``; a
+    copy (``copy``, ``pickle``) is a plain list."""
+
+    __slots__ = ()
+
+    def append(self, value: str) -> NoReturn:
+        raise _read_only()
+
+    def extend(self, values: Iterable[str]) -> NoReturn:
+        raise _read_only()
+
+    def insert(self, index: SupportsIndex, value: str) -> NoReturn:
+        raise _read_only()
+
+    def remove(self, value: str) -> NoReturn:
+        raise _read_only()
+
+    def pop(self, index: SupportsIndex = -1) -> NoReturn:
+        raise _read_only()
+
+    def clear(self) -> NoReturn:
+        raise _read_only()
+
+    def sort(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise _read_only()
+
+    def reverse(self) -> NoReturn:
+        raise _read_only()
+
+    def __setitem__(self, index: Any, value: Any) -> NoReturn:
+        raise _read_only()
+
+    def __delitem__(self, index: SupportsIndex | slice) -> NoReturn:
+        raise _read_only()
+
+    def __iadd__(self, values: Iterable[str]) -> NoReturn:  # type: ignore[misc,override]
+        raise _read_only()
+
+    def __imul__(self, times: SupportsIndex) -> NoReturn:
+        raise _read_only()
+
+    def __reduce__(self) -> tuple[type[list[str]], tuple[list[str]]]:
+        return list, (list(self),)
+
+
+def _read_only() -> TypeError:
+    return TypeError("scope['auth'] is read-only: the gate's record of what was granted")
+
+
+class GrantedScopes(AuthCredentials):
+    """ASGI's ``scope["auth"]``: Starlette's ``AuthCredentials``, read-only.
+
+    ``scopes`` is a :class:`ReadOnlyScopes` list (``"authenticated"`` and the
+    scopes the provider granted) and no attribute can be set: one is made per
+    session and handed to every request of it
+    (:attr:`~oakid_gate.gate.records.Session.credentials`; :data:`NO_SCOPES` for
+    every anonymous request), so no request can change what the next one is
+    granted. Starlette's ``@requires`` and ``has_required_scope`` read it as ever.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, scopes: Iterable[str] = ()) -> None:
+        object.__setattr__(self, "scopes", ReadOnlyScopes(scopes))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"scope['auth'] is read-only (the gate's record): cannot set {name}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(
+            f"scope['auth'] is read-only (the gate's record): cannot delete {name}"
+        )
+
+    def __repr__(self) -> str:
+        return f"GrantedScopes({list(self.scopes)!r})"
+
+
+#: the ``scope["auth"]`` of every request without a session on a public path
+NO_SCOPES: Final = GrantedScopes()
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,10 @@ public paths, and only the gate's own user, session and middleware reach the app
 
 from __future__ import annotations
 
+import copy
 import inspect
+import json
+import pickle
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,7 +25,7 @@ from support.route_rules import ALICE, FORGED, SETTINGS
 import oakid_gate
 from oakid_gate import OakIDMiddleware, OakIDWSGIMiddleware
 from oakid_gate.testing import session_cookie
-from oakid_gate.user import ANONYMOUS, OakIDAnonymousUser, OakIDUser
+from oakid_gate.user import ANONYMOUS, NO_SCOPES, GrantedScopes, OakIDAnonymousUser, OakIDUser
 
 #: what both user types answer, and what the anonymous user answers for each
 ANONYMOUS_VALUES: dict[str, Any] = {
@@ -115,6 +118,56 @@ def test_asgi_public_paths_give_the_anonymous_user_and_nothing_forged() -> None:
         "view": True,
         "gate_is_the_middleware": True,
     }
+
+
+def _grants_itself_admin(request: Request) -> JSONResponse:
+    """An app (or a middleware after the gate) that tries to widen what it was granted."""
+    auth = request.scope["auth"]
+    refused = []
+    for attempt in (
+        lambda: auth.scopes.append("admin"),
+        lambda: auth.scopes.extend(["admin"]),
+        lambda: auth.scopes.insert(0, "admin"),
+        lambda: auth.scopes.__setitem__(slice(None), ["admin"]),
+        lambda: auth.scopes.__iadd__(["admin"]),
+        lambda: auth.scopes.clear(),
+        lambda: setattr(auth, "scopes", ["authenticated", "admin"]),
+        lambda: delattr(auth, "scopes"),
+    ):
+        try:
+            attempt()
+        except (AttributeError, TypeError):
+            refused.append(True)
+    return JSONResponse({"refused": refused, "scopes": list(auth.scopes)})
+
+
+def test_an_app_cannot_grant_scopes_to_the_requests_after_it() -> None:
+    """``scope["auth"]`` is one read-only object per session (and one for every anonymous
+    request): a request that tries to change it fails, and the next request, of the
+    same session or of anyone anonymous, is granted what the provider granted."""
+    routes = [Route("/public/x", _grants_itself_admin), Route("/private", _grants_itself_admin)]
+    gate = OakIDMiddleware(Starlette(routes=routes), **SETTINGS)
+    granted = ["authenticated", "openid", "profile", "email"]
+    with TestClient(gate) as client:
+        for _ in range(2):
+            assert client.get("/public/x").json() == {"refused": [True] * 8, "scopes": []}
+        client.cookies.set(*session_cookie(gate, ALICE))
+        for _ in range(2):
+            assert client.get("/private").json() == {"refused": [True] * 8, "scopes": granted}
+
+
+def test_scope_auth_is_starlettes_credentials_and_starlettes_rules_read_it() -> None:
+    from starlette.authentication import AuthCredentials, has_required_scope
+
+    credentials = GrantedScopes(("authenticated", "email"))
+    assert isinstance(credentials, AuthCredentials) and credentials.scopes == ["authenticated", "email"]
+    assert isinstance(credentials.scopes, list) and json.dumps(credentials.scopes) == '["authenticated", "email"]'
+    for copied in (copy.copy(credentials.scopes), copy.deepcopy(credentials.scopes), pickle.loads(pickle.dumps(credentials.scopes))):
+        assert type(copied) is list and copied == ["authenticated", "email"]
+    copy.deepcopy({"auth": credentials})  # a scope copied whole (a test harness) copies
+    conn = Request({"type": "http", "auth": credentials, "headers": []})
+    assert has_required_scope(conn, ["authenticated", "email"]) and not has_required_scope(conn, ["admin"])
+    assert NO_SCOPES.scopes == [] and repr(NO_SCOPES) == "GrantedScopes([])"
 
 
 # ---------------------------------------------------------------- WSGI

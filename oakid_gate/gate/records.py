@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..user import OakIDUser, SessionView
+from ..user import GrantedScopes, OakIDUser, SessionView
 
 __all__ = ["PendingLogin", "Session", "app_name", "hash_key", "session_key"]
 
@@ -39,7 +39,8 @@ def session_key(app: str, sid: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """A signed-in session. ``user`` and ``view`` are derived once, not stored."""
+    """A signed-in session. ``user``, ``view`` and ``credentials`` (ASGI's
+    ``scope["auth"]``) are derived once per record, not stored."""
 
     claims: Mapping[str, Any]
     access_token: str
@@ -57,6 +58,7 @@ class Session:
     id_token: str | None = None
     user: OakIDUser = field(init=False, compare=False, repr=False)
     view: SessionView = field(init=False, compare=False, repr=False)
+    credentials: GrantedScopes = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         user = OakIDUser(
@@ -68,6 +70,7 @@ class Session:
             "view",
             SessionView(self.access_token, self.expires_at, self.claims, self.scopes),
         )
+        object.__setattr__(self, "credentials", GrantedScopes(("authenticated", *self.scopes)))
 
     def __repr__(self) -> str:
         return f"Session(sub={self.claims.get('sub')!r}, version={self.version})"
