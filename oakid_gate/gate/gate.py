@@ -47,6 +47,11 @@ ADMISSIONS = 4096
 ANONYMOUS_FORWARD = Forward(None)
 
 
+def _nobody(request: object) -> bool:
+    """``is_public`` for :meth:`Gate.admit`, which asks about a session only."""
+    return False
+
+
 class Gate:
     """The decisions of one gate, configured once."""
 
@@ -141,13 +146,18 @@ class Gate:
         for nobody signed in on a public path (``is_public(request)`` is asked only
         then), or ``None``: the full path decides. A session that is there but not
         admitted as it is never passes as anonymous. ``query`` is read for ``auth`` only."""
-        if session is not None and (forward := self._admitted(session, now)) is not None:
-            if target == "app":
-                return forward
-            reply = self.auth_reply(session, query)
-            if reply is not None:  # else refused by the query: the full path says so
-                return reply
-        if session is None and target == "app" and is_public(request):
+        if session is not None:
+            # Decided once per session object (see admit): "passes until", and its Forward.
+            kept = self._admissions.get(id(session))
+            if kept is None or kept[0] is not session:
+                kept = self._admission(session)
+            if now < kept[1]:
+                if target == "app":
+                    return kept[2]
+                reply = self.auth_reply(session, query)
+                if reply is not None:  # else refused by the query: the full path says so
+                    return reply
+        elif target == "app" and is_public(request):
             return ANONYMOUS_FORWARD
         return None
 
@@ -157,21 +167,17 @@ class Gate:
         True means nothing more is needed (the lifecycle says pass, the
         allow-lists admit). False means: run :meth:`handle`, which reads the
         session again and does what is needed.
-        """
-        return session is not None and self._admitted(session, now) is not None
-
-    def _admitted(self, session: Session, now: float) -> Forward | None:
-        """:meth:`admit`, answered with the session's ``Forward``.
 
         Both rules are pure functions of the session (a record is never changed:
-        a refresh or a touch writes a new one), so they are decided once per
-        session object and kept as "passes until" with its ``Forward`` (bounded by
-        :data:`ADMISSIONS`; the object is held, so its ``id`` is never another's).
+        a refresh or a touch writes a new one), so :meth:`hot_outcome` decides them
+        once per session object and keeps "passes until" with its ``Forward``
+        (bounded by :data:`ADMISSIONS`; the object is held, so its ``id`` is never
+        another's).
         """
-        kept = self._admissions.get(id(session))
-        if kept is None or kept[0] is not session:
-            kept = self._admission(session)
-        return kept[2] if now < kept[1] else None
+        return (
+            session is not None
+            and self.hot_outcome("app", session, now, "", _nobody, None) is not None
+        )
 
     def _admission(self, session: Session) -> tuple[Session, float, Forward]:
         rules = self._rules
