@@ -24,12 +24,14 @@ from starlette.authentication import AuthCredentials, BaseUser
 
 __all__ = [
     "ANONYMOUS",
+    "GRANTED_KEPT",
     "NO_SCOPES",
     "GrantedScopes",
     "OakIDAnonymousUser",
     "OakIDUser",
     "ReadOnlyScopes",
     "SessionView",
+    "granted",
     "header_safe",
     "verified_email",
 ]
@@ -241,6 +243,22 @@ class GrantedScopes(AuthCredentials):
 
 #: the ``scope["auth"]`` of every request without a session on a public path
 NO_SCOPES: Final = GrantedScopes()
+
+#: how many distinct sets of scopes :func:`granted` keeps (emptied when full)
+GRANTED_KEPT = 1024
+_granted: dict[tuple[str, ...], GrantedScopes] = {}
+
+
+def granted(scopes: tuple[str, ...]) -> GrantedScopes:
+    """The ``scope["auth"]`` of a session granted ``scopes``: read-only, so one object
+    per distinct set of scopes serves every session granted it (nearly every
+    session of an app is granted the same few: no memory per session)."""
+    credentials = _granted.get(scopes)
+    if credentials is None:
+        if len(_granted) >= GRANTED_KEPT:
+            _granted.clear()
+        credentials = _granted[scopes] = GrantedScopes(("authenticated", *scopes))
+    return credentials
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,9 +23,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from support.route_rules import ALICE, FORGED, SETTINGS
 
 import oakid_gate
+import oakid_gate.user
 from oakid_gate import OakIDMiddleware, OakIDWSGIMiddleware
 from oakid_gate.testing import session_cookie
-from oakid_gate.user import ANONYMOUS, NO_SCOPES, GrantedScopes, OakIDAnonymousUser, OakIDUser
+from oakid_gate.user import (
+    ANONYMOUS,
+    GRANTED_KEPT,
+    NO_SCOPES,
+    GrantedScopes,
+    OakIDAnonymousUser,
+    OakIDUser,
+    granted,
+)
 
 #: what both user types answer, and what the anonymous user answers for each
 ANONYMOUS_VALUES: dict[str, Any] = {
@@ -168,6 +177,17 @@ def test_scope_auth_is_starlettes_credentials_and_starlettes_rules_read_it() -> 
     conn = Request({"type": "http", "auth": credentials, "headers": []})
     assert has_required_scope(conn, ["authenticated", "email"]) and not has_required_scope(conn, ["admin"])
     assert NO_SCOPES.scopes == [] and repr(NO_SCOPES) == "GrantedScopes([])"
+
+
+def test_sessions_granted_the_same_scopes_share_one_read_only_credentials() -> None:
+    """No memory per session for ``scope["auth"]``: one object per distinct set of scopes,
+    bounded (emptied when it holds GRANTED_KEPT), and always the scopes asked for."""
+    assert granted(("openid", "email")) is granted(("openid", "email"))
+    assert granted(("openid", "email")).scopes == ["authenticated", "openid", "email"]
+    assert granted(("openid",)) is not granted(("openid", "email"))
+    for n in range(GRANTED_KEPT + 5):
+        assert granted((f"scope-{n}",)).scopes == ["authenticated", f"scope-{n}"]
+    assert len(oakid_gate.user._granted) <= GRANTED_KEPT
 
 
 # ---------------------------------------------------------------- WSGI

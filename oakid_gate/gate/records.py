@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..user import GrantedScopes, OakIDUser, SessionView
+from ..user import GrantedScopes, OakIDUser, SessionView, granted
 
 __all__ = ["PendingLogin", "Session", "app_name", "hash_key", "session_key"]
 
@@ -40,7 +40,8 @@ def session_key(app: str, sid: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Session:
     """A signed-in session. ``user``, ``view`` and ``credentials`` (ASGI's
-    ``scope["auth"]``) are derived once per record, not stored."""
+    ``scope["auth"]``, shared by the sessions granted the same scopes) are derived
+    once per record, not stored."""
 
     claims: Mapping[str, Any]
     access_token: str
@@ -70,7 +71,7 @@ class Session:
             "view",
             SessionView(self.access_token, self.expires_at, self.claims, self.scopes),
         )
-        object.__setattr__(self, "credentials", GrantedScopes(("authenticated", *self.scopes)))
+        object.__setattr__(self, "credentials", granted(self.scopes))
 
     def __repr__(self) -> str:
         return f"Session(sub={self.claims.get('sub')!r}, version={self.version})"
