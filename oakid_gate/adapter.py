@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from starlette.requests import cookie_parser
 
 from .gate import Gate
+from .gate.gate import Admission
 from .gate.replies import UNEXPECTED_ERROR, Reply
 from .gate.request import GateRequest
 from .gate.store import SessionStore
@@ -25,7 +26,7 @@ from .settings import Settings
 from .stores import store_for
 from .user import ANONYMOUS
 
-__all__ = ["GateAdapter", "HotKeys"]
+__all__ = ["GateAdapter", "HotEntry", "HotKeys"]
 
 log = logging.getLogger("oakid_gate")
 
@@ -69,11 +70,15 @@ class GateAdapter(Generic[AppT, ClientT]):
         #: the user of a request on a public path without a session
         self._anonymous = ANONYMOUS
         self._hot_keys = HotKeys(self.gate)
+        #: every path outside it is the app's (:meth:`~oakid_gate.gate.Gate.hot_target`)
+        self._prefix = self.gate.prefix
         #: added to protected responses without a Cache-Control of their own
         self._cache_control = self.settings.protected_cache_control
         self._cache_control_bytes = self._cache_control.encode("latin-1")
         #: a store whose reads never wait on the network is read without a coroutine
         self._direct_reads = not self.store.waits_on_network
+        #: the store's hot read, looked up once
+        self._peek = self.store.hot_reader()
 
     @property
     def http(self) -> ClientT:
@@ -127,19 +132,32 @@ class GateAdapter(Generic[AppT, ClientT]):
         raise NotImplementedError
 
 
-_MISSING = object()
+class HotEntry:
+    """What the hot path keeps for one ``Cookie`` header: ``key``, the store key of its
+    session cookie (``None``: no session cookie, or the full path must decide), and
+    ``kept``, the gate's last :meth:`~oakid_gate.gate.Gate.admission` of a session
+    read under that key (its first item is that session object: an answer is used
+    only for the very object the store gives back)."""
+
+    __slots__ = ("kept", "key")
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
+        self.kept: Admission | None = None
 
 
 class HotKeys:
-    """The store key behind each ``Cookie`` header, for the hot path.
+    """The :class:`HotEntry` of each ``Cookie`` header, for the hot path.
 
     A browser sends the same ``Cookie`` header with every request, so parsing it
     (Starlette's ``cookie_parser``) and hashing the session id
     (:meth:`~oakid_gate.gate.Gate.hot_key`) happen once per distinct header.
-    The answer is a pure function of the header and the scheme, so a cached one
+    The key is a pure function of the header and the scheme, so a cached one
     is always the answer parsing would give. Bounded: headers over
     :data:`MAX_HEADER` bytes are never kept, and the cache is emptied when it
-    holds :data:`MAX_ENTRIES` (at most about 10 MB).
+    holds :data:`MAX_ENTRIES` (at most about 10 MB, with the sessions the
+    entries' admissions hold). An adapter reads ``by_scheme[scheme]`` directly and
+    calls :meth:`entry` on a miss.
     """
 
     MAX_ENTRIES = 4096
@@ -147,19 +165,23 @@ class HotKeys:
 
     def __init__(self, gate: Gate) -> None:
         self._gate = gate
-        self._by_scheme: dict[str, dict[bytes | str, str | None]] = {"http": {}, "https": {}}
+        #: scheme -> Cookie header -> its entry
+        self.by_scheme: dict[str, dict[bytes | str, HotEntry]] = {"http": {}, "https": {}}
+
+    def entry(self, cookie: bytes | str, scheme: str) -> HotEntry:
+        """The entry of this ``Cookie`` header, made and kept on a miss."""
+        cache = self.by_scheme[scheme]
+        found = cache.get(cookie)
+        if found is not None:
+            return found
+        text = cookie.decode("latin-1") if isinstance(cookie, bytes) else cookie
+        made = HotEntry(self._gate.hot_key(cookie_parser(text), scheme))
+        if len(cookie) <= self.MAX_HEADER:
+            if len(cache) >= self.MAX_ENTRIES:
+                cache.clear()
+            cache[cookie] = made
+        return made
 
     def key(self, cookie: bytes | str | None, scheme: str) -> str | None:
         """The session's store key for this ``Cookie`` header, or ``None``."""
-        if cookie is None:
-            return None
-        cache = self._by_scheme[scheme]
-        key = cache.get(cookie, _MISSING)
-        if key is _MISSING:
-            text = cookie.decode("latin-1") if isinstance(cookie, bytes) else cookie
-            key = self._gate.hot_key(cookie_parser(text), scheme)
-            if len(cookie) <= self.MAX_HEADER:
-                if len(cache) >= self.MAX_ENTRIES:
-                    cache.clear()
-                cache[cookie] = key
-        return key  # type: ignore[return-value]
+        return None if cookie is None else self.entry(cookie, scheme).key

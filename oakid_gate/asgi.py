@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,6 +45,7 @@ from .drivers import (
 from .errors import BodyTooLarge
 from .gate.caching import from_browser
 from .gate.endpoints import PING_REPLY
+from .gate.gate import HotTarget
 from .gate.identity import (
     IDENTITY_FIRST_BYTES,
     PLAIN_LOOKALIKES,
@@ -79,53 +80,96 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        cookie, forged, browser = _scan(scope["headers"])
+        cookie, forged, fetch_mode, user_agent = _scan(scope["headers"])
         if forged:
             scope["headers"] = without_identity_headers(scope["headers"])
-        if kind == "websocket" and not self.gate.websocket_allowed(self._request(scope)):
-            log.info("a WebSocket from another origin was refused")
-            await send({"type": "websocket.close", "code": 1008})  # the server answers 403
+        if kind == "websocket" and await self._refused_websocket(scope, send):
             return
-        # A WebSocket scope has no method: only its app path may take the hot path.
-        target = self.gate.hot_target(scope["path"], scope.get("method", ""))
-        if target == "ping":
-            await _send_reply(PING_REPLY, send, head=scope["method"] == "HEAD")
-            return
-        if target is not None:
+        path: str = scope["path"]
+        # Outside the prefix every path is the app's; a WebSocket scope has no method.
+        target = (
+            self.gate.hot_target(path, scope.get("method", ""))
+            if path.startswith(self._prefix)
+            else "app"
+        )
+        forward = session = None
+        if cookie is not None and target is not None and target != "ping":
             # The hot path: one store read, one pure decision, nothing else.
-            key = self._hot_keys.key(cookie, _SCHEMES.get(scope.get("scheme"), "http"))
-            session = None
+            scheme = "https" if scope.get("scheme") in _SECURE else "http"  # _scheme(scope)
+            keys = self._hot_keys
+            entry = keys.by_scheme[scheme].get(cookie) or keys.entry(cookie, scheme)
+            key = entry.key
             if key is not None:
                 try:
                     if self._direct_reads:
-                        session = self.store.peek_session(key)
+                        session = self._peek(key)
                     else:
                         session = await self.store.apeek_session(key)
                 except Exception as exc:
-                    # Answer now: the full path would wait for the store a second time.
-                    failed = store_unavailable("peek_session", exc)
-                    refused = self.gate.store_failed(self._request(scope), failed)
-                    await self._finish(refused, scope, receive, send, browser)
-                    return
-            outcome = self.gate.hot_outcome(
-                target,
-                session,
-                time.time(),
-                _query(scope) if target == "auth" else "",
-                self._public,
-                scope,
-            )
-            if isinstance(outcome, Forward):
-                send = self._forwarding(outcome.session, scope, send, browser)
-                await self.app(scope, receive, send)
-                return
-            if isinstance(outcome, Reply):
-                await _send_reply(outcome, send, head=scope["method"] == "HEAD")
-                return
-        await self._full(scope, receive, send, browser)
+                    if (forward := await self._store_failed(exc, scope, send)) is None:
+                        return
+                if session is not None and target == "app":
+                    kept = entry.kept  # the gate's answer for this very session object
+                    if kept is None or kept[0] is not session:
+                        kept = entry.kept = self.gate.admission(session)
+                    if time.time() < kept[1]:
+                        forward = kept[2]
+        if (
+            forward is None
+            and (forward := await self._rest(target, session, scope, receive, send)) is None
+        ):
+            return  # the gate answered
+        # The one place the app is called: with the user in the scope.
+        scope["oakid.gate"] = self
+        if (session := forward.session) is None:
+            scope["user"], scope["auth"] = self._anonymous, NO_SCOPES
+            scope.pop("oakid", None)
+        else:
+            scope["user"], scope["auth"] = session.user, session.credentials
+            scope["oakid"] = session.view
+            if self._cache_control and kind == "http" and from_browser(fetch_mode, user_agent):
+                # a browser's protected response: protected_cache_control (.gate.caching)
+                send = _private(send, self._cache_control_bytes)
+        await self.app(scope, receive, send)
 
-    async def _full(self, scope: Scope, receive: Receive, send: Send, browser: _Browser) -> None:
-        """The full path: the core's whole program for this request, then its outcome."""
+    async def _refused_websocket(self, scope: Scope, send: Send) -> bool:
+        """Refuse a WebSocket from another origin (the server answers 403)."""
+        if self.gate.websocket_allowed(self._request(scope)):
+            return False
+        log.info("a WebSocket from another origin was refused")
+        await send({"type": "websocket.close", "code": 1008})
+        return True
+
+    async def _rest(
+        self,
+        target: HotTarget | None,
+        session: Session | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> Forward | None:
+        """What the hot path's common case leaves: ``ping``, ``auth``, nobody signed in on a
+        public path (:meth:`Gate.hot_outcome`), then the full path. ``None``: answered."""
+        if target == "ping":
+            return await _answer(PING_REPLY, scope, send)
+        outcome = None
+        if target is not None:
+            query = _query(scope) if target == "auth" else ""
+            outcome = self.gate.hot_outcome(
+                target, session, time.time(), query, self._public, scope
+            )
+        if outcome is None:
+            outcome = await self._full(scope, receive)
+        return await _answer(outcome, scope, send)
+
+    async def _store_failed(self, exc: Exception, scope: Scope, send: Send) -> Forward | None:
+        """The store could not be read on the hot path: answer now (the full path would wait
+        for the store a second time). ``None``: answered."""
+        failed = store_unavailable("peek_session", exc)
+        return await _answer(self.gate.store_failed(self._request(scope), failed), scope, send)
+
+    async def _full(self, scope: Scope, receive: Receive) -> Outcome:
+        """The full path: the core's whole program for this request."""
         effects = AsyncEffects(
             http=self.http,
             store=self.store,
@@ -135,46 +179,14 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
         req = None
         try:
             req = self._request(scope)
-            outcome = await run_async(self.gate.handle(req, time.time(), random_token), effects)
+            return await run_async(self.gate.handle(req, time.time(), random_token), effects)
         except Exception:
-            outcome = self.unexpected(req)
-        await self._finish(outcome, scope, receive, send, browser)
+            return self.unexpected(req)
 
     def _public(self, scope: Scope) -> bool:
         """A public path, under the configured mount prefix (the hot path's shortcut)."""
         root, method = scope.get("root_path", ""), scope.get("method", "GET")
         return self.gate.passes_anonymously(root, route_path(scope), method)
-
-    def _forwarding(
-        self, session: Session | None, scope: Scope, send: Send, browser: _Browser
-    ) -> Send:
-        """Put the user into ``scope``; return the ``send`` the app gets: for a browser's
-        protected request (``browser``: its ``Sec-Fetch-Mode`` and ``User-Agent``), one
-        adding ``protected_cache_control`` (:mod:`.gate.caching`)."""
-        scope["oakid.gate"] = self
-        if session is None:
-            scope["user"] = self._anonymous
-            scope["auth"] = NO_SCOPES
-            scope.pop("oakid", None)
-            return send
-        scope["user"] = session.user
-        scope["auth"] = session.credentials
-        scope["oakid"] = session.view
-        if self._cache_control and scope["type"] == "http" and from_browser(*browser):
-            return _private(send, self._cache_control_bytes)
-        return send
-
-    async def _finish(
-        self, outcome: Outcome, scope: Scope, receive: Receive, send: Send, browser: _Browser
-    ) -> None:
-        """Call the app with the session, or send the gate's own reply."""
-        if isinstance(outcome, Forward):
-            await self.app(scope, receive, self._forwarding(outcome.session, scope, send, browser))
-        elif scope["type"] == "websocket":
-            # Refuse before accepting: the server answers 403.
-            await send({"type": "websocket.close", "code": 1008})
-        else:
-            await _send_reply(outcome, send, head=scope.get("method") == "HEAD")
 
     def gate_request(self, scope: Scope) -> GateRequest:
         """The request of ``scope`` as the core reads it (for the framework helpers)."""
@@ -206,13 +218,12 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
         await self.store.aclose()
 
 
-#: Sec-Fetch-Mode and User-Agent, as :func:`~oakid_gate.gate.caching.from_browser` reads them
-_Browser = tuple[bytes | None, bytes | None]
-#: the Cookie header, whether an identity header was sent, and the browser's two headers
-_Scanned = tuple[bytes | None, bool, _Browser]
+#: the Cookie header, whether an identity header was sent, and the two headers that
+#: tell a browser, Sec-Fetch-Mode and User-Agent (:func:`~oakid_gate.gate.caching.from_browser`)
+_Scanned = tuple[bytes | None, bool, bytes | None, bytes | None]
 
-#: the scheme a request came in on, as the gate names it
-_SCHEMES: dict[Any, str] = {"https": "https", "wss": "https"}
+#: the schemes the gate names "https"
+_SECURE = frozenset({"https", "wss"})
 
 
 def _query(scope: Scope) -> str:
@@ -221,7 +232,7 @@ def _query(scope: Scope) -> str:
 
 
 def _scheme(scope: Scope) -> str:
-    return _SCHEMES.get(scope.get("scheme"), "http")
+    return "https" if scope.get("scheme") in _SECURE else "http"
 
 
 def route_path(scope: Scope) -> str:
@@ -258,7 +269,7 @@ def _scan(headers: list[tuple[bytes, bytes]]) -> _Scanned:
                 user_agent = value
         elif initial in first and name not in plain and is_identity_header(name):
             forged = True
-    return cookie, forged, (fetch_mode, user_agent)
+    return cookie, forged, fetch_mode, user_agent
 
 
 def _private(send: Send, value: bytes) -> Send:
@@ -300,6 +311,18 @@ def _body_reader(receive: Receive) -> Callable[[int], Awaitable[bytes]]:
                 return bytes(body)
 
     return read_body
+
+
+async def _answer(outcome: Outcome, scope: Scope, send: Send) -> Forward | None:
+    """``outcome`` if it calls the app; else its reply sent (a WebSocket is refused before
+    it is accepted: the server answers 403) and ``None``."""
+    if isinstance(outcome, Forward):
+        return outcome
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})
+    else:
+        await _send_reply(outcome, send, head=scope.get("method") == "HEAD")
+    return None
 
 
 async def _send_reply(reply: Reply, send: Send, *, head: bool) -> None:

@@ -3,9 +3,12 @@
 An adapter (ASGI, WSGI) does this for each request:
 
 1. remove client-sent identity headers (:mod:`~oakid_gate.gate.identity`);
-2. the hot path, for anything outside the gate's own endpoints: parse the
-   cookies, take the store key with :meth:`Gate.hot_key`, read the session
-   (one store read) and ask :meth:`Gate.admit`; if it passes, call the app;
+2. the hot path, for anything outside the gate's own endpoints (every path
+   outside :attr:`Gate.prefix`; under it, :meth:`Gate.hot_target` says): parse
+   the cookies, take the store key with :meth:`Gate.hot_key`, read the session
+   (one store read) and ask :meth:`Gate.hot_outcome` (the ASGI adapter keeps
+   :meth:`Gate.admission`'s answer beside each ``Cookie`` header and asks again
+   for another session object); if it passes, call the app;
 3. otherwise build a :class:`~oakid_gate.gate.request.GateRequest` with
    :meth:`Gate.request` and drive :meth:`Gate.handle` with a driver
    (:mod:`oakid_gate.drivers`): its :data:`~oakid_gate.gate.replies.Outcome` says
@@ -33,7 +36,7 @@ from .request import GateRequest, is_navigation, pick_request_id
 from .sessions import Sessions
 from .signin import SignIn
 
-__all__ = ["ADMISSIONS", "AUTH_REPLIES", "PING_REPLY", "Gate", "HotTarget"]
+__all__ = ["ADMISSIONS", "AUTH_REPLIES", "PING_REPLY", "Admission", "Gate", "HotTarget"]
 
 #: what an adapter's public-path check reads (its request, in its own form)
 R = TypeVar("R")
@@ -43,6 +46,8 @@ HotTarget = Literal["app", "auth", "ping"]
 AUTH_REPLIES = 4096
 #: how many admissions are kept, one per session object (the hot path's memo)
 ADMISSIONS = 4096
+#: a session, until when it passes as it is, and its Forward (:meth:`Gate.admission`)
+Admission = tuple[Session, float, Forward]
 #: the app, called with nobody signed in (a public path)
 ANONYMOUS_FORWARD = Forward(None)
 
@@ -62,7 +67,8 @@ class Gate:
         self.signin = SignIn(self.parts)
         self.bearer = Bearer(self.parts)
         self.endpoints = Endpoints(self.parts, self.sessions, self.signin, self.bearer)
-        self._prefix = settings.prefix
+        #: every path outside it is the app's (:meth:`hot_target`'s first test)
+        self.prefix = settings.prefix
         self._prefix_slash = settings.prefix + "/"
         # What the hot path needs, looked up once.
         self._passes_until = self.parts.lifecycle.passes_until
@@ -75,19 +81,19 @@ class Gate:
         #: /oauth2/auth's 202, built once per session object (bounded)
         self._auth_replies: dict[int, tuple[Session, Reply]] = {}
         #: until when each session object read passes as it is (bounded; :meth:`admit`)
-        self._admissions: dict[int, tuple[Session, float, Forward]] = {}
+        self._admissions: dict[int, Admission] = {}
 
     # ------------------------------------------------------------ the hot path
 
     def is_gate_path(self, path: str) -> bool:
-        return path == self._prefix or path.startswith(self._prefix_slash)
+        return path == self.prefix or path.startswith(self._prefix_slash)
 
     def hot_target(self, path: str, method: str) -> HotTarget | None:
         """What the hot path may answer for this request: the app (``"app"``), the
         ``auth`` endpoint for nginx (``"auth"``), ``ping`` (``"ping"``: no session
         needed, :data:`PING_REPLY`), or nothing (``None``: only the full path may
         answer the gate's other endpoints)."""
-        if not path.startswith(self._prefix) or not self.is_gate_path(path):
+        if not path.startswith(self.prefix) or not self.is_gate_path(path):
             return "app"  # the first test alone decides nearly every request
         if path == self._auth_path and method in ("GET", "HEAD"):
             return "auth"
@@ -147,10 +153,7 @@ class Gate:
         then), or ``None``: the full path decides. A session that is there but not
         admitted as it is never passes as anonymous. ``query`` is read for ``auth`` only."""
         if session is not None:
-            # Decided once per session object (see admit): "passes until", and its Forward.
-            kept = self._admissions.get(id(session))
-            if kept is None or kept[0] is not session:
-                kept = self._admission(session)
+            kept = self.admission(session)
             if now < kept[1]:
                 if target == "app":
                     return kept[2]
@@ -179,7 +182,18 @@ class Gate:
             and self.hot_outcome("app", session, now, "", _nobody, None) is not None
         )
 
-    def _admission(self, session: Session) -> tuple[Session, float, Forward]:
+    def admission(self, session: Session) -> Admission:
+        """``(session, passes_until, Forward(session))``: until when ``session`` passes as it
+        is (``-inf``: refused by the allow-lists; the lifecycle's time otherwise), decided
+        once per session object (see :meth:`admit`). An adapter may keep the answer
+        beside the cookie it read the session under, and ask again when the store
+        gives it another object."""
+        kept = self._admissions.get(id(session))
+        if kept is None or kept[0] is not session:
+            kept = self._admission(session)
+        return kept
+
+    def _admission(self, session: Session) -> Admission:
         rules = self._rules
         refused = rules.restricted and rules.refusal(session.user) is not None
         kept = (session, -math.inf if refused else self._passes_until(session), Forward(session))

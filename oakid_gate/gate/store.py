@@ -37,6 +37,7 @@ store (redis) overrides them. A store that cannot answer raises
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 from .records import Session
 
@@ -58,6 +59,11 @@ class SessionStore(ABC):
     def peek_session(self, key: str) -> Session | None:
         """The hot path's read: may be served from a near cache (see the module docstring)."""
         return self.get_session(key)
+
+    def hot_reader(self) -> Callable[[str], Session | None]:
+        """:meth:`peek_session` as the hot path calls it, looked up once by the adapter: a
+        store may give the callable that does the read itself (one call less per request)."""
+        return self.peek_session
 
     @abstractmethod
     def put_session(self, key: str, session: Session, ttl: float) -> None:

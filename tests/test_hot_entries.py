@@ -1,0 +1,203 @@
+"""The ASGI hot path's memo per ``Cookie`` header (:class:`oakid_gate.adapter.HotEntry`).
+
+Each entry keeps the store key of its cookie and the gate's last admission of a
+session read under it; the admission is used only for the very session object
+the store gives back on this request. These tests attack that memo in every
+store: a session signed out, replaced, refused by the rules or grown old since
+the memo was written is never let through as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from support.spies import full_path_calls
+
+from oakid_gate import OakIDMiddleware
+from oakid_gate.adapter import HotKeys
+from oakid_gate.gate.records import Session
+
+STORES = [
+    pytest.param("memory", id="memory"),
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("redis", id="redis", marks=pytest.mark.e2e),
+]
+SID = "a-session-id-of-forty-three-characters-0123"
+JSON = {"accept": "application/json"}
+
+
+async def whoami(request: Request) -> JSONResponse:
+    return JSONResponse({"email": request.user.email})
+
+
+def _session(**changes: Any) -> Session:
+    now = time.time()
+    base = Session(
+        claims={"sub": "s1", "email": "ann@example.test", "email_verified": True},
+        access_token="at", refresh_token="rt", expires_at=now + 3600, refresh_at=now + 3000,
+        scopes=("openid",), created_at=now, last_seen=now, claims_at=now,
+    )
+    return replace(base, **changes)
+
+
+@pytest.fixture(params=STORES)
+async def gated(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[OakIDMiddleware]:
+    """The gate in front of ``/whoami`` on each store, allowing ann only."""
+    name = request.param
+    url = {"memory": "memory://", "sqlite": f"sqlite:///{tmp_path / 's.db'}"}.get(name)
+    if url is None:
+        url = request.getfixturevalue("redis_url")
+    app = Starlette(routes=[Route("/whoami", whoami)])
+    gate = OakIDMiddleware(
+        app, client_id="c", client_secret="cs", secret="s" * 32, issuer="http://127.0.0.1:9",
+        session_store=url, allowed_emails=["ann@example.test"],
+    )
+    yield gate
+    await gate.aclose()
+
+
+def _key(gate: OakIDMiddleware) -> str:
+    return gate.gate.parts.session_key(SID)
+
+
+def _client(gate: OakIDMiddleware) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=gate), base_url="http://t", cookies={"oakid_session": SID}
+    )
+
+
+async def test_a_session_signed_out_after_its_cookie_was_admitted_is_refused(
+    gated: OakIDMiddleware,
+) -> None:
+    """Signed out (deleted from the store) after requests that filled the memo: the very
+    next request is refused, as if nothing had been kept."""
+    await gated.store.aput_session(_key(gated), _session(), 600)
+    async with _client(gated) as c:
+        assert (await c.get("/whoami", headers=JSON)).json() == {"email": "ann@example.test"}
+        assert (await c.get("/whoami", headers=JSON)).status_code == 200
+        await gated.store.adelete_session(_key(gated))
+        assert (await c.get("/whoami", headers=JSON)).status_code == 401
+
+
+async def test_a_session_replaced_by_one_the_rules_refuse_is_refused(
+    gated: OakIDMiddleware,
+) -> None:
+    """The store now holds, under the same cookie, a session of a user the allow-list
+    refuses: the memo kept for the old session object is not taken for the new one."""
+    await gated.store.aput_session(_key(gated), _session(), 600)
+    async with _client(gated) as c:
+        assert (await c.get("/whoami", headers=JSON)).status_code == 200
+        mallory = _session(claims={"sub": "s2", "email": "mallory@evil.test", "email_verified": True})
+        await gated.store.aput_session(_key(gated), mallory, 600)
+        refused = await c.get("/whoami", headers=JSON)
+    assert refused.status_code == 403
+    assert b"mallory" not in refused.content
+
+
+async def test_a_replaced_session_reaches_the_app_as_the_new_record(
+    gated: OakIDMiddleware,
+) -> None:
+    """A refresh or a touch writes a new record: the app sees the new one at once."""
+    await gated.store.aput_session(_key(gated), _session(), 600)
+    async with _client(gated) as c:
+        assert (await c.get("/whoami", headers=JSON)).status_code == 200
+        renamed = _session(claims={"sub": "s1", "email": "ann@example.test", "name": "Ann B"})
+        await gated.store.aput_session(_key(gated), renamed, 600)
+        seen: list[Any] = []
+
+        async def spy(scope: Any, receive: Any, send: Any) -> None:
+            seen.append(scope["user"].name)
+            await JSONResponse({})(scope, receive, send)
+
+        gated.app = spy
+        assert (await c.get("/whoami", headers=JSON)).status_code == 200
+    assert seen == ["Ann B"]
+
+
+async def test_an_admission_kept_for_a_cookie_lapses_with_time(
+    gated: OakIDMiddleware, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kept "passes until" the session needs something (here a touch): past that moment
+    the same session object goes to the full path, which touches it."""
+    await gated.store.aput_session(_key(gated), _session(), 600)
+    calls = full_path_calls(gated, monkeypatch)
+    async with _client(gated) as c:
+        assert (await c.get("/whoami", headers=JSON)).status_code == 200
+        assert calls == []
+        later = time.time() + gated.gate.parts.lifecycle.touch_interval + 1
+        monkeypatch.setattr(time, "time", lambda: later)
+        assert (await c.get("/whoami", headers=JSON)).status_code == 200
+    assert calls == ["/whoami"]
+
+
+async def test_a_session_cookie_of_another_scheme_is_not_taken_from_the_memo(
+    gated: OakIDMiddleware,
+) -> None:
+    """The memo is per scheme: on https the session cookie is ``__Host-oakid_session``, so
+    the http cookie admitted a moment ago is no session there."""
+    await gated.store.aput_session(_key(gated), _session(), 600)
+    async with _client(gated) as c:
+        assert (await c.get("/whoami", headers=JSON)).status_code == 200
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=gated), base_url="https://t",
+        headers={"cookie": f"oakid_session={SID}", **JSON},
+    ) as c:
+        assert (await c.get("/whoami")).status_code == 401
+
+
+def test_the_memo_is_bounded() -> None:
+    """A flood of distinct Cookie headers costs at most ``MAX_ENTRIES`` entries, and a
+    header over ``MAX_HEADER`` bytes is never kept."""
+    gate = OakIDMiddleware(
+        Starlette(), client_id="c", client_secret="cs", secret="s" * 32,
+        issuer="http://127.0.0.1:9",
+    )
+    keys: HotKeys = gate._hot_keys
+    for i in range(HotKeys.MAX_ENTRIES * 2 + 5):
+        keys.entry(f"oakid_session=flood-{i}".encode(), "http")
+        assert len(keys.by_scheme["http"]) <= HotKeys.MAX_ENTRIES
+    huge = b"oakid_session=x; pad=" + b"p" * HotKeys.MAX_HEADER
+    assert keys.entry(huge, "http").key is not None
+    assert huge not in keys.by_scheme["http"]
+
+
+async def test_each_store_hot_reader_reads_what_peek_session_reads(
+    gated: OakIDMiddleware,
+) -> None:
+    """``hot_reader()`` is ``peek_session`` without its call: the same answer for a
+    session there, replaced and deleted, in every store."""
+    store = gated.store
+    read = store.hot_reader()
+    first, second = _session(), _session(access_token="at2")
+    assert read("k") is None and store.peek_session("k") is None
+    await store.aput_session("k", first, 60)
+    assert read("k") == store.peek_session("k") == first
+    await store.aput_session("k", second, 60)
+    assert read("k") == store.peek_session("k") == second
+    await store.adelete_session("k")
+    assert read("k") is None and store.peek_session("k") is None
+
+
+def test_the_memory_store_hot_reader_never_serves_an_expired_session() -> None:
+    """The memory store's hot reader is its LRU's lock-free read, expiry included."""
+    from oakid_gate.stores import MemoryStore
+
+    clock = [1000.0]
+    store = MemoryStore(clock=lambda: clock[0])
+    read = store.hot_reader()
+    store.put_session("k", _session(), 60)
+    assert read("k") is not None
+    clock[0] += 60
+    assert read("k") is None and store.peek_session("k") is None
