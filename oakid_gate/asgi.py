@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -95,7 +95,7 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
         forward = session = None
         if cookie is not None and target is not None and target != "ping":
             # The hot path: one store read, one pure decision, nothing else.
-            scheme = "https" if scope.get("scheme") in _SECURE else "http"  # _scheme(scope)
+            scheme = _SCHEMES.get(scope.get("scheme"), "http")  # _scheme(scope), inline
             keys = self._hot_keys
             entry = keys.by_scheme[scheme].get(cookie) or keys.entry(cookie, scheme)
             key = entry.key
@@ -222,8 +222,8 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
 #: tell a browser, Sec-Fetch-Mode and User-Agent (:func:`~oakid_gate.gate.caching.from_browser`)
 _Scanned = tuple[bytes | None, bool, bytes | None, bytes | None]
 
-#: the schemes the gate names "https"
-_SECURE = frozenset({"https", "wss"})
+#: the scheme a request came in on, as the gate names it (anything else: "http")
+_SCHEMES: dict[Any, str] = {"https": "https", "wss": "https"}
 
 
 def _query(scope: Scope) -> str:
@@ -232,7 +232,7 @@ def _query(scope: Scope) -> str:
 
 
 def _scheme(scope: Scope) -> str:
-    return "https" if scope.get("scheme") in _SECURE else "http"
+    return _SCHEMES.get(scope.get("scheme"), "http")
 
 
 def route_path(scope: Scope) -> str:

@@ -157,6 +157,45 @@ async def test_a_session_cookie_of_another_scheme_is_not_taken_from_the_memo(
         assert (await c.get("/whoami")).status_code == 401
 
 
+async def _websocket(gate: OakIDMiddleware) -> tuple[list[str], list[dict[str, Any]]]:
+    """One WebSocket handshake with the session cookie: the users the app saw, and what
+    the gate sent (a close before accepting is the server's 403)."""
+    seen: list[str] = []
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["user"].email)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    gate.app = app
+    scope = {
+        "type": "websocket", "path": "/ws", "scheme": "ws", "query_string": b"",
+        "headers": [(b"host", b"t"), (b"origin", b"http://t"),
+                    (b"cookie", f"oakid_session={SID}".encode())],
+    }
+    await gate(scope, None, send)  # type: ignore[arg-type]
+    return seen, sent
+
+
+@pytest.mark.parametrize("change", ["signed-out", "refused-user"])
+async def test_a_websocket_after_its_cookie_was_admitted_is_refused_once_the_session_changed(
+    gated: OakIDMiddleware, change: str
+) -> None:
+    """The memo serves WebSocket handshakes too: signed out, or replaced by a user the
+    allow-list refuses, the next handshake is closed before it is accepted."""
+    await gated.store.aput_session(_key(gated), _session(), 600)
+    assert await _websocket(gated) == (["ann@example.test"], [])
+    assert await _websocket(gated) == (["ann@example.test"], [])
+    if change == "signed-out":
+        await gated.store.adelete_session(_key(gated))
+    else:
+        mallory = _session(claims={"sub": "s2", "email": "mallory@evil.test", "email_verified": True})
+        await gated.store.aput_session(_key(gated), mallory, 600)
+    assert await _websocket(gated) == ([], [{"type": "websocket.close", "code": 1008}])
+
+
 def test_the_memo_is_bounded() -> None:
     """A flood of distinct Cookie headers costs at most ``MAX_ENTRIES`` entries, and a
     header over ``MAX_HEADER`` bytes is never kept."""
