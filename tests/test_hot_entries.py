@@ -227,16 +227,3 @@ async def test_each_store_hot_reader_reads_what_peek_session_reads(
     assert read("k") == store.peek_session("k") == second
     await store.adelete_session("k")
     assert read("k") is None and store.peek_session("k") is None
-
-
-def test_the_memory_store_hot_reader_never_serves_an_expired_session() -> None:
-    """The memory store's hot reader is its LRU's lock-free read, expiry included."""
-    from oakid_gate.stores import MemoryStore
-
-    clock = [1000.0]
-    store = MemoryStore(clock=lambda: clock[0])
-    read = store.hot_reader()
-    store.put_session("k", _session(), 60)
-    assert read("k") is not None
-    clock[0] += 60
-    assert read("k") is None and store.peek_session("k") is None

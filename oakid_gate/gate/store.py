@@ -62,7 +62,12 @@ class SessionStore(ABC):
 
     def hot_reader(self) -> Callable[[str], Session | None]:
         """:meth:`peek_session` as the hot path calls it, looked up once by the adapter: a
-        store may give the callable that does the read itself (one call less per request)."""
+        store may give the callable that does the read itself (one call less per request).
+        Its caller serves a session only while :meth:`~oakid_gate.gate.Gate.admission`
+        lets it pass, which always ends before the time to live the session was written
+        with, so a store may leave that expiry unchecked here (the memory store does);
+        a session deleted or replaced must read as such at once, and a near cache's
+        bound on staleness holds as for :meth:`peek_session`."""
         return self.peek_session
 
     @abstractmethod

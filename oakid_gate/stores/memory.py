@@ -9,10 +9,12 @@ A session costs about 1.9 KB with the claims a provider usually sends (name,
 email, groups; measured by ``benchmarks/footprint.py``), so the default bound
 is about 190 MiB at most; set ``max_sessions`` from the memory you give the
 process. When the bound is reached the least recently used session goes (its
-user signs in again).
+user signs in again): recency is that of the last write or full read, and a
+session in use is written at least once a touch interval (a minute, or a tenth
+of ``idle_timeout``), so the order is right to within that interval.
 
-Entries expire by their own time to live; the least recently used go first
-when the store is full. A sign-in under way is not stored (it travels sealed
+Entries expire by their own time to live (dropped when met by a full read, and
+swept on writes); the least recently used go first when the store is full. A sign-in under way is not stored (it travels sealed
 in its own cookie), so a flood of unauthenticated requests starting sign-ins
 cannot evict a signed-in session. Nothing survives a restart, and several worker
 processes cannot share it: use ``sqlite://`` or ``redis://`` for that.
@@ -85,7 +87,14 @@ class MemoryStore(SessionStore):
         return self._sessions.peek(key)
 
     def hot_reader(self) -> Callable[[str], Session | None]:
-        return self._sessions.peek  # peek_session's read, without its call
+        """The session last written under a key, in one C call (the LRU's
+        :meth:`~oakid_gate.stores.bounded.BoundedLRU.raw_reader`): neither its expiry
+        checked nor its recency moved. The hot path serves a session only until its
+        admission (:meth:`~oakid_gate.gate.Gate.admission`: at most the touch interval
+        after it was written, never past its lifetime), which always comes before the
+        expiry it was written with (:meth:`~oakid_gate.gate.lifecycle.Lifecycle.ttl`),
+        and a session in use is written again at least every touch interval."""
+        return self._sessions.raw_reader()
 
     def put_session(self, key: str, session: Session, ttl: float) -> None:
         with self._mutex:
