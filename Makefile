@@ -49,7 +49,7 @@ unit: $(STAMP)
 	$(PY) -m pytest -m "not e2e"
 
 ## make bench: every mode against what users run instead, with wrk (benchmarks/README.md)
-.PHONY: bench-quick bench-peers bench-hot-path bench-instructions
+.PHONY: bench-quick bench-peers bench-hot-path bench-instructions bench-paired
 bench: $(STAMP) bench-peers
 	$(PY) benchmarks/bench.py
 
@@ -63,6 +63,11 @@ bench-peers:
 
 bench-hot-path: $(STAMP)
 	$(PY) benchmarks/hot_path.py
+
+## make bench-paired: the middleware rows with each variant and the bare app loaded at
+## once on the server core (a cross-check that the host's noise cannot move)
+bench-paired: $(STAMP) bench-peers
+	$(PY) benchmarks/paired.py
 
 ## make bench-instructions: the hot path's instructions per request inside uvicorn
 ## (callgrind: no noise; benchmarks/README.md)

@@ -244,6 +244,8 @@ def _store_url(lab: Lab, store: str) -> str:
 
 _STARTERS: dict[str, Callable[[Lab], Running]] = {
     "hello": lambda lab: start_uvicorn("hello", "apps:hello", lab.workdir, factory=False),
+    # a second bare app: paired.py's control (the bare app against itself)
+    "hello-twin": lambda lab: start_uvicorn("hello-twin", "apps:hello", lab.workdir, factory=False),
     "floor": lambda lab: start_uvicorn("floor", "apps:floor_app", lab.workdir),
     "sessions": lambda lab: start_uvicorn("sessions", "apps:sessions_app", lab.workdir),
     "mw-memory": _middleware("memory"),

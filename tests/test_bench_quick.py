@@ -94,3 +94,22 @@ def test_memory_and_startup_were_measured(quick_results: dict[str, Any]) -> None
     startup = quick_results["startup"]
     assert "error" not in startup, startup
     assert len(startup["gate_s"]) == len(startup["bare_s"]) >= 1
+
+
+@pytest.mark.e2e
+def test_the_paired_cross_check_runs_and_verifies_every_response(tmp_path: Path) -> None:
+    """``benchmarks/paired.py`` (each variant loaded at once with the bare app, and the
+    control pair) runs one short round, every response verified; no speed is judged."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "paired.py"), "--cases", "mw-memory",
+         "--rounds", "1", "--duration", "1", "--idle-wait", "0", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+    if "skipped" in done.stdout:
+        require_peer(done.stdout.strip())
+    assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    record = json.loads((tmp_path / "paired-latest.json").read_text())
+    assert record["problems"] == []
+    assert {s["case"]: s["rounds"] for s in record["summary"]} == {"control": 1, "mw-memory": 1}
+    for pair in record["pairs"]:
+        assert len(pair["rps"]) == 2 and all(v > 0 for v in pair["rps"].values()), pair
