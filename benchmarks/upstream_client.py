@@ -43,7 +43,8 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "tests"))
 from apps import BODY
 from peers.ports import free_port, wait_for_port
 
-from oakid_gate.proxy.pool import Limits, Origin, Pool
+from oakid_gate.proxy.limits import Limits
+from oakid_gate.proxy.pool import Origin, Pool
 from oakid_gate.proxy.relay import HTTPRelay
 from oakid_gate.proxy.upstream import Upstream
 from oakid_gate.settings import Settings

@@ -11,8 +11,7 @@ import logging
 
 from ..asgi import OakIDMiddleware
 from ..errors import ConfigurationError
-from ..proxy.app import ProxyApp
-from ..proxy.pool import DEFAULT_LIMITS, Limits
+from ..proxy.limits import DEFAULT_LIMITS, Limits
 from ..serve import serve_asgi
 from .options import add_serving, add_settings, env_default, settings_from, start_metrics
 
@@ -57,6 +56,8 @@ def main(args: argparse.Namespace) -> int:
             raise ConfigurationError("upstream_" + name, "must be greater than 0")
         if kind is int and values[name] < 1:
             raise ConfigurationError("upstream_" + name, "must be at least 1")
+    from ..proxy.app import ProxyApp  # here: `oakid-gate run` does not import the proxy
+
     proxy = ProxyApp(settings, limits=Limits(**values))
     log.info(
         "oakid-gate proxy: http://%s:%s -> %s", settings.host, settings.port, settings.upstream

@@ -10,7 +10,7 @@
 The package: :mod:`.headers` (the header rules, pure), :mod:`.upstream`
 (where a request goes, with which headers), :mod:`.relay` (HTTP),
 :mod:`.connection` and :mod:`.pool` (the upstream connections: HTTP/1.1 on
-asyncio protocols, every answer parsed by llhttp), :mod:`.websocket`
+asyncio protocols, every answer parsed by llhttp; their :mod:`.limits`), :mod:`.websocket`
 (WebSockets), :mod:`.app` (:class:`ProxyApp`). The ``oakid-gate proxy``
 command is in :mod:`oakid_gate.cli`.
 
@@ -64,14 +64,31 @@ upstream's certificate is verified with the system's default trust (or the
 upstream with a client of its own, on asyncio protocols with httptools (llhttp)
 parsing every answer: measured, httpx cost over 1 ms of CPU per request here,
 this client about 50 µs (``benchmarks/README.md``).
+
+The names below load with the first use of one of them: the ``oakid-gate``
+command reads :mod:`.limits` for its help without importing the proxy.
 """
 
 from __future__ import annotations
 
-from .app import ProxyApp
-from .headers import downstream_headers, upstream_headers
-from .pool import DEFAULT_LIMITS, Limits
-from .relay import bad_gateway_reply
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import ProxyApp
+    from .headers import downstream_headers, upstream_headers
+    from .limits import DEFAULT_LIMITS, Limits
+    from .relay import bad_gateway_reply
+
+#: where each public name lives
+_MODULES = {
+    "DEFAULT_LIMITS": "limits",
+    "Limits": "limits",
+    "ProxyApp": "app",
+    "bad_gateway_reply": "relay",
+    "downstream_headers": "headers",
+    "upstream_headers": "headers",
+}
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -81,3 +98,16 @@ __all__ = [
     "downstream_headers",
     "upstream_headers",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

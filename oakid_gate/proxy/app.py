@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from starlette.types import Receive, Scope, Send
 
 from ..settings import Settings
-from .pool import DEFAULT_LIMITS, Limits
+from .limits import DEFAULT_LIMITS, Limits
 from .relay import HTTPRelay
 from .upstream import Upstream
 

@@ -13,31 +13,12 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .connection import UpstreamConnection, UpstreamTimeout, UpstreamUnreachable
+from .limits import Limits
 
-__all__ = ["DEFAULT_LIMITS", "Limits", "Origin", "Pool"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Limits:
-    """Timeouts and pool sizes towards the upstream."""
-
-    timeout: float = 60.0  # each read and write; and a wait for a free connection
-    connect_timeout: float = 10.0
-    max_connections: int = 100
-    # every connection may be kept: dropping some under load only to open new ones at
-    # once cost the proxy and the upstream 20-30 µs of CPU each per request (measured at
-    # 32 clients with 20); idle ones go after keepalive_expiry anyway
-    max_keepalive: int = 100
-    # below the 5 s idle limit of common upstream servers (uvicorn, node), so
-    # that the proxy drops an idle connection before the upstream does
-    keepalive_expiry: float = 4.0
-
-
-DEFAULT_LIMITS = Limits()
+__all__ = ["Origin", "Pool"]
 
 
 class Origin:

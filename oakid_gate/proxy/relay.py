@@ -34,7 +34,8 @@ from .connection import (
     UpstreamTimeout,
 )
 from .headers import Headers, downstream_headers
-from .pool import Limits, Origin, Pool
+from .limits import Limits
+from .pool import Origin, Pool
 from .upstream import Upstream
 
 __all__ = ["WATCH_AFTER", "HTTPRelay", "bad_gateway_reply", "send_simple"]

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 from apps.raw_upstream import Request, reply
 
-from oakid_gate.proxy.pool import Limits
+from oakid_gate.proxy.limits import Limits
 from oakid_gate.proxy.relay import HTTPRelay
 from oakid_gate.proxy.upstream import Upstream
 from oakid_gate.settings import Settings
