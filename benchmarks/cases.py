@@ -122,7 +122,12 @@ class Lab:
     def server(self, key: str) -> Running:
         """The server ``key``, started (with what it needs) if it is not running."""
         if key not in self.running:
-            self.running[key] = _STARTERS[key](self)
+            start = _STARTERS.get(key)
+            if start is None and key.startswith("hello-"):  # another bare app (paired.py)
+                start = _another_hello(key)
+            if start is None:
+                raise KeyError(f"no server {key!r}")
+            self.running[key] = start(self)
         return self.running[key]
 
     def pids(self, keys: tuple[str, ...]) -> list[int]:
@@ -234,6 +239,13 @@ def _apache(name: str, *, oidc: bool, redis: bool = False) -> Callable[[Lab], Ru
     return start
 
 
+def _another_hello(key: str) -> Callable[[Lab], Running]:
+    def start(lab: Lab) -> Running:
+        return start_uvicorn(key, "apps:hello", lab.workdir, factory=False)
+
+    return start
+
+
 def _store_url(lab: Lab, store: str) -> str:
     if store == "memory":
         return "memory://"
@@ -244,8 +256,6 @@ def _store_url(lab: Lab, store: str) -> str:
 
 _STARTERS: dict[str, Callable[[Lab], Running]] = {
     "hello": lambda lab: start_uvicorn("hello", "apps:hello", lab.workdir, factory=False),
-    # a second bare app: paired.py's control (the bare app against itself)
-    "hello-twin": lambda lab: start_uvicorn("hello-twin", "apps:hello", lab.workdir, factory=False),
     "floor": lambda lab: start_uvicorn("floor", "apps:floor_app", lab.workdir),
     "sessions": lambda lab: start_uvicorn("sessions", "apps:sessions_app", lab.workdir),
     "mw-memory": _middleware("memory"),
