@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -94,3 +96,26 @@ def test_a_middleware_redacts_the_servers_access_logs(
     line = caplog.records[-1].getMessage()
     assert "abc123def456" not in line and "st4t3v4lu3x" not in line
     assert "code=[redacted]" in line and "state=[redacted]" in line
+
+
+def test_the_commands_but_proxy_do_not_import_the_proxy() -> None:
+    """``oakid-gate run`` (and the command's parser, help included) starts without the proxy
+    package (start-up is a target of its own): only ``oakid_gate.proxy.limits`` is read,
+    for the ``proxy`` command's defaults; the package's names load on first use."""
+    code = (
+        "import sys, oakid_gate.cli, oakid_gate.serve\n"
+        "try:\n"
+        "    oakid_gate.cli.main(['proxy', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('oakid_gate.proxy')))\n"
+        "from oakid_gate.proxy import ProxyApp, upstream_headers\n"
+        "print(ProxyApp.__module__, upstream_headers.__module__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    *help_text, loaded, names = done.stdout.splitlines()
+    assert any("--upstream-timeout" in line for line in help_text)
+    assert loaded == "['oakid_gate.proxy', 'oakid_gate.proxy.limits']"
+    assert names == "oakid_gate.proxy.app oakid_gate.proxy.headers"
