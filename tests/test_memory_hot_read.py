@@ -168,15 +168,22 @@ def test_a_hot_read_leaves_the_lru_order_to_writes_and_full_reads() -> None:
     assert store.peek_session("b") is not None and store.peek_session("c") is None
 
 
-async def test_a_memory_session_past_its_admission_and_expiry_is_not_served() -> None:
+@pytest.mark.parametrize("target", ["app", "auth", "websocket"])
+async def test_a_memory_session_past_its_admission_and_expiry_is_not_served(target: str) -> None:
     """A session whose admission has lapsed and whose store entry has expired (still in
-    the map, unswept) reaches the full path, which drops it: the client is sent to
-    sign in and the app is not called."""
+    the map, unswept) reaches the full path, which drops it: the app, nginx's
+    ``/oauth2/auth`` and a WebSocket handshake are all refused, and nothing is let through."""
     clock = [1000.0]
     store = MemoryStore(clock=lambda: clock[0])
+    seen: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["user"].sub)
+        await JSONResponse({})(scope, receive, send)
+
     gate = OakIDMiddleware(
-        Starlette(routes=[Route("/", whoami)]), client_id="c", client_secret="cs",
-        secret="s" * 32, issuer="http://127.0.0.1:9", store=store,
+        app, client_id="c", client_secret="cs", secret="s" * 32,
+        issuer="http://127.0.0.1:9", store=store,
     )
     sid = "a-session-id-of-forty-three-characters-0123"
     key = gate.gate.hot_key({"oakid_session": sid}, "http")
@@ -185,9 +192,25 @@ async def test_a_memory_session_past_its_admission_and_expiry_is_not_served() ->
     store.put_session(key, _session(old), 60)
     clock[0] += 61
     assert store.hot_reader()(key) is not None
-    transport = httpx.ASGITransport(app=gate)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        client.cookies.set("oakid_session", sid)
-        response = await client.get("/", headers={"accept": "application/json"})
-    assert response.status_code == 401
+    if target == "websocket":
+        sent: list[Any] = []
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "websocket", "path": "/ws", "scheme": "ws", "query_string": b"",
+            "headers": [(b"host", b"t"), (b"origin", b"http://t"),
+                        (b"cookie", f"oakid_session={sid}".encode())],
+        }
+        await gate(scope, None, send)  # type: ignore[arg-type]
+        assert sent == [{"type": "websocket.close", "code": 1008}]
+    else:
+        transport = httpx.ASGITransport(app=gate)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            client.cookies.set("oakid_session", sid)
+            path = "/oauth2/auth" if target == "auth" else "/"
+            response = await client.get(path, headers={"accept": "application/json"})
+        assert response.status_code == 401
+    assert seen == []
     assert store.hot_reader()(key) is None
