@@ -71,7 +71,7 @@ class GateAdapter(Generic[AppT, ClientT]):
         self._anonymous = ANONYMOUS
         self._hot_keys = HotKeys(self.gate)
         #: every path outside it is the app's (:meth:`~oakid_gate.gate.Gate.hot_target`)
-        self._prefix = self.gate.prefix
+        self._prefix, self._prefix_end = self.gate.prefix, self.gate.prefix_end
         #: added to protected responses without a Cache-Control of their own
         self._cache_control = self.settings.protected_cache_control
         self._cache_control_bytes = self._cache_control.encode("latin-1")

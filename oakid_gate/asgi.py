@@ -89,7 +89,7 @@ class OakIDMiddleware(GateAdapter[ASGIApp, "httpx.AsyncClient"]):
         # Outside the prefix every path is the app's; a WebSocket scope has no method.
         target = (
             self.gate.hot_target(path, scope.get("method", ""))
-            if path.startswith(self._prefix)
+            if self._prefix <= path < self._prefix_end  # path.startswith(prefix): prefix_end
             else "app"
         )
         forward = session = None

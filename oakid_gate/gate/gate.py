@@ -36,7 +36,15 @@ from .request import GateRequest, is_navigation, pick_request_id
 from .sessions import Sessions
 from .signin import SignIn
 
-__all__ = ["ADMISSIONS", "AUTH_REPLIES", "PING_REPLY", "Admission", "Gate", "HotTarget"]
+__all__ = [
+    "ADMISSIONS",
+    "AUTH_REPLIES",
+    "PING_REPLY",
+    "Admission",
+    "Gate",
+    "HotTarget",
+    "prefix_end",
+]
 
 #: what an adapter's public-path check reads (its request, in its own form)
 R = TypeVar("R")
@@ -50,6 +58,15 @@ ADMISSIONS = 4096
 Admission = tuple[Session, float, Forward]
 #: the app, called with nobody signed in (a public path)
 ANONYMOUS_FORWARD = Forward(None)
+
+
+def prefix_end(prefix: str) -> str:
+    """The least string above every string that starts with ``prefix`` (not empty, not
+    all U+10FFFF): ``prefix <= path < prefix_end(prefix)`` is ``path.startswith(prefix)``,
+    without a method call (on Python 3.11 ``str.startswith`` is a generic call, the
+    hot path's dearest test of every request; a property test keeps the two equal)."""
+    stem = prefix.rstrip("\U0010ffff")  # a path starting with it has only these after
+    return stem[:-1] + chr(ord(stem[-1]) + 1)
 
 
 def _nobody(request: object) -> bool:
@@ -69,6 +86,8 @@ class Gate:
         self.endpoints = Endpoints(self.parts, self.sessions, self.signin, self.bearer)
         #: every path outside it is the app's (:meth:`hot_target`'s first test)
         self.prefix = settings.prefix
+        #: ``prefix <= path < prefix_end``: the path starts with the prefix
+        self.prefix_end = prefix_end(settings.prefix)
         self._prefix_slash = settings.prefix + "/"
         # What the hot path needs, looked up once.
         self._passes_until = self.parts.lifecycle.passes_until
@@ -93,7 +112,7 @@ class Gate:
         ``auth`` endpoint for nginx (``"auth"``), ``ping`` (``"ping"``: no session
         needed, :data:`PING_REPLY`), or nothing (``None``: only the full path may
         answer the gate's other endpoints)."""
-        if not path.startswith(self.prefix) or not self.is_gate_path(path):
+        if not (self.prefix <= path < self.prefix_end) or not self.is_gate_path(path):
             return "app"  # the first test alone decides nearly every request
         if path == self._auth_path and method in ("GET", "HEAD"):
             return "auth"
