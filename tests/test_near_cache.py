@@ -150,6 +150,19 @@ async def cached(
         yield open_
 
 
+#: the hot path's read of a store, as a test asks for it
+READER = Callable[[Store], Callable[[str], Session | None]]
+
+
+@pytest.fixture(params=["peek_session", "hot_reader"])
+def reader(request: pytest.FixtureRequest) -> READER:
+    """Each of the hot path's reads: ``peek_session``, and the one-frame read the ASGI
+    adapter takes once (``hot_reader()``). Every bound under test holds for both."""
+    if request.param == "peek_session":
+        return lambda store: store.peek_session
+    return lambda store: store.hot_reader()
+
+
 def tracked(store: RedisStore) -> RedisStore:
     """``store`` once its invalidation listener is tracking (its near cache enabled)."""
     store.tracking.started()
@@ -190,26 +203,29 @@ def version(session: Session | None) -> int | None:
 
 async def test_sqlite_hit_reads_nothing_and_miss_reads_once(
     sqlite_stores: Callable[..., SQLiteStore],
+    reader: READER,
 ) -> None:
     """A hit sends no statement, sync or async; a miss sends one SELECT; the data version is
     read at most once per interval, whatever the number of requests."""
     store = sqlite_stores(check_interval=3600)
+    read = reader(store)
     store.put_session(KEY, make_session(), 60)
     store.put_session("other", make_session(), 60)
     reads = SQLiteReads(store)
-    assert store.peek_session(KEY) is not None
+    assert read(KEY) is not None
     assert await store.apeek_session("other") is not None
     assert [s.split()[0] for s in reads.take()] == ["SELECT", "SELECT"]
     for _ in range(100):
-        assert store.peek_session(KEY) is not None
+        assert read(KEY) is not None
         assert await store.apeek_session("other") is not None
     assert reads.take() == []
 
     store = sqlite_stores()  # the default interval
+    read = reader(store)
     reads = SQLiteReads(store)
     started = time.monotonic()
     for _ in range(2000):
-        assert store.peek_session(KEY) is not None
+        assert read(KEY) is not None
     elapsed = time.monotonic() - started
     taken = reads.take()
     selects = [s for s in taken if s.startswith("SELECT")]
@@ -249,20 +265,24 @@ CHANGES = [
 
 @pytest.mark.parametrize(("change", "after"), CHANGES)
 def test_sqlite_change_by_another_process_stops_being_served_within_the_interval(
-    sqlite_stores: Callable[..., SQLiteStore], change: Callable[[SQLiteStore], None], after: Any
+    sqlite_stores: Callable[..., SQLiteStore],
+    change: Callable[[SQLiteStore], None],
+    after: Any,
+    reader: READER,
 ) -> None:
     """A session signed out or refreshed through another handle is not served from the
     near cache once the check interval has passed since the commit."""
     here, elsewhere = sqlite_stores(), sqlite_stores()
+    read = reader(here)
     elsewhere.put_session(KEY, make_session(version=1), 60)
     reads = SQLiteReads(here)
-    assert version(here.peek_session(KEY)) == 1
+    assert version(read(KEY)) == 1
     reads.take()
-    assert version(here.peek_session(KEY)) == 1 and KEY in here.near
+    assert version(read(KEY)) == 1 and KEY in here.near
     assert [s for s in reads.take() if not s.startswith("watch:")] == []  # a hit
     change(elsewhere)
     time.sleep(CHECK_INTERVAL)
-    assert version(here.peek_session(KEY)) == after
+    assert version(read(KEY)) == after
 
 
 @pytest.mark.parametrize(("change", "after"), CHANGES)
@@ -290,19 +310,20 @@ async def test_redis_change_by_another_process_stops_being_served_when_invalidat
 
 
 def test_sqlite_entry_is_not_served_past_its_records_expiry(
-    sqlite_stores: Callable[..., SQLiteStore],
+    sqlite_stores: Callable[..., SQLiteStore], reader: READER
 ) -> None:
     """A session that expires in the store (its time to live, set elsewhere) is not served
     after that moment, though nothing was written."""
     clock = [time.time()]
     here = sqlite_stores(clock=lambda: clock[0], check_interval=3600)
+    read = reader(here)
     elsewhere = sqlite_stores(clock=lambda: clock[0])
     elsewhere.put_session(KEY, make_session(), 10)
-    assert here.peek_session(KEY) is not None and KEY in here.near
+    assert read(KEY) is not None and KEY in here.near
     clock[0] += 9.9
-    assert here.peek_session(KEY) is not None
+    assert read(KEY) is not None
     clock[0] += 0.1
-    assert here.peek_session(KEY) is None
+    assert read(KEY) is None
 
 
 async def test_redis_entry_is_not_served_past_its_records_expiry(
@@ -324,19 +345,20 @@ async def test_redis_entry_is_not_served_past_its_records_expiry(
 
 
 def test_sqlite_entry_is_served_at_most_max_age(
-    sqlite_stores: Callable[..., SQLiteStore],
+    sqlite_stores: Callable[..., SQLiteStore], reader: READER
 ) -> None:
     """The safety net: an entry is read again from the store once it is ``max_age`` old."""
     clock = [time.time()]
     store = sqlite_stores(clock=lambda: clock[0], check_interval=3600, near_max_age=5)
+    read = reader(store)
     store.put_session(KEY, make_session(), 3600)
     reads = SQLiteReads(store)
-    store.peek_session(KEY)
+    read(KEY)
     clock[0] += 4.9
-    store.peek_session(KEY)
+    read(KEY)
     assert len(reads.take()) == 1
     clock[0] += 0.1
-    store.peek_session(KEY)
+    read(KEY)
     assert len(reads.take()) == 1
 
 
@@ -362,18 +384,19 @@ async def test_redis_entry_is_served_at_most_max_age(
 
 
 async def test_own_writes_are_seen_at_once_with_the_cache_on(
-    cached: Callable[..., Store],
+    cached: Callable[..., Store], reader: READER
 ) -> None:
     """With the near cache serving (redis: tracking on), a put or delete through the store
     is what the very next peek returns."""
     store = cached()
+    read = reader(store)
     settled(store, lambda: store.put_session(KEY, make_session(version=1), 60))
-    assert version(store.peek_session(KEY)) == 1 and KEY in store.near
+    assert version(read(KEY)) == 1 and KEY in store.near
     await store.aput_session(KEY, make_session(version=2), 60)
-    assert version(store.peek_session(KEY)) == 2
+    assert version(read(KEY)) == 2
     assert version(await store.apeek_session(KEY)) == 2
     store.delete_session(KEY)
-    assert store.peek_session(KEY) is None
+    assert read(KEY) is None
     store.put_session(KEY, make_session(version=3), 60)
     assert version(await store.apeek_session(KEY)) == 3
     await store.adelete_session(KEY)
@@ -397,17 +420,18 @@ def delay_decoding(store: SQLiteStore | RedisStore, meanwhile: Callable[[], None
 
 
 def test_sqlite_read_in_flight_while_this_process_writes_is_not_kept(
-    sqlite_stores: Callable[..., SQLiteStore],
+    sqlite_stores: Callable[..., SQLiteStore], reader: READER
 ) -> None:
     """A write by another thread of this process, landing while a peek's read is in flight,
     is seen by the next peek: the old answer is not kept."""
     store = sqlite_stores(check_interval=3600)
+    read = reader(store)
     store.put_session(KEY, make_session(version=1), 60)
     writer = threading.Thread(target=store.put_session, args=(KEY, make_session(version=2), 60))
     delay_decoding(store, lambda: (writer.start(), writer.join()))
-    assert version(store.peek_session(KEY)) == 1  # what was read before the write
+    assert version(read(KEY)) == 1  # what was read before the write
     assert KEY not in store.near
-    assert version(store.peek_session(KEY)) == 2
+    assert version(read(KEY)) == 2
 
 
 @pytest.mark.parametrize("where", ["this-process", "another-process"])
@@ -432,16 +456,19 @@ async def test_redis_read_in_flight_when_invalidated_is_not_kept(
     assert version(here.peek_session(KEY)) == 2
 
 
-def test_concurrent_peeks_and_writes_end_on_the_last_write(cached: Callable[..., Store]) -> None:
+def test_concurrent_peeks_and_writes_end_on_the_last_write(
+    cached: Callable[..., Store], reader: READER
+) -> None:
     """Eight threads peeking while another rewrites the session 200 times: once the writes
     end, every peek returns the last one at once."""
     store = cached()
+    read = reader(store)
     store.put_session(KEY, make_session(version=0), 60)
     stop = threading.Event()
 
     def peek() -> None:
         while not stop.is_set():
-            store.peek_session(KEY)
+            read(KEY)
 
     peekers = [threading.Thread(target=peek) for _ in range(8)]
     for thread in peekers:
@@ -453,9 +480,9 @@ def test_concurrent_peeks_and_writes_end_on_the_last_write(cached: Callable[...,
         stop.set()
         for thread in peekers:
             thread.join()
-    assert version(store.peek_session(KEY)) == 200
-    eventually(lambda: store.peek_session(KEY) is not None and KEY in store.near, PROMPT, "kept")
-    assert version(store.peek_session(KEY)) == 200
+    assert version(read(KEY)) == 200
+    eventually(lambda: read(KEY) is not None and KEY in store.near, PROMPT, "kept")
+    assert version(read(KEY)) == 200
 
 
 # ---------------------------------------------------------------- redis: the signal's health
@@ -565,22 +592,25 @@ def test_redis_that_refuses_tracking_keeps_the_cache_off(
 
 
 @pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
-def test_forked_child_starts_with_an_empty_near_cache(cached: Callable[..., Store]) -> None:
+def test_forked_child_starts_with_an_empty_near_cache(
+    cached: Callable[..., Store], reader: READER
+) -> None:
     """A worker forked after the cache filled starts empty, reads the store, and caches
     again on its own (redis: once its own listener is tracking)."""
     store = cached()
+    read = reader(store)
     settled(store, lambda: store.put_session(KEY, make_session(), 60))
-    assert store.peek_session(KEY) is not None and KEY in store.near
+    assert read(KEY) is not None and KEY in store.near
     pid = os.fork()
     if pid == 0:  # the child: exit 0 only if everything holds
         code = 1
         try:
             empty = len(store.near) == 0
-            read = store.peek_session(KEY) is not None
+            found = read(KEY) is not None
             if isinstance(store, RedisStore):
                 tracked(store)
-                read = read and store.peek_session(KEY) is not None
-            code = 0 if empty and read and KEY in store.near else 1
+                found = found and read(KEY) is not None
+            code = 0 if empty and found and KEY in store.near else 1
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
@@ -588,12 +618,15 @@ def test_forked_child_starts_with_an_empty_near_cache(cached: Callable[..., Stor
     assert KEY in store.near  # the parent's cache is untouched
 
 
-def test_near_cache_is_bounded(sqlite_stores: Callable[..., SQLiteStore]) -> None:
+def test_near_cache_is_bounded(
+    sqlite_stores: Callable[..., SQLiteStore], reader: READER
+) -> None:
     """At most ``maxsize`` sessions and as many reads in flight, least recently used out."""
     store = sqlite_stores(near_cache=50, check_interval=3600)
+    read = reader(store)
     for i in range(200):
         store.put_session(f"k{i}", make_session(), 60)
-        assert store.peek_session(f"k{i}") is not None
+        assert read(f"k{i}") is not None
     assert len(store.near) == 50 and "k199" in store.near and "k0" not in store.near
     near = NearCache(maxsize=10)
     tickets = [(f"r{i}", near.reserve(f"r{i}")) for i in range(100)]
@@ -604,13 +637,16 @@ def test_near_cache_is_bounded(sqlite_stores: Callable[..., SQLiteStore]) -> Non
     assert sorted(near._entries) == [f"r{i}" for i in range(90, 100)]
 
 
-def test_sqlite_near_cache_off_when_sized_zero(sqlite_stores: Callable[..., SQLiteStore]) -> None:
+def test_sqlite_near_cache_off_when_sized_zero(
+    sqlite_stores: Callable[..., SQLiteStore], reader: READER
+) -> None:
     """``near_cache=0``: every peek reads the file."""
     sqlite_store = sqlite_stores(near_cache=0, check_interval=3600)
+    read = reader(sqlite_store)
     sqlite_store.put_session(KEY, make_session(), 60)
     reads = SQLiteReads(sqlite_store)
     for _ in range(3):
-        assert sqlite_store.peek_session(KEY) is not None
+        assert read(KEY) is not None
     assert len([s for s in reads.take() if s.startswith("SELECT")]) == 3
 
 

@@ -6,7 +6,9 @@ without it (each of its steps is one atomic operation of a dict: an entry
 removed or replaced meanwhile reads as it was a moment before, and an expired
 one is never served). :meth:`BoundedLRU.raw_reader` is the cheapest read there
 is, for a caller that bounds what it serves by a deadline of its own that
-always comes first (the memory store's sessions: :meth:`~oakid_gate.gate.Gate.admission`).
+always comes first (the memory store's sessions: :meth:`~oakid_gate.gate.Gate.admission`);
+with :meth:`BoundedLRU.raw_expiries` beside it, for one that checks the expiry itself
+(the sqlite store's hot read of its near cache).
 """
 
 from __future__ import annotations
@@ -67,6 +69,13 @@ class BoundedLRU(Generic[V]):
         deadline for what it serves always comes before the entry's expiry, and that
         moves an entry in use (writes it again) often enough for the LRU order."""
         return self._values.get
+
+    def raw_expiries(self) -> Callable[[str, float], float]:
+        """The expiry of each value :meth:`raw_reader` reads, as ``get(key, default)``: for
+        a hot read that compares it with a clock reading of its own (an entry written
+        again meanwhile may pair its new expiry with the value read a moment before,
+        as :meth:`peek` may)."""
+        return self._expires.get
 
     def put(self, key: str, value: V, ttl: float) -> None:
         self.put_until(key, value, self._clock() + ttl)

@@ -56,20 +56,23 @@ class DataVersionWatch:
         self.interval = interval
         self._connect = connect
         self._near = near
-        self._clock = clock
+        #: the clock of :attr:`next_check`
+        self.clock = clock
         self._conn: sqlite3.Connection | None = None
         self._version: int | None = None
-        self._next = 0.0  # the first check reads
+        #: when the next :meth:`check` reads ``data_version`` (the first one does): a
+        #: hot read may serve the near cache without a check only before it
+        self.next_check = 0.0
         self._lock = threading.Lock()
         after_fork(self._after_fork)
 
     def check(self) -> None:
         """Read ``data_version`` if the last reading is ``interval`` old; raises ``sqlite3.Error``."""
-        now = self._clock()
-        if now < self._next:
+        now = self.clock()
+        if now < self.next_check:
             return
         with self._lock:
-            if now < self._next:  # another thread read it while this one waited
+            if now < self.next_check:  # another thread read it while this one waited
                 return
             try:
                 if self._conn is None:
@@ -83,7 +86,7 @@ class DataVersionWatch:
             if version != self._version:
                 self._near.clear()
                 self._version = version
-            self._next = self._clock() + self.interval
+            self.next_check = self.clock() + self.interval
 
     def close(self) -> None:
         with self._lock:
@@ -101,4 +104,4 @@ class DataVersionWatch:
         self._lock = threading.Lock()
         self._conn = None
         self._version = None
-        self._next = 0.0
+        self.next_check = 0.0

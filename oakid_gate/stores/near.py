@@ -27,7 +27,9 @@ Thread-safe: WSGI servers call from many threads, and redis's invalidations
 arrive on a thread of their own. Every change is made under the lock; the hot
 path's :meth:`NearCache.get` reads without it
 (:meth:`~oakid_gate.stores.bounded.BoundedLRU.peek`), so a read that meets an
-invalidation is ordered before it, as it would be under the lock.
+invalidation is ordered before it, as it would be under the lock. The same
+holds for the sqlite store's one-frame hot read (:meth:`NearCache.raw_readers`),
+which checks the same deadline and leaves out only the hit's move in the LRU order.
 """
 
 from __future__ import annotations
@@ -111,6 +113,15 @@ class NearCache:
     def get(self, key: str) -> Session | None:
         """The cached session, or ``None`` (not cached, too old, expired, or disabled)."""
         return self._entries.peek(key)
+
+    def raw_readers(
+        self,
+    ) -> tuple[Callable[[str], Session | None], Callable[[str, float], float]]:
+        """The entries' own reads, for a store's hot read in one frame: the session last
+        kept under a key (``None``: none, and never one while the cache is disabled) and
+        the moment it stops being served (on the store's clock; it must be ahead of it).
+        Both read as :meth:`get` does, without moving the entry in the LRU order."""
+        return self._entries.raw_reader(), self._entries.raw_expiries()
 
     # ------------------------------------------------------------ a miss
 

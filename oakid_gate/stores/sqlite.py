@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -247,6 +248,26 @@ class SQLiteStore(SessionStore):
         if ticket is not None:
             self.near.fill(key, ticket, session, expires_at - self._clock())
         return session
+
+    def hot_reader(self) -> Callable[[str], Session | None]:
+        """:meth:`peek_session` in one frame: a near-cache hit before the next
+        ``data_version`` check is due, and before the entry's own deadline, is four C
+        calls (the entry, the watch's clock, the entry's deadline, the store's clock);
+        anything else (a miss, a check due, an entry past its deadline, the cache off)
+        is :meth:`peek_session` itself. Both bounds on staleness hold as they do there;
+        only a hit's move in the LRU order is left out (an entry in use is kept again
+        at least every ``near_max_age``, so the order is right to within it)."""
+        cached, deadline = self.near.raw_readers()
+        watch, clock, peek = self._watch, self._clock, self.peek_session
+        watch_clock = watch.clock
+
+        def read(key: str) -> Session | None:
+            session = cached(key)
+            if session is None or watch_clock() >= watch.next_check:
+                return peek(key)
+            return session if clock() < deadline(key, -math.inf) else peek(key)
+
+        return read
 
     async def apeek_session(self, key: str) -> Session | None:
         return self.peek_session(key)  # a direct call, as every sqlite call here
