@@ -285,6 +285,32 @@ def test_sqlite_change_by_another_process_stops_being_served_within_the_interval
     assert version(read(KEY)) == after
 
 
+def test_sqlite_read_racing_another_threads_check_serves_nothing_stale(
+    sqlite_stores: Callable[..., SQLiteStore], reader: READER
+) -> None:
+    """Another thread's ``data_version`` check (it clears the near cache, then moves the
+    next check on) landing in the middle of a hot read: the read returns the change made
+    elsewhere, never the session the cache held before the clear."""
+    here, elsewhere = sqlite_stores(), sqlite_stores()
+    elsewhere.put_session(KEY, make_session(version=1), 60)
+    watch, real = here._watch, here._watch.clock
+    racing = [False]
+
+    def clock() -> float:
+        if racing[0]:  # the other thread's check, at this very moment of the read
+            racing[0] = False
+            watch.check()
+        return real()
+
+    watch.clock = clock
+    read = reader(here)
+    assert version(read(KEY)) == 1 and KEY in here.near
+    elsewhere.put_session(KEY, make_session(version=2), 60)
+    time.sleep(CHECK_INTERVAL)
+    racing[0] = True
+    assert version(read(KEY)) == 2
+
+
 @pytest.mark.parametrize(("change", "after"), CHANGES)
 async def test_redis_change_by_another_process_stops_being_served_when_invalidated(
     redis_stores: Callable[..., RedisStore],

@@ -252,7 +252,7 @@ class SQLiteStore(SessionStore):
     def hot_reader(self) -> Callable[[str], Session | None]:
         """:meth:`peek_session` in one frame: a near-cache hit before the next
         ``data_version`` check is due, and before the entry's own deadline, is four C
-        calls (the entry, the watch's clock, the entry's deadline, the store's clock);
+        calls (the watch's clock, the entry, the entry's deadline, the store's clock);
         anything else (a miss, a check due, an entry past its deadline, the cache off)
         is :meth:`peek_session` itself. Both bounds on staleness hold as they do there;
         only a hit's move in the LRU order is left out (an entry in use is kept again
@@ -262,8 +262,9 @@ class SQLiteStore(SessionStore):
         watch_clock = watch.clock
 
         def read(key: str) -> Session | None:
-            session = cached(key)
-            if session is None or watch_clock() >= watch.next_check:
+            # The watch first: a check that clears the cache meanwhile is then seen
+            # either in next_check (so peek) or as the cleared entry, never neither.
+            if watch_clock() >= watch.next_check or (session := cached(key)) is None:
                 return peek(key)
             return session if clock() < deadline(key, -math.inf) else peek(key)
 
