@@ -48,10 +48,12 @@ test: $(STAMP) peers bench-peers lint typecheck
 unit: $(STAMP)
 	$(PY) -m pytest -m "not e2e"
 
-## make bench: every mode against what users run instead, with wrk (benchmarks/README.md)
+## make bench: every mode against what users run instead, with wrk (benchmarks/README.md),
+## then the middleware rows in pairs, the figures they are judged by on a noisy host
 .PHONY: bench-quick bench-peers bench-hot-path bench-instructions bench-paired
 bench: $(STAMP) bench-peers
 	$(PY) benchmarks/bench.py
+	$(PY) benchmarks/paired.py
 
 ## make bench-quick: the same, 1 round x 2 s per variant, for development
 bench-quick: $(STAMP) bench-peers
