@@ -157,6 +157,64 @@ async def test_a_session_cookie_of_another_scheme_is_not_taken_from_the_memo(
         assert (await c.get("/whoami")).status_code == 401
 
 
+#: scope type, its "scheme" (None: not in the scope), and whether that is https for the gate
+SCHEMES = [
+    pytest.param("http", "http", False, id="http"),
+    pytest.param("http", "https", True, id="https"),
+    pytest.param("http", None, False, id="no-scheme"),
+    pytest.param("http", "HTTPS", False, id="a-scheme-asgi-does-not-name"),
+    pytest.param("websocket", "ws", False, id="ws"),
+    pytest.param("websocket", "wss", True, id="wss"),
+    pytest.param("websocket", None, False, id="ws-no-scheme"),
+]
+
+
+async def _passes(
+    gate: OakIDMiddleware, kind: str, scheme: str | None, cookie: str, origin: bytes
+) -> bool:
+    """Whether one request of ``kind`` with ``cookie`` reaches the app as ann."""
+    seen: list[str] = []
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["user"].email)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    gate.app = app
+    scope: dict[str, Any] = {
+        "type": kind, "path": "/whoami", "query_string": b"", "method": "GET",
+        "headers": [(b"host", b"t"), (b"origin", origin), (b"accept", b"application/json"),
+                    (b"cookie", cookie.encode())],
+    }  # fmt: skip
+    if scheme is not None:
+        scope["scheme"] = scheme
+    await gate(scope, None, send)  # type: ignore[arg-type]
+    assert bool(seen) != bool(sent), (seen, sent)  # the app, or the gate's answer
+    return seen == ["ann@example.test"]
+
+
+@pytest.mark.parametrize(("kind", "scheme", "https"), SCHEMES)
+async def test_each_scheme_reads_the_session_cookie_of_its_own_name(
+    gated: OakIDMiddleware, kind: str, scheme: str | None, https: bool
+) -> None:
+    """Whatever the scope says of its scheme (http, https, ws, wss, nothing, a spelling
+    ASGI does not use), the memo serves the session only under the cookie name of the
+    scheme the gate takes it for (``__Host-oakid_session`` on https and wss), on the
+    first request and on the ones the memo answers; the other name, just admitted on
+    the other scheme with the very same ``Cookie`` header, is no session here."""
+    await gated.store.aput_session(_key(gated), _session(), 600)
+    own, other = ("__Host-oakid_session", "oakid_session")[:: 1 if https else -1]
+    origin, across = (b"https://t", b"http://t")[:: 1 if https else -1]  # its own origin
+    opposite = {("http", True): "http", ("http", False): "https",
+                ("websocket", True): "ws", ("websocket", False): "wss"}[kind, https]  # fmt: skip
+    for _ in range(3):
+        assert await _passes(gated, kind, opposite, f"{other}={SID}", across)
+        assert not await _passes(gated, kind, scheme, f"{other}={SID}", origin)
+        assert await _passes(gated, kind, scheme, f"{own}={SID}", origin)
+
+
 async def _websocket(gate: OakIDMiddleware) -> tuple[list[str], list[dict[str, Any]]]:
     """One WebSocket handshake with the session cookie: the users the app saw, and what
     the gate sent (a close before accepting is the server's 403)."""
