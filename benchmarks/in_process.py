@@ -1,0 +1,141 @@
+"""The middleware's instructions per call, counted in process: exact, to the instruction.
+
+Inside uvicorn (:mod:`instructions`) the counts move by several hundred from one
+count to the next: uvicorn's timers tick more often per request under callgrind's
+slowdown, and more again on a busy host. Here there is no server: each app is
+called directly with a fixed ASGI scope (two headers, the seeded session's
+cookie), its coroutine driven to the end, :data:`CALLS` times and three times as
+many, each under callgrind with ``PYTHONHASHSEED=0``; the difference of the two
+totals over the difference of the calls is the cost of one call, the same at every
+count. The apps: the bare hello app, a pass-through middleware, the same setting
+the gate's four scope keys (``null``, ``keys``), the floor, and the gate with the
+memory store (:func:`apps.seeded_app`).
+
+    python benchmarks/in_process.py [--cases bare,null,keys,floor,gate]
+
+Reported, not asserted. Needs valgrind (``scripts/install-bench.sh``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+#: calls in the shorter of the two counted runs (the longer makes three times as many)
+CALLS = 2000
+WARM_UP = 300
+GATE = {
+    "OAKID_ISSUER": "http://127.0.0.1:9",
+    "OAKID_CLIENT_ID": "oak_bench",
+    "OAKID_CLIENT_SECRET": "bench-client-secret",
+    "OAKID_SECRET": "bench-cookie-secret-0123456789abcdef",
+    "OAKID_SESSION_STORE": "memory://",
+}
+CASES = ("bare", "null", "keys", "floor", "gate")
+
+
+class _Null:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+class _Keys(_Null):
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        scope["oakid.gate"], scope["user"], scope["auth"], scope["oakid"] = self, 1, 2, 3
+        await self.app(scope, receive, send)
+
+
+def _app(case: str) -> Any:
+    import apps
+
+    return {
+        "bare": apps.hello_app, "null": lambda: _Null(apps.hello_app()),
+        "keys": lambda: _Keys(apps.hello_app()), "floor": apps.floor_app,
+        "gate": apps.seeded_app,
+    }[case]()  # fmt: skip
+
+
+def _calls(case: str, n: int) -> None:
+    """Call ``case``'s app ``n`` times (after a warm-up), each answer checked."""
+    from apps import BODY, SEEDED_SID
+
+    app = _app(case)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    cookie = f"oakid_session={SEEDED_SID}".encode()
+    for _ in range(WARM_UP + n):
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 50000), "scheme": "http",
+            "root_path": "", "headers": [(b"host", b"127.0.0.1:8000"), (b"cookie", cookie)],
+            "state": {}, "method": "GET", "path": "/", "raw_path": b"/", "query_string": b"",
+        }  # fmt: skip
+        coroutine = app(scope, receive, send)
+        try:  # noqa: SIM105 - a context manager per call would be counted in every case
+            coroutine.send(None)
+        except StopIteration:
+            pass
+        if sent[0]["status"] != 200 or sent[1]["body"] != BODY:
+            raise RuntimeError(f"unexpected answer from {case}: {sent[:2]!r}")
+        sent.clear()
+
+
+def _total(case: str, n: int, workdir: Path) -> int:
+    out = workdir / f"callgrind.{case}.{n}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OAKID_")}
+    env.update(GATE, PYTHONHASHSEED="0", PYTHONPATH=str(HERE))
+    argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+    argv += [sys.executable, __file__, "--run", case, str(n)]
+    subprocess.run(argv, env=env, cwd=HERE, check=True, capture_output=True)
+    found = re.search(r"^summary: (\d+)", out.read_text(errors="replace"), re.M)
+    if found is None:
+        raise RuntimeError(f"no summary in {out}")
+    return int(found.group(1))
+
+
+def count(case: str, workdir: Path) -> float:
+    """Instructions of one call of ``case``'s app."""
+    return (_total(case, 3 * CALLS, workdir) - _total(case, CALLS, workdir)) / (2 * CALLS)
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--run"]:
+        _calls(sys.argv[2], int(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default=",".join(CASES))
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed (scripts/install-bench.sh)")
+    workdir = Path(tempfile.mkdtemp(prefix="oakid-in-process-"))
+    try:
+        counts = {case: count(case, workdir) for case in args.cases.split(",")}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    base = counts.get("bare")
+    print("instructions per call of the app, in process (exact)")
+    print(f"{'case':10} {'per call':>10} {'over bare':>10}")
+    for case, per in counts.items():
+        over = f"{per - base:+10,.0f}" if base is not None else ""
+        print(f"{case:10} {per:10,.0f} {over}")
+
+
+if __name__ == "__main__":
+    main()
