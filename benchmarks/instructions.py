@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -137,6 +138,27 @@ def _dumped(out: Path) -> int:
     raise RuntimeError(f"no callgrind dump next to {out}")
 
 
+def counted(
+    cases: list[str], count_one: Callable[[str, Path], float], prefix: str
+) -> dict[str, float]:
+    """``count_one(case, workdir)`` for each case, in a work directory removed after."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        return {case: count_one(case, workdir) for case in cases}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def report(counts: dict[str, float], heading: str, unit: str) -> None:
+    """The counts, each with its difference from ``bare`` when that was counted."""
+    base = counts.get("bare")
+    print(heading)
+    print(f"{'case':20} {unit:>12} {'over bare':>10}")
+    for case, per in counts.items():
+        over = f"{per - base:+10,.0f}" if base is not None else ""
+        print(f"{case:20} {per:12,.0f} {over}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000)
@@ -144,18 +166,15 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         sys.exit("valgrind is not installed (scripts/install-bench.sh)")
-    cases = args.cases.split(",")
-    workdir = Path(tempfile.mkdtemp(prefix="oakid-instructions-"))
-    try:
-        counts = {case: count(case, args.requests, workdir) for case in cases}
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    base = counts.get("bare")
-    print(f"{args.requests} requests per case, user-space instructions per request inside uvicorn")
-    print(f"{'case':20} {'per request':>12} {'over bare':>10}")
-    for case, per in counts.items():
-        over = f"{per - base:+10,.0f}" if base is not None else ""
-        print(f"{case:20} {per:12,.0f} {over}")
+    counts = counted(
+        args.cases.split(","),
+        lambda case, workdir: count(case, args.requests, workdir),
+        "oakid-instructions-",
+    )
+    heading = (
+        f"{args.requests} requests per case, user-space instructions per request inside uvicorn"
+    )
+    report(counts, heading, "per request")
 
 
 if __name__ == "__main__":
