@@ -173,6 +173,22 @@ async def _passes(
     gate: OakIDMiddleware, kind: str, scheme: str | None, cookie: str, origin: bytes
 ) -> bool:
     """Whether one request of ``kind`` with ``cookie`` reaches the app as ann."""
+    scope: dict[str, Any] = {
+        "type": kind, "path": "/whoami", "query_string": b"", "method": "GET",
+        "headers": [(b"host", b"t"), (b"origin", origin), (b"accept", b"application/json"),
+                    (b"cookie", cookie.encode())],
+    }  # fmt: skip
+    if scheme is not None:
+        scope["scheme"] = scheme
+    seen, sent = await _call(gate, scope)
+    assert bool(seen) != bool(sent), (seen, sent)  # the app, or the gate's answer
+    return seen == ["ann@example.test"]
+
+
+async def _call(gate: OakIDMiddleware, scope: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """``scope`` through the gate in front of an app that records its user: the users the
+    app saw, and what the gate sent (for a WebSocket, a close before accepting is the
+    server's 403)."""
     seen: list[str] = []
     sent: list[dict[str, Any]] = []
 
@@ -183,16 +199,8 @@ async def _passes(
         sent.append(message)
 
     gate.app = app
-    scope: dict[str, Any] = {
-        "type": kind, "path": "/whoami", "query_string": b"", "method": "GET",
-        "headers": [(b"host", b"t"), (b"origin", origin), (b"accept", b"application/json"),
-                    (b"cookie", cookie.encode())],
-    }  # fmt: skip
-    if scheme is not None:
-        scope["scheme"] = scheme
     await gate(scope, None, send)  # type: ignore[arg-type]
-    assert bool(seen) != bool(sent), (seen, sent)  # the app, or the gate's answer
-    return seen == ["ann@example.test"]
+    return seen, sent
 
 
 @pytest.mark.parametrize(("kind", "scheme", "https"), SCHEMES)
@@ -216,25 +224,12 @@ async def test_each_scheme_reads_the_session_cookie_of_its_own_name(
 
 
 async def _websocket(gate: OakIDMiddleware) -> tuple[list[str], list[dict[str, Any]]]:
-    """One WebSocket handshake with the session cookie: the users the app saw, and what
-    the gate sent (a close before accepting is the server's 403)."""
-    seen: list[str] = []
-    sent: list[dict[str, Any]] = []
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        seen.append(scope["user"].email)
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    gate.app = app
-    scope = {
+    """One WebSocket handshake with the session cookie (:func:`_call`)."""
+    return await _call(gate, {
         "type": "websocket", "path": "/ws", "scheme": "ws", "query_string": b"",
         "headers": [(b"host", b"t"), (b"origin", b"http://t"),
                     (b"cookie", f"oakid_session={SID}".encode())],
-    }
-    await gate(scope, None, send)  # type: ignore[arg-type]
-    return seen, sent
+    })  # fmt: skip
 
 
 @pytest.mark.parametrize("change", ["signed-out", "refused-user"])
