@@ -91,6 +91,29 @@ async def test_a_session_signed_out_after_its_cookie_was_admitted_is_refused(
         assert (await c.get("/whoami", headers=JSON)).status_code == 401
 
 
+@pytest.mark.parametrize("change", ["signed-out", "refused-user"])
+async def test_nginx_auth_after_its_cookie_was_admitted_is_refused_once_the_session_changed(
+    gated: OakIDMiddleware, change: str
+) -> None:
+    """``/oauth2/auth`` (nginx ``auth_request``) reads the same hot path: signed out, or
+    replaced by a user the allow-list refuses, after answers that filled the memo, the
+    next answer is 401 or 403, never the 202 it gave before."""
+    await gated.store.aput_session(_key(gated), _session(), 600)
+    async with _client(gated) as c:
+        for _ in range(2):
+            admitted = await c.get("/oauth2/auth")
+            assert admitted.status_code == 202
+            assert admitted.headers["x-auth-request-email"] == "ann@example.test"
+        if change == "signed-out":
+            await gated.store.adelete_session(_key(gated))
+        else:
+            mallory = _session(claims={"sub": "s2", "email": "mallory@evil.test", "email_verified": True})
+            await gated.store.aput_session(_key(gated), mallory, 600)
+        refused = await c.get("/oauth2/auth")
+        assert refused.status_code in (401, 403)
+        assert "x-auth-request-email" not in refused.headers
+
+
 async def test_a_session_replaced_by_one_the_rules_refuse_is_refused(
     gated: OakIDMiddleware,
 ) -> None:
