@@ -119,3 +119,36 @@ def test_the_commands_but_proxy_do_not_import_the_proxy() -> None:
     assert any("--upstream-timeout" in line for line in help_text)
     assert loaded == "['oakid_gate.proxy', 'oakid_gate.proxy.limits']"
     assert names == "oakid_gate.proxy.app oakid_gate.proxy.headers"
+
+
+def test_each_command_summary_is_its_docstring_first_sentence() -> None:
+    """``oakid-gate --help`` lists every command without importing it: the table's summary
+    must say what the command's own docstring says."""
+    from oakid_gate.cli import COMMANDS, command_module
+
+    for name, (_, summary) in COMMANDS.items():
+        doc = command_module(name).__doc__ or ""
+        first = doc.partition(".")[0]
+        assert summary == first[0].lower() + first[1:], name
+
+
+def test_run_imports_no_other_command_and_help_lists_them_all() -> None:
+    """Only the command given is imported (start-up); the top-level help names them all."""
+    code = (
+        "import sys, oakid_gate.cli\n"
+        "parser = oakid_gate.cli._parser({'run'})\n"
+        "print(sorted(m for m in sys.modules if m.startswith('oakid_gate.cli.')))\n"
+        "try:\n"
+        "    oakid_gate.cli.main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded, *help_text = done.stdout.splitlines()
+    assert loaded == "['oakid_gate.cli.options', 'oakid_gate.cli.run']"
+    text = "\n".join(help_text)
+    for name in ("run", "proxy", "dev-idp", "demo", "check"):
+        assert name in text
+    assert "a reverse proxy to any HTTP service, behind the gate" in text
