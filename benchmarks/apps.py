@@ -9,6 +9,10 @@ apps:gated_app``, ``oakid-gate run apps:hello``). Every variant answers ``/``
 ``floor_app()``
     ``hello`` behind the least a cookie session can cost: the ``Cookie``
     header parsed into a dict and a user put into the scope.
+``null_app()``, ``keys_app()``
+    ``hello`` behind a middleware that only calls it, and behind one that only
+    puts the gate's four scope keys in (diagnostics: what being a middleware,
+    and those keys, cost).
 ``sessions_app()``
     ``hello`` behind Starlette's ``SessionMiddleware`` and a small auth
     middleware reading the user from the session (the hand-rolled Authlib
@@ -41,6 +45,8 @@ __all__ = [
     "gated_app",
     "hello",
     "hello_app",
+    "keys_app",
+    "null_app",
     "seed",
     "seeded_app",
     "sessions_app",
@@ -81,6 +87,33 @@ class CookieFloor:
 
 def floor_app() -> CookieFloor:
     return CookieFloor(hello_app())
+
+
+class PassThrough:
+    """A middleware that only calls the app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+class ScopeKeys(PassThrough):
+    """A middleware that only puts the gate's four keys into the scope (Starlette's scope
+    then holds 23: past what a 32-slot dict holds, so it is resized on each request)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["oakid.gate"], scope["user"], scope["auth"], scope["oakid"] = self, 1, 2, 3
+        await self.app(scope, receive, send)
+
+
+def null_app() -> PassThrough:
+    return PassThrough(hello_app())
+
+
+def keys_app() -> ScopeKeys:
+    return ScopeKeys(hello_app())
 
 
 class SessionUser:

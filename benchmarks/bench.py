@@ -46,7 +46,7 @@ from typing import Any
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from apache import missing_apache
-from cases import CASES, GROUPS, OTHER_CASES, VARIANTS, Lab, Variant
+from cases import CASES, DIAGNOSTIC_CASES, GROUPS, OTHER_CASES, VARIANTS, Lab, Variant
 from cpu import cores, pin_tree, wait_idle
 from machine import machine_info
 from measure import Run, measure
@@ -75,6 +75,8 @@ from wrk import Load, missing_wrk
 
 BENCH_DIR = Path(__file__).resolve().parent
 ALL_CASES = tuple(c.id for c in CASES) + OTHER_CASES
+#: what runs when no case is named
+DEFAULT_CASES = tuple(c for c in ALL_CASES if c not in DIAGNOSTIC_CASES)
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,9 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--rounds", type=int, help="rounds (default 5, quick 1)")
     parser.add_argument("--duration", type=float, help="seconds per wrk run (default 10, quick 2)")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--cases", help="comma-separated case ids (default: all; see --list)")
+    parser.add_argument(
+        "--cases", help="comma-separated case ids (default: all but the diagnostics; see --list)"
+    )
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
@@ -115,11 +119,12 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     args = parser.parse_args(argv)
     if args.list:
         for case in CASES:
-            print(f"{case.id:14} {VARIANTS[case.variant].label} vs {case.baseline}")
+            shown = " (diagnostic: only when named)" if case.id in DIAGNOSTIC_CASES else ""
+            print(f"{case.id:14} {VARIANTS[case.variant].label} vs {case.baseline}{shown}")
         print(f"{'memory':14} memory per session in the memory store")
         print(f"{'startup':14} start-up to the first 200, against uvicorn")
         raise SystemExit(0)
-    cases = tuple(args.cases.split(",")) if args.cases else ALL_CASES
+    cases = tuple(args.cases.split(",")) if args.cases else DEFAULT_CASES
     unknown = sorted(set(cases) - set(ALL_CASES))
     if unknown:
         parser.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(ALL_CASES)}")

@@ -25,7 +25,7 @@ from servers import SERVER_CORE, start_gate, start_uvicorn, start_uvicorn_cli
 from signin import USER, apache_sign_in, gate_sign_in, sessions_sign_in
 from wrk import Expect
 
-__all__ = ["CASES", "GROUPS", "VARIANTS", "Case", "Lab", "Variant"]
+__all__ = ["CASES", "DIAGNOSTIC_CASES", "GROUPS", "VARIANTS", "Case", "Lab", "Variant"]
 
 HELLO = Expect(200, BODY)
 PING = Expect(200, b"OK")
@@ -69,6 +69,8 @@ VARIANTS = {
         # 1-3: the middleware under uvicorn, against the bare app
         Variant("bare", "uvicorn: bare hello", "middleware", "hello", cookie_of="mw-memory"),
         Variant("floor", "uvicorn: cookie -> dict floor", "middleware", "floor", cookie_of="mw-memory"),
+        Variant("null", "uvicorn: a pass-through middleware", "middleware", "null", cookie_of="mw-memory"),
+        Variant("keys", "uvicorn: the gate's four scope keys only", "middleware", "keys", cookie_of="mw-memory"),
         Variant("sessions", "uvicorn: SessionMiddleware path", "middleware", "sessions", cookie_of="sessions"),
         Variant("mw-memory", "uvicorn: OakIDMiddleware, memory", "middleware", "mw-memory", cookie_of="mw-memory"),
         Variant("mw-sqlite", "uvicorn: OakIDMiddleware, sqlite", "middleware", "mw-sqlite", cookie_of="mw-sqlite"),
@@ -91,6 +93,8 @@ VARIANTS = {
 CASES = (
     Case("floor", "floor", "bare", None),
     Case("sessions", "sessions", "bare", None),
+    Case("null", "null", "bare", None),
+    Case("keys", "keys", "bare", None),
     Case("mw-memory", "mw-memory", "bare", 0.90),
     Case("mw-sqlite", "mw-sqlite", "bare", 0.85),
     Case("mw-redis", "mw-redis", "bare", 0.80),
@@ -102,6 +106,9 @@ CASES = (
     Case("auth", "auth", "ping", None, like="mw-memory"),
 )
 
+#: reference cases that only explain others (what being a middleware, and the gate's
+#: scope keys, cost): run when named (``--cases``), not by default
+DIAGNOSTIC_CASES = ("null", "keys")
 #: the cases measured without wrk (benchmarks/footprint.py, start-up timing)
 OTHER_CASES = ("memory", "startup")
 GROUPS = ("middleware", "run", "proxy")
@@ -257,6 +264,8 @@ def _store_url(lab: Lab, store: str) -> str:
 _STARTERS: dict[str, Callable[[Lab], Running]] = {
     "hello": lambda lab: start_uvicorn("hello", "apps:hello", lab.workdir, factory=False),
     "floor": lambda lab: start_uvicorn("floor", "apps:floor_app", lab.workdir),
+    "null": lambda lab: start_uvicorn("null", "apps:null_app", lab.workdir),
+    "keys": lambda lab: start_uvicorn("keys", "apps:keys_app", lab.workdir),
     "sessions": lambda lab: start_uvicorn("sessions", "apps:sessions_app", lab.workdir),
     "mw-memory": _middleware("memory"),
     "mw-sqlite": _middleware("sqlite"),

@@ -36,26 +36,12 @@ WARM_UP = 300
 CASES = ("bare", "null", "keys", "floor", "gate")
 
 
-class _Null:
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
-
-
-class _Keys(_Null):
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        scope["oakid.gate"], scope["user"], scope["auth"], scope["oakid"] = self, 1, 2, 3
-        await self.app(scope, receive, send)
-
-
 def _app(case: str) -> Any:
     import apps
 
     return {
-        "bare": apps.hello_app, "null": lambda: _Null(apps.hello_app()),
-        "keys": lambda: _Keys(apps.hello_app()), "floor": apps.floor_app,
+        "bare": apps.hello_app, "null": apps.null_app,
+        "keys": apps.keys_app, "floor": apps.floor_app,
         "gate": apps.seeded_app,
     }[case]()  # fmt: skip
 

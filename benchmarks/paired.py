@@ -17,6 +17,9 @@ before and after, no socket errors, the bytes per request).
     python benchmarks/paired.py [--cases floor,mw-memory,mw-sqlite,mw-redis]
                                 [--rounds 9] [--duration 6] [--out DIR]
 
+``--cases`` also takes the diagnostics ``null`` (a pass-through middleware) and
+``keys`` (one that only puts the gate's four scope keys in).
+
 A cross-check reported beside ``bench.py``'s table, not a replacement for it:
 sharing one core costs both servers cache misses they would not have alone.
 The exit status is 0 when every run was verified.
@@ -39,7 +42,7 @@ from typing import Any
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from bench import missing_peer, start_lab
-from cases import CASES, VARIANTS, Lab, Variant
+from cases import CASES, DIAGNOSTIC_CASES, VARIANTS, Lab, Variant
 from cpu import tree_cpu, wait_idle
 from measure import request_check
 from report import markdown_table, stats_of, text_table
@@ -202,7 +205,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     options = parser.parse_args(argv)
     options.cases = [c for c in options.cases.split(",") if c]
-    unknown = set(options.cases) - set(PAIRED_CASES)
+    unknown = set(options.cases) - set(PAIRED_CASES) - set(DIAGNOSTIC_CASES)
     if unknown:
         parser.error(f"not a middleware case: {', '.join(sorted(unknown))}")
     return options

@@ -99,9 +99,10 @@ def test_memory_and_startup_were_measured(quick_results: dict[str, Any]) -> None
 @pytest.mark.e2e
 def test_the_paired_cross_check_runs_and_verifies_every_response(tmp_path: Path) -> None:
     """``benchmarks/paired.py`` (each variant loaded at once with the bare app, and the
-    control pair) runs one short round, every response verified; no speed is judged."""
+    control pair) runs one short round, every response verified, the diagnostics (a
+    pass-through middleware, the gate's scope keys alone) too; no speed is judged."""
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "paired.py"), "--cases", "mw-memory",
+        [sys.executable, str(ROOT / "benchmarks" / "paired.py"), "--cases", "mw-memory,null,keys",
          "--rounds", "1", "--duration", "1", "--idle-wait", "0", "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, check=False,
     )  # fmt: skip
@@ -110,6 +111,7 @@ def test_the_paired_cross_check_runs_and_verifies_every_response(tmp_path: Path)
     assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     record = json.loads((tmp_path / "paired-latest.json").read_text())
     assert record["problems"] == []
-    assert {s["case"]: s["rounds"] for s in record["summary"]} == {"control": 1, "mw-memory": 1}
+    rounds = {s["case"]: s["rounds"] for s in record["summary"]}
+    assert rounds == {"control": 1, "mw-memory": 1, "null": 1, "keys": 1}
     for pair in record["pairs"]:
         assert len(pair["rps"]) == 2 and all(v > 0 for v in pair["rps"].values()), pair
