@@ -9,9 +9,11 @@ many, each under callgrind with ``PYTHONHASHSEED=0``; the difference of the two
 totals over the difference of the calls is the cost of one call, the same at every
 count. Exact for one harness, not across harnesses: what the counted process has
 imported moves the figures (importing :mod:`instructions` into it moved the gate's
-figure over bare by 740), so compare only counts made by the same version of this file. The apps: the bare hello app, a pass-through middleware, the same setting
-the gate's four scope keys (``null``, ``keys``), the floor, and the gate with the
-memory store (:func:`apps.seeded_app`).
+figure over bare by 740), so compare only counts made by the same version of this
+file. The apps: the bare hello app, a pass-through middleware and one that only sets
+the gate's four scope keys (``null``, ``keys``: :func:`apps.null_app`,
+:func:`apps.keys_app`), the floor, and the gate with the memory store
+(:func:`apps.seeded_app`).
 
     python benchmarks/in_process.py [--cases bare,null,keys,floor,gate]
 

@@ -98,24 +98,40 @@ def test_a_middleware_redacts_the_servers_access_logs(
     assert "code=[redacted]" in line and "state=[redacted]" in line
 
 
+def _printed_by_a_new_interpreter(*lines: str) -> list[str]:
+    """The lines that ``lines`` of Python print, run by an interpreter of their own (its
+    ``sys.modules`` shows what they imported)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "\n".join(lines)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.splitlines()
+
+
+def _cli(argv: list[str], *, quiet: bool = False) -> str:
+    """A line of Python running ``oakid-gate argv`` to its exit (``--help`` exits),
+    printing nothing of its own when ``quiet``."""
+    out = "contextlib.redirect_stdout(io.StringIO())" if quiet else "contextlib.nullcontext()"
+    return (
+        "import contextlib, io, oakid_gate.cli\n"
+        f"with contextlib.suppress(SystemExit), {out}: oakid_gate.cli.main({argv!r})"
+    )
+
+
 def test_the_commands_but_proxy_do_not_import_the_proxy() -> None:
     """``oakid-gate run`` (and the command's parser, help included) starts without the proxy
     package (start-up is a target of its own): only ``oakid_gate.proxy.limits`` is read,
     for the ``proxy`` command's defaults; the package's names load on first use."""
-    code = (
-        "import sys, oakid_gate.cli, oakid_gate.serve\n"
-        "try:\n"
-        "    oakid_gate.cli.main(['proxy', '--help'])\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print(sorted(m for m in sys.modules if m.startswith('oakid_gate.proxy')))\n"
-        "from oakid_gate.proxy import ProxyApp, upstream_headers\n"
-        "print(ProxyApp.__module__, upstream_headers.__module__)\n"
+    *help_text, loaded, names = _printed_by_a_new_interpreter(
+        "import sys, oakid_gate.serve",
+        _cli(["proxy", "--help"]),
+        "print(sorted(m for m in sys.modules if m.startswith('oakid_gate.proxy')))",
+        "from oakid_gate.proxy import ProxyApp, upstream_headers",
+        "print(ProxyApp.__module__, upstream_headers.__module__)",
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
-    *help_text, loaded, names = done.stdout.splitlines()
     assert any("--upstream-timeout" in line for line in help_text)
     assert loaded == "['oakid_gate.proxy', 'oakid_gate.proxy.limits']"
     assert names == "oakid_gate.proxy.app oakid_gate.proxy.headers"
@@ -134,19 +150,12 @@ def test_each_command_summary_is_its_docstring_first_sentence() -> None:
 
 def test_run_imports_no_other_command_and_help_lists_them_all() -> None:
     """Only the command given is imported (start-up); the top-level help names them all."""
-    code = (
-        "import sys, oakid_gate.cli\n"
-        "parser = oakid_gate.cli._parser({'run'})\n"
-        "print(sorted(m for m in sys.modules if m.startswith('oakid_gate.cli.')))\n"
-        "try:\n"
-        "    oakid_gate.cli.main(['--help'])\n"
-        "except SystemExit:\n"
-        "    pass\n"
+    loaded, *help_text = _printed_by_a_new_interpreter(
+        "import sys",
+        _cli(["run", "--help"], quiet=True),
+        "print(sorted(m for m in sys.modules if m.startswith('oakid_gate.cli.')))",
+        _cli(["--help"]),
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
-    loaded, *help_text = done.stdout.splitlines()
     assert loaded == "['oakid_gate.cli.options', 'oakid_gate.cli.run']"
     text = "\n".join(help_text)
     for name in ("run", "proxy", "dev-idp", "demo", "check"):
