@@ -60,7 +60,6 @@ from report import (
     extra_rows,
     markdown,
     rows,
-    stats_of,
     summarize,
     text_table,
 )
@@ -71,6 +70,7 @@ from servers import (
     server_env,
     time_to_first_200,
 )
+from spread import stats_of
 from wrk import Load, missing_wrk
 
 BENCH_DIR = Path(__file__).resolve().parent

@@ -45,7 +45,8 @@ from bench import missing_peer, start_lab
 from cases import CASES, DIAGNOSTIC_CASES, VARIANTS, Lab, Variant
 from cpu import tree_cpu, wait_idle
 from measure import request_check
-from report import markdown_table, stats_of, text_table
+from report import markdown_table, text_table
+from spread import bootstrap_median, stats_of
 from wrk import Load, WrkResult, check, response_size, run_wrk
 
 __all__ = ["CONTROL", "Pair", "main"]
@@ -58,6 +59,7 @@ PAIRED_CASES = ("floor", "mw-memory", "mw-sqlite", "mw-redis")
 HEADER = (
     "case",
     "ratio median [min-max]",
+    "median, 95 % bootstrap",
     "over the control",
     "CPU/req ratio median",
     "req/s of the pair",
@@ -164,6 +166,7 @@ def summarize(pairs: list[Pair], cases: Sequence[str]) -> list[dict[str, Any]]:
             "case": case,
             "rounds": len(mine),
             "ratio": ratio,
+            "ratio_bootstrap": bootstrap_median(ratios),
             "over_control": None if ratio is None else ratio["median"] / control,
             "cpu_ratio": stats_of(cpu),
             "pair_rps": stats_of([sum(p.rps.values()) for p in mine]),
@@ -180,6 +183,7 @@ def rows(summary: list[dict[str, Any]]) -> list[list[str]]:
         body.append([
             "control: bare vs a second bare" if s["case"] == CONTROL else s["case"],
             f"{r['median']:.3f} [{r['min']:.3f}-{r['max']:.3f}]" if r else "-",
+            "{:.3f}-{:.3f}".format(*b) if (b := s["ratio_bootstrap"]) else "-",
             "-" if s["case"] == CONTROL or r is None else f"{s['over_control']:.3f}",
             f"{c['median']:.3f}" if c else "-",
             f"{rps['median']:,.0f}" if rps else "-",

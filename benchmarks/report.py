@@ -13,8 +13,9 @@ from typing import Any
 
 from cases import CASES, VARIANTS, Case
 from measure import Run
+from spread import stats_of
 
-__all__ = ["extra_rows", "markdown", "stats_of", "summarize", "text_table"]
+__all__ = ["extra_rows", "markdown", "summarize", "text_table"]
 
 HEADER = (
     "variant",
@@ -27,12 +28,6 @@ HEADER = (
     "target",
     "met",
 )
-
-
-def stats_of(values: Sequence[float]) -> dict[str, float] | None:
-    if not values:
-        return None
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def summarize_variant(key: str, runs: list[Run]) -> dict[str, Any]:

@@ -1,0 +1,55 @@
+"""The benchmarks' bootstrap interval of a median (``benchmarks/spread.py``): what the
+paired runs print beside each ratio, to tell a row clear of its target from one on it."""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SPREAD = Path(__file__).resolve().parent.parent / "benchmarks" / "spread.py"
+
+#: the memory row's nine rounds of one paired run (2026-12-02 17:53)
+ROUNDS = [0.902, 0.880, 0.935, 0.899, 0.911, 0.893, 0.929, 0.905, 0.887]
+
+
+@pytest.fixture(scope="module")
+def spread() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("spread", SPREAD)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("rounds", [[], [0.9], [0.9, 0.95]])
+def test_fewer_than_three_rounds_give_no_interval(spread: ModuleType, rounds: list[float]) -> None:
+    assert spread.bootstrap_median(rounds) is None
+
+
+def test_the_interval_holds_the_median_within_the_rounds(spread: ModuleType) -> None:
+    low, high = spread.bootstrap_median(ROUNDS)
+    assert min(ROUNDS) <= low <= statistics.median(ROUNDS) <= high <= max(ROUNDS)
+    assert low < high
+
+
+def test_the_same_rounds_in_any_order_give_the_same_interval(spread: ModuleType) -> None:
+    assert spread.bootstrap_median(ROUNDS) == spread.bootstrap_median(list(reversed(ROUNDS)))
+    assert spread.bootstrap_median(ROUNDS) == spread.bootstrap_median(sorted(ROUNDS))
+
+
+def test_rounds_that_agree_give_an_interval_of_one_point(spread: ModuleType) -> None:
+    assert spread.bootstrap_median([0.91] * 9) == (0.91, 0.91)
+
+
+def test_a_lower_level_gives_a_narrower_interval(spread: ModuleType) -> None:
+    wide, narrow = spread.bootstrap_median(ROUNDS), spread.bootstrap_median(ROUNDS, level=0.5)
+    assert wide[0] <= narrow[0] <= narrow[1] <= wide[1]
+
+
+def test_stats_of_gives_the_median_and_the_spread(spread: ModuleType) -> None:
+    assert spread.stats_of([]) is None
+    assert spread.stats_of([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0}
