@@ -9,10 +9,11 @@ apps:gated_app``, ``oakid-gate run apps:hello``). Every variant answers ``/``
 ``floor_app()``
     ``hello`` behind the least a cookie session can cost: the ``Cookie``
     header parsed into a dict and a user put into the scope.
-``null_app()``, ``keys_app()``
-    ``hello`` behind a middleware that only calls it, and behind one that only
-    puts the gate's four scope keys in (diagnostics: what being a middleware,
-    and those keys, cost).
+``null_app()``, ``keys_app()``, ``two_keys_app()``
+    ``hello`` behind a middleware that only calls it, behind one that only
+    puts the gate's four scope keys in, and behind one that puts only ``user``
+    and ``auth`` in (diagnostics: what being a middleware, those keys, and the
+    scope's resize that the third key causes, cost).
 ``sessions_app()``
     ``hello`` behind Starlette's ``SessionMiddleware`` and a small auth
     middleware reading the user from the session (the hand-rolled Authlib
@@ -50,6 +51,7 @@ __all__ = [
     "seed",
     "seeded_app",
     "sessions_app",
+    "two_keys_app",
 ]
 
 BODY = b"Hello, world!"
@@ -108,12 +110,25 @@ class ScopeKeys(PassThrough):
         await self.app(scope, receive, send)
 
 
+class TwoScopeKeys(PassThrough):
+    """A middleware that puts only ``user`` and ``auth`` into the scope: 21 keys, what a
+    32-slot dict holds, so no resize (:class:`ScopeKeys` less the resize)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["user"], scope["auth"] = 1, 2
+        await self.app(scope, receive, send)
+
+
 def null_app() -> PassThrough:
     return PassThrough(hello_app())
 
 
 def keys_app() -> ScopeKeys:
     return ScopeKeys(hello_app())
+
+
+def two_keys_app() -> TwoScopeKeys:
+    return TwoScopeKeys(hello_app())
 
 
 class SessionUser:

@@ -71,6 +71,7 @@ VARIANTS = {
         Variant("floor", "uvicorn: cookie -> dict floor", "middleware", "floor", cookie_of="mw-memory"),
         Variant("null", "uvicorn: a pass-through middleware", "middleware", "null", cookie_of="mw-memory"),
         Variant("keys", "uvicorn: the gate's four scope keys only", "middleware", "keys", cookie_of="mw-memory"),
+        Variant("keys2", "uvicorn: user and auth only (no resize)", "middleware", "keys2", cookie_of="mw-memory"),
         Variant("sessions", "uvicorn: SessionMiddleware path", "middleware", "sessions", cookie_of="sessions"),
         Variant("mw-memory", "uvicorn: OakIDMiddleware, memory", "middleware", "mw-memory", cookie_of="mw-memory"),
         Variant("mw-sqlite", "uvicorn: OakIDMiddleware, sqlite", "middleware", "mw-sqlite", cookie_of="mw-sqlite"),
@@ -95,6 +96,7 @@ CASES = (
     Case("sessions", "sessions", "bare", None),
     Case("null", "null", "bare", None),
     Case("keys", "keys", "bare", None),
+    Case("keys2", "keys2", "bare", None),
     Case("mw-memory", "mw-memory", "bare", 0.90),
     Case("mw-sqlite", "mw-sqlite", "bare", 0.85),
     Case("mw-redis", "mw-redis", "bare", 0.80),
@@ -106,9 +108,9 @@ CASES = (
     Case("auth", "auth", "ping", None, like="mw-memory"),
 )
 
-#: reference cases that only explain others (what being a middleware, and the gate's
-#: scope keys, cost): run when named (``--cases``), not by default
-DIAGNOSTIC_CASES = ("null", "keys")
+#: reference cases that only explain others (what being a middleware, the gate's scope
+#: keys, and the resize they cause, cost): run when named (``--cases``), not by default
+DIAGNOSTIC_CASES = ("null", "keys", "keys2")
 #: the cases measured without wrk (benchmarks/footprint.py, start-up timing)
 OTHER_CASES = ("memory", "startup")
 GROUPS = ("middleware", "run", "proxy")
@@ -266,6 +268,7 @@ _STARTERS: dict[str, Callable[[Lab], Running]] = {
     "floor": lambda lab: start_uvicorn("floor", "apps:floor_app", lab.workdir),
     "null": lambda lab: start_uvicorn("null", "apps:null_app", lab.workdir),
     "keys": lambda lab: start_uvicorn("keys", "apps:keys_app", lab.workdir),
+    "keys2": lambda lab: start_uvicorn("keys2", "apps:two_keys_app", lab.workdir),
     "sessions": lambda lab: start_uvicorn("sessions", "apps:sessions_app", lab.workdir),
     "mw-memory": _middleware("memory"),
     "mw-sqlite": _middleware("sqlite"),

@@ -10,12 +10,13 @@ totals over the difference of the calls is the cost of one call, the same at eve
 count. Exact for one harness, not across harnesses: what the counted process has
 imported moves the figures (importing :mod:`instructions` into it moved the gate's
 figure over bare by 740), so compare only counts made by the same version of this
-file. The apps: the bare hello app, a pass-through middleware and one that only sets
-the gate's four scope keys (``null``, ``keys``: :func:`apps.null_app`,
-:func:`apps.keys_app`), the floor, and the gate with the memory store
+file. The apps: the bare hello app, a pass-through middleware, one that only sets
+the gate's four scope keys and one that sets only ``user`` and ``auth`` (``null``,
+``keys``, ``keys2``: :func:`apps.null_app`, :func:`apps.keys_app`,
+:func:`apps.two_keys_app`), the floor, and the gate with the memory store
 (:func:`apps.seeded_app`).
 
-    python benchmarks/in_process.py [--cases bare,null,keys,floor,gate]
+    python benchmarks/in_process.py [--cases bare,null,keys,keys2,floor,gate]
 
 Reported, not asserted. Needs valgrind (``scripts/install-bench.sh``).
 """
@@ -35,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 #: calls in the shorter of the two counted runs (the longer makes three times as many)
 CALLS = 2000
 WARM_UP = 300
-CASES = ("bare", "null", "keys", "floor", "gate")
+CASES = ("bare", "null", "keys", "keys2", "floor", "gate")
 
 
 def _app(case: str) -> Any:
@@ -43,7 +44,7 @@ def _app(case: str) -> Any:
 
     return {
         "bare": apps.hello_app, "null": apps.null_app,
-        "keys": apps.keys_app, "floor": apps.floor_app,
+        "keys": apps.keys_app, "keys2": apps.two_keys_app, "floor": apps.floor_app,
         "gate": apps.seeded_app,
     }[case]()  # fmt: skip
 

@@ -17,8 +17,9 @@ before and after, no socket errors, the bytes per request).
     python benchmarks/paired.py [--cases floor,mw-memory,mw-sqlite,mw-redis]
                                 [--rounds 9] [--duration 6] [--out DIR]
 
-``--cases`` also takes the diagnostics ``null`` (a pass-through middleware) and
-``keys`` (one that only puts the gate's four scope keys in).
+``--cases`` also takes the diagnostics ``null`` (a pass-through middleware),
+``keys`` (one that only puts the gate's four scope keys in) and ``keys2`` (one
+that puts only ``user`` and ``auth`` in: no resize of Starlette's scope).
 
 A cross-check reported beside ``bench.py``'s table, not a replacement for it:
 sharing one core costs both servers cache misses they would not have alone.

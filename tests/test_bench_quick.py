@@ -100,9 +100,9 @@ def test_memory_and_startup_were_measured(quick_results: dict[str, Any]) -> None
 def test_the_paired_cross_check_runs_and_verifies_every_response(tmp_path: Path) -> None:
     """``benchmarks/paired.py`` (each variant loaded at once with the bare app, and the
     control pair) runs one short round, every response verified, the diagnostics (a
-    pass-through middleware, the gate's scope keys alone) too; no speed is judged."""
+    pass-through middleware, the gate's scope keys alone, two keys alone) too; no speed is judged."""
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "paired.py"), "--cases", "mw-memory,null,keys",
+        [sys.executable, str(ROOT / "benchmarks" / "paired.py"), "--cases", "mw-memory,null,keys,keys2",
          "--rounds", "1", "--duration", "1", "--idle-wait", "0", "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, check=False,
     )  # fmt: skip
@@ -112,7 +112,7 @@ def test_the_paired_cross_check_runs_and_verifies_every_response(tmp_path: Path)
     record = json.loads((tmp_path / "paired-latest.json").read_text())
     assert record["problems"] == []
     rounds = {s["case"]: s["rounds"] for s in record["summary"]}
-    assert rounds == {"control": 1, "mw-memory": 1, "null": 1, "keys": 1}
+    assert rounds == {"control": 1, "mw-memory": 1, "null": 1, "keys": 1, "keys2": 1}
     # one round gives no bootstrap interval (benchmarks/spread.py), printed as "-"
     assert all(s["ratio_bootstrap"] is None for s in record["summary"])
     for pair in record["pairs"]:
