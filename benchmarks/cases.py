@@ -25,11 +25,14 @@ from servers import SERVER_CORE, start_gate, start_uvicorn, start_uvicorn_cli
 from signin import USER, apache_sign_in, gate_sign_in, sessions_sign_in
 from wrk import Expect
 
-__all__ = ["CASES", "DIAGNOSTIC_CASES", "GROUPS", "VARIANTS", "Case", "Lab", "Variant"]
+__all__ = ["CASES", "CONTROL", "DIAGNOSTIC_CASES", "GROUPS", "VARIANTS", "Case", "Lab", "Variant"]
 
 HELLO = Expect(200, BODY)
 PING = Expect(200, b"OK")
 AUTH = Expect(202, b"", {"x-auth-request-user": USER})
+#: the control case: a second bare app against the first, which must read 1.00; how far it
+#: strays is how much the method itself moves a ratio
+CONTROL = "control"
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class Case:
 
     @property
     def target_label(self) -> str:
+        if self.id == CONTROL:
+            return "must read 1.00"
         if self.like:
             return f"~ {self.like}"
         return "ref" if self.target is None else f">= {self.target:.2f}"
@@ -68,6 +73,7 @@ VARIANTS = {
     for v in (
         # 1-3: the middleware under uvicorn, against the bare app
         Variant("bare", "uvicorn: bare hello", "middleware", "hello", cookie_of="mw-memory"),
+        Variant("bare-twin", "uvicorn: bare hello, a second one", "middleware", "hello-twin", cookie_of="mw-memory"),
         Variant("floor", "uvicorn: cookie -> dict floor", "middleware", "floor", cookie_of="mw-memory"),
         Variant("null", "uvicorn: a pass-through middleware", "middleware", "null", cookie_of="mw-memory"),
         Variant("keys", "uvicorn: the gate's four scope keys only", "middleware", "keys", cookie_of="mw-memory"),
@@ -92,6 +98,7 @@ VARIANTS = {
 }  # fmt: skip
 
 CASES = (
+    Case(CONTROL, "bare-twin", "bare", None),
     Case("floor", "floor", "bare", None),
     Case("sessions", "sessions", "bare", None),
     Case("null", "null", "bare", None),
@@ -132,7 +139,7 @@ class Lab:
         """The server ``key``, started (with what it needs) if it is not running."""
         if key not in self.running:
             start = _STARTERS.get(key)
-            if start is None and key.startswith("hello-"):  # another bare app (paired.py)
+            if start is None and key.startswith("hello-"):  # another bare app
                 start = _another_hello(key)
             if start is None:
                 raise KeyError(f"no server {key!r}")

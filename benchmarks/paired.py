@@ -43,7 +43,7 @@ from typing import Any
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from bench import missing_peer, start_lab
-from cases import CASES, DIAGNOSTIC_CASES, VARIANTS, Lab, Variant
+from cases import CASES, CONTROL, DIAGNOSTIC_CASES, VARIANTS, Lab, Variant
 from cpu import tree_cpu, wait_idle
 from measure import request_check
 from report import markdown_table, text_table
@@ -52,10 +52,8 @@ from wrk import Load, WrkResult, check, response_size, run_wrk
 
 __all__ = ["CONTROL", "Pair", "main"]
 
-#: the control: a second bare app, against the first
-CONTROL = "control"
-TWIN = Variant("bare-twin", "uvicorn: bare hello, a second one", "middleware", "hello-twin",
-               cookie_of="mw-memory")  # fmt: skip
+#: the control's variant: a second bare app, against the first
+TWIN = VARIANTS["bare-twin"]
 PAIRED_CASES = ("floor", "mw-memory", "mw-sqlite", "mw-redis")
 HEADER = (
     "case",

@@ -2,7 +2,10 @@
 
 Every figure is a median over rounds with its min-max spread; a case's ratio
 is the median of the per-round ratios of its variant's req/s to its
-baseline's req/s, measured in the same round.
+baseline's req/s, measured in the same round, with the 95 % bootstrap interval
+of that median (:func:`spread.bootstrap_median`; "-" under three rounds). The
+control case (a second bare app against the first) shows how far the method
+alone moves a ratio.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 from cases import CASES, VARIANTS, Case
 from measure import Run
-from spread import stats_of
+from spread import bootstrap_median, stats_of
 
 __all__ = ["extra_rows", "markdown", "summarize", "text_table"]
 
@@ -25,6 +28,7 @@ HEADER = (
     "CPU us/req",
     "vs",
     "ratio median [min-max]",
+    "median, 95 % bootstrap",
     "target",
     "met",
 )
@@ -74,6 +78,7 @@ def summarize_case(case: Case, runs: list[Run]) -> dict[str, Any]:
         "target_text": case.target_label,
         "ratios": ratios,
         "ratio": ratio,
+        "ratio_bootstrap": bootstrap_median(ratios),
         "met": met,
     }
 
@@ -111,11 +116,12 @@ def rows(summary: dict[str, Any]) -> list[list[str]]:
         if case is not None:
             ratio = case["ratio"]
             ratio_text = _fmt_stats(ratio, ".2f")
-            row += [case["baseline"], ratio_text, case["target_text"], _met(case["met"])]
+            low_high = "{:.2f}-{:.2f}".format(*b) if (b := case["ratio_bootstrap"]) else "-"
+            row += [case["baseline"], ratio_text, low_high, case["target_text"], _met(case["met"])]
         elif v["variant"] in baselines:
-            row += ["", "1 (baseline)", "", ""]
+            row += ["", "1 (baseline)", "", "", ""]
         else:
-            row += ["", "", "", ""]
+            row += ["", "", "", "", ""]
         out.append(row)
     return out
 

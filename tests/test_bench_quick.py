@@ -25,6 +25,7 @@ BENCH = ROOT / "benchmarks" / "bench.py"
 TIMEOUT = 420  # seconds; the quick run takes about a minute and a half on two cores
 
 CASES = {
+    "control",  # a second bare app against the first: how far the method moves a ratio
     "floor",
     "sessions",
     "mw-memory",
@@ -67,6 +68,7 @@ def test_every_case_ran(quick_results: dict[str, Any]) -> None:
     for case in cases.values():
         assert len(case["ratios"]) == 1, case
         assert case["ratio"] is not None, case
+        assert case["ratio_bootstrap"] is None, case  # one round gives no interval
 
 
 @pytest.mark.e2e
