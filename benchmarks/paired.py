@@ -47,7 +47,7 @@ from cases import CASES, CONTROL, DIAGNOSTIC_CASES, VARIANTS, Lab, Variant
 from cpu import tree_cpu, wait_idle
 from measure import request_check
 from report import markdown_table, text_table
-from spread import bootstrap_median, stats_of
+from spread import bootstrap_median, met_text, stats_of
 from wrk import Load, WrkResult, check, response_size, run_wrk
 
 __all__ = ["CONTROL", "Pair", "main"]
@@ -187,7 +187,7 @@ def rows(summary: list[dict[str, Any]]) -> list[list[str]]:
             f"{c['median']:.3f}" if c else "-",
             f"{rps['median']:,.0f}" if rps else "-",
             _target_label(s),
-            "-" if s["met"] is None else ("met" if s["met"] else "NOT met"),
+            met_text(s["met"], s["ratio_bootstrap"], s["target"]),
         ])  # fmt: skip
     return body
 

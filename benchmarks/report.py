@@ -16,7 +16,7 @@ from typing import Any
 
 from cases import CASES, VARIANTS, Case
 from measure import Run
-from spread import bootstrap_median, stats_of
+from spread import bootstrap_median, met_text, stats_of
 
 __all__ = ["extra_rows", "markdown", "summarize", "text_table"]
 
@@ -94,10 +94,6 @@ def summarize(runs: list[Run], order: Sequence[str]) -> dict[str, Any]:
     return {"variants": [summarize_variant(key, runs) for key in order], "cases": cases}
 
 
-def _met(met: bool | None) -> str:
-    return "-" if met is None else ("met" if met else "NOT met")
-
-
 def rows(summary: dict[str, Any]) -> list[list[str]]:
     """The wrk table: one row per variant, its case's ratio beside it."""
     cases = {c["variant"]: c for c in summary["cases"]}
@@ -117,7 +113,8 @@ def rows(summary: dict[str, Any]) -> list[list[str]]:
             ratio = case["ratio"]
             ratio_text = _fmt_stats(ratio, ".2f")
             low_high = "{:.2f}-{:.2f}".format(*b) if (b := case["ratio_bootstrap"]) else "-"
-            row += [case["baseline"], ratio_text, low_high, case["target_text"], _met(case["met"])]
+            met = met_text(case["met"], b, case["target"])
+            row += [case["baseline"], ratio_text, low_high, case["target_text"], met]
         elif v["variant"] in baselines:
             row += ["", "1 (baseline)", "", "", ""]
         else:
@@ -146,7 +143,7 @@ def extra_rows(footprint: dict[str, Any] | None, startup: dict[str, Any] | None)
         else:
             per = footprint["bytes_per_session"]
             label = f"memory per session ({footprint['sessions']:,} sessions, memory store)"
-            out.append([label, f"{per:,.0f} B", "<= 2,048 B", _met(per <= 2048)])
+            out.append([label, f"{per:,.0f} B", "<= 2,048 B", met_text(per <= 2048)])
     if startup is not None:
         if "error" in startup:
             out.append(["start-up to first 200", "not measured: " + startup["error"], "", ""])
@@ -158,7 +155,12 @@ def extra_rows(footprint: dict[str, Any] | None, startup: dict[str, Any] | None)
                 f"(gate {statistics.median(gate):.3f} s, uvicorn {statistics.median(bare):.3f} s)"
             )
             out.append(
-                ["start-up to first 200 vs uvicorn", text, "<= 1.30", _met(ratio["median"] <= 1.3)]
+                [
+                    "start-up to first 200 vs uvicorn",
+                    text,
+                    "<= 1.30",
+                    met_text(ratio["median"] <= 1.3),
+                ]
             )
     return out
 

@@ -53,3 +53,27 @@ def test_a_lower_level_gives_a_narrower_interval(spread: ModuleType) -> None:
 def test_stats_of_gives_the_median_and_the_spread(spread: ModuleType) -> None:
     assert spread.stats_of([]) is None
     assert spread.stats_of([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0}
+
+
+@pytest.mark.parametrize(
+    ("met", "interval", "target", "text"),
+    [
+        (None, None, None, "-"),
+        (True, None, 0.90, "met"),  # one round: no interval, the median alone
+        (False, None, 0.90, "NOT met"),
+        (True, (0.909, 0.922), 0.90, "met"),  # clear of the target
+        (False, (0.850, 0.890), 0.90, "NOT met"),  # clearly under it
+        (True, (0.891, 0.913), 0.90, "met (on its line)"),  # the median over, the run unsure
+        (False, (0.880, 0.905), 0.90, "NOT met (on its line)"),
+        (True, (0.900, 0.923), 0.90, "met (on its line)"),  # touching counts as holding it
+        (True, (0.70, 1.05), None, "met"),  # a reference row has no target to straddle
+    ],
+)
+def test_the_met_column_marks_a_median_whose_interval_holds_the_target(
+    spread: ModuleType,
+    met: bool | None,
+    interval: tuple[float, float] | None,
+    target: float | None,
+    text: str,
+) -> None:
+    assert spread.met_text(met, interval, target) == text
