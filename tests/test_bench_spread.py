@@ -77,3 +77,25 @@ def test_the_met_column_marks_a_median_whose_interval_holds_the_target(
     text: str,
 ) -> None:
     assert spread.met_text(met, interval, target) == text
+
+
+def test_the_start_up_row_is_marked_on_its_line_when_its_interval_holds_the_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(SPREAD.parent))
+    import report  # benchmarks/report.py, on the path its scripts run with
+
+    def row(ratios: list[float]) -> list[str]:
+        startup = {
+            "gate_s": [0.2] * len(ratios),
+            "bare_s": [0.2] * len(ratios),
+            "ratios": ratios,
+            "ratio": {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)},
+        }
+        return report.extra_rows(None, startup)[0]
+
+    assert row([0.80, 1.20, 1.26, 1.30, 1.57])[-1] == "met (on its line)"
+    assert row([1.05, 1.10, 1.12, 1.15, 1.20])[-1] == "met"
+    assert row([1.40, 1.45, 1.50, 1.55, 1.60])[-1] == "NOT met"
+    assert row([1.26])[-1] == "met"  # one start: no interval
+    assert row([1.26])[2] == "<= 1.30"
