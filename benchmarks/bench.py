@@ -137,7 +137,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         idle_wait=0.5 if quick else 10.0,
         retries=0 if quick else 1,
         sessions=20_000 if quick else 100_000,
-        startup_rounds=2 if quick else 15,
+        startup_rounds=2 if quick else 40,
         out=args.out,
         keep=args.keep,
         profile=args.profile,
