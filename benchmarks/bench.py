@@ -341,7 +341,8 @@ def time_limit(seconds: float) -> Iterator[None]:
 
 def budget(variants: list[Variant], options: Options) -> float:
     per_run = options.duration + options.idle_wait + 20
-    return len(variants) * options.rounds * per_run * (1 + options.retries) + 600
+    starts = 2 * options.startup_rounds * (5 + 5)  # each start: an idle wait, a start
+    return len(variants) * options.rounds * per_run * (1 + options.retries) + starts + 600
 
 
 def start_lab(workdir: Path) -> Lab:
