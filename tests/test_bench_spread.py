@@ -4,7 +4,10 @@ paired runs print beside each ratio, to tell a row clear of its target from one 
 from __future__ import annotations
 
 import importlib.util
+import json
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -79,23 +82,45 @@ def test_the_met_column_marks_a_median_whose_interval_holds_the_target(
     assert spread.met_text(met, interval, target) == text
 
 
-def test_the_start_up_row_is_marked_on_its_line_when_its_interval_holds_the_bound(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.syspath_prepend(str(SPREAD.parent))
-    import report  # benchmarks/report.py, on the path its scripts run with
+#: prints the start-up row's bound and ``met`` for each list of ratios in argv[1] (JSON); run
+#: in the benchmarks folder as its scripts are (its ``apps`` is not the tests' ``apps``)
+_STARTUP_ROWS = """
+import json, statistics, sys
+sys.path.insert(1, sys.argv[2])  # the tests' peers, as the benchmarks' scripts put them
+import report
+for ratios in json.loads(sys.argv[1]):
+    startup = {"gate_s": [0.2] * len(ratios), "bare_s": [0.2] * len(ratios), "ratios": ratios,
+               "ratio": {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}}
+    row = report.extra_rows(None, startup)[0]
+    print(json.dumps([row[2], row[3]]))
+"""
 
-    def row(ratios: list[float]) -> list[str]:
-        startup = {
-            "gate_s": [0.2] * len(ratios),
-            "bare_s": [0.2] * len(ratios),
-            "ratios": ratios,
-            "ratio": {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)},
-        }
-        return report.extra_rows(None, startup)[0]
 
-    assert row([0.80, 1.20, 1.26, 1.30, 1.57])[-1] == "met (on its line)"
-    assert row([1.05, 1.10, 1.12, 1.15, 1.20])[-1] == "met"
-    assert row([1.40, 1.45, 1.50, 1.55, 1.60])[-1] == "NOT met"
-    assert row([1.26])[-1] == "met"  # one start: no interval
-    assert row([1.26])[2] == "<= 1.30"
+def test_the_start_up_row_is_marked_on_its_line_when_its_interval_holds_the_bound() -> None:
+    cases = [
+        [0.80, 1.20, 1.26, 1.30, 1.57],
+        [1.05, 1.10, 1.12, 1.15, 1.20],
+        [1.40, 1.45, 1.50, 1.55, 1.60],
+        [1.26],  # one start: no interval
+    ]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _STARTUP_ROWS,
+            json.dumps(cases),
+            str(SPREAD.parent.parent / "tests"),
+        ],
+        cwd=SPREAD.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert rows == [
+        ["<= 1.30", "met (on its line)"],
+        ["<= 1.30", "met"],
+        ["<= 1.30", "NOT met"],
+        ["<= 1.30", "met"],
+    ]
